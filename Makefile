@@ -1,0 +1,87 @@
+# pgpush — one plain GNU Makefile. Out-of-tree objects in build/.
+#
+#   make              build build/pgpushd (and the test programs' deps)
+#   make SANITIZE=1   the same with ASan + UBSan (rebuilds everything)
+#   make deps         install the Debian packages the build and tests need
+#   make test         C unit tests, SQL tests and integration tests (prove)
+#   make valgrind     the C unit tests under valgrind
+#   make clean
+
+CC      ?= cc
+BUILD   := build
+PKGS    := libuv libcurl libpq openssl json-c
+
+# Every Debian package the build, the tests, the fakes and the tools need.
+DEB_PACKAGES := build-essential pkg-config libpq-dev libcurl4-openssl-dev \
+	libssl-dev libjson-c-dev libuv1-dev libnghttp2-dev nghttp2-client \
+	postgresql postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl \
+	curl openssl procps valgrind clang
+
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS  ?= -O2 -g
+CFLAGS  += -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Wall -Wextra -Werror \
+	-Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
+	-Idispatcher $(PKG_CFLAGS) -MMD -MP
+LDLIBS  += $(PKG_LIBS) -lm -lpthread
+
+ifeq ($(SANITIZE),1)
+CFLAGS  += -fsanitize=address,undefined -fno-omit-frame-pointer \
+	-fno-sanitize-recover=all
+LDFLAGS += -fsanitize=address,undefined
+endif
+
+# Objects depend on the flags: switching SANITIZE on or off rebuilds all.
+FLAGS_FILE := $(BUILD)/.flags
+FLAGS_NOW  := $(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS)
+$(shell mkdir -p $(BUILD); \
+	[ "$$(cat $(FLAGS_FILE) 2>/dev/null)" = '$(FLAGS_NOW)' ] || \
+	echo '$(FLAGS_NOW)' > $(FLAGS_FILE))
+
+LIB_SRCS  := $(filter-out dispatcher/main.c,$(wildcard dispatcher/*.c))
+LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
+LIB       := $(BUILD)/libpgpush.a
+DAEMON    := $(BUILD)/pgpushd
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
+UNIT_COMMON := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
+UNIT_COMMON_OBJS := $(UNIT_COMMON:%.c=$(BUILD)/%.o)
+
+.PHONY: all deps test valgrind clean
+all: $(DAEMON)
+
+$(BUILD)/%.o: %.c $(FLAGS_FILE)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(DAEMON): $(BUILD)/dispatcher/main.o $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/unit/test_%: $(BUILD)/tests/unit/test_%.o $(UNIT_COMMON_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# The fake provider servers (tests/fakes) bring their own rules.
+-include tests/fakes/fakes.mk
+
+deps:
+	@tests/harness/deps.sh $(DEB_PACKAGES)
+
+test: all $(UNIT_BINS) $(FAKES_BINS)
+	@tests/harness/run.sh
+
+valgrind: $(UNIT_BINS)
+	@for t in $(UNIT_BINS); do \
+	  valgrind -q --error-exitcode=99 --leak-check=full \
+	    --errors-for-leak-kinds=definite,indirect $$t || exit 1; \
+	done
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
