@@ -1,0 +1,343 @@
+-- pgpush schema, part 4: what happened - delivery history, statistics,
+-- dispatcher heartbeats and debug traces.
+--
+-- push.deliveries is range-partitioned by day on finished_at, so retention
+-- is DROP TABLE of old partitions, not DELETE. A DEFAULT partition catches
+-- rows for days without a partition yet; push.maintain_partitions() creates
+-- upcoming days (moving any such rows) and drops expired ones.
+
+CREATE TABLE push.deliveries (
+  finished_at         timestamptz NOT NULL DEFAULT now(),
+  push_id             bigint NOT NULL,
+  queue_id            bigint,
+  app_id              integer NOT NULL,
+  platform            push.platform,
+  device_id           bigint,
+  campaign_id         bigint,
+  outcome             push.outcome NOT NULL,
+  attempt             integer NOT NULL DEFAULT 0,
+  provider_status     integer,
+  provider_reason     text,
+  provider_message_id text,
+  enqueued_at         timestamptz,
+  sent_at             timestamptz,
+  latency_ms          double precision,
+  retry_at            timestamptz,
+  dispatcher          text,
+  detail              jsonb
+) PARTITION BY RANGE (finished_at);
+CREATE TABLE push.deliveries_default PARTITION OF push.deliveries DEFAULT;
+CREATE INDEX deliveries_push ON push.deliveries (push_id);
+CREATE INDEX deliveries_app_time ON push.deliveries (app_id, finished_at);
+COMMENT ON TABLE push.deliveries IS
+  'Delivery history: one row per attempt outcome of a push to one device '
+  '(sent, retry, failed, invalid_token, expired, dropped_*, uncertain, '
+  'no_device, cancelled). Partitioned by day on finished_at; partitions '
+  'older than history_retention_days are dropped by '
+  'push.maintain_partitions().';
+COMMENT ON TABLE push.deliveries_default IS
+  'Catch-all partition for days that have no partition yet; '
+  'push.maintain_partitions() moves its rows into daily partitions.';
+COMMENT ON COLUMN push.deliveries.finished_at IS
+  'When the outcome was known (provider response, or the drop decision).';
+COMMENT ON COLUMN push.deliveries.push_id IS 'The push (push.pushes.id).';
+COMMENT ON COLUMN push.deliveries.queue_id IS
+  'The queue row this attempt came from (push.queue.id), if any.';
+COMMENT ON COLUMN push.deliveries.app_id IS 'The app (push.apps.id).';
+COMMENT ON COLUMN push.deliveries.platform IS
+  'Platform of the device; NULL for a user with no device.';
+COMMENT ON COLUMN push.deliveries.device_id IS
+  'Target device, if registered.';
+COMMENT ON COLUMN push.deliveries.campaign_id IS 'Campaign, if any.';
+COMMENT ON COLUMN push.deliveries.outcome IS 'What happened (push.outcome).';
+COMMENT ON COLUMN push.deliveries.attempt IS
+  'Which attempt this was, 1 for the first; 0 when nothing was sent.';
+COMMENT ON COLUMN push.deliveries.provider_status IS
+  'HTTP status the provider answered, if it answered.';
+COMMENT ON COLUMN push.deliveries.provider_reason IS
+  'The provider''s reason (e.g. BadDeviceToken, UNREGISTERED) or '
+  'pgpush''s own explanation.';
+COMMENT ON COLUMN push.deliveries.provider_message_id IS
+  'The provider''s id of the message (apns-id, FCM message name, '
+  'X-WNS-Msg-ID, X-MessageID), to match the provider''s logs.';
+COMMENT ON COLUMN push.deliveries.enqueued_at IS 'When the push was enqueued.';
+COMMENT ON COLUMN push.deliveries.sent_at IS
+  'When the request was sent to the provider.';
+COMMENT ON COLUMN push.deliveries.latency_ms IS
+  'Milliseconds from enqueued_at to the provider''s response.';
+COMMENT ON COLUMN push.deliveries.retry_at IS
+  'For outcome retry: when the next attempt is due.';
+COMMENT ON COLUMN push.deliveries.dispatcher IS
+  'The dispatcher that recorded it (push.dispatchers.id).';
+COMMENT ON COLUMN push.deliveries.detail IS
+  'Extra facts, e.g. the outcome of each request of a multi-request push '
+  '(WNS toast + badge + tile).';
+
+CREATE FUNCTION push.maintain_partitions(
+  p_retention_days integer DEFAULT NULL,
+  p_days_ahead integer DEFAULT NULL
+) RETURNS TABLE (action text, object text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  v_keep  integer := coalesce(p_retention_days, (SELECT value::integer
+            FROM push.settings WHERE name = 'history_retention_days'), 30);
+  v_ahead integer := coalesce(p_days_ahead, (SELECT value::integer
+            FROM push.settings WHERE name = 'partitions_ahead_days'), 3);
+  v_day   date;
+  v_name  text;
+  v_part  record;
+  v_cut   date;
+  v_n     bigint;
+BEGIN
+  IF v_keep < 1 THEN
+    RAISE EXCEPTION 'pgpush: retention must be at least 1 day, not %',
+      v_keep;
+  END IF;
+  -- Serialise with other maintainers (one dispatcher at a time, or admin).
+  PERFORM pg_advisory_xact_lock(hashtext('pgpush.maintain_partitions'));
+  v_cut := (now() AT TIME ZONE 'UTC')::date - v_keep;
+
+  -- Create today's and the coming days' partitions (UTC days).
+  FOR i IN 0 .. v_ahead LOOP
+    v_day := (now() AT TIME ZONE 'UTC')::date + i;
+    v_name := 'deliveries_' || to_char(v_day, 'YYYYMMDD');
+    CONTINUE WHEN to_regclass('push.' || v_name) IS NOT NULL;
+    EXECUTE format('CREATE TABLE push.%I (LIKE push.deliveries '
+                   'INCLUDING DEFAULTS)', v_name);
+    -- Rows that already landed in the default partition move over first.
+    EXECUTE format('WITH m AS (DELETE FROM push.deliveries_default WHERE '
+      'finished_at >= %L::timestamptz AND finished_at < %L::timestamptz '
+      'RETURNING *) INSERT INTO push.%I SELECT * FROM m',
+      v_day::text || ' 00:00 UTC', (v_day + 1)::text || ' 00:00 UTC', v_name);
+    EXECUTE format('ALTER TABLE push.deliveries ATTACH PARTITION push.%I '
+      'FOR VALUES FROM (%L) TO (%L)', v_name,
+      v_day::text || ' 00:00 UTC', (v_day + 1)::text || ' 00:00 UTC');
+    action := 'created'; object := 'push.' || v_name;
+    RETURN NEXT;
+  END LOOP;
+
+  -- Drop daily partitions that ended before the retention cut.
+  FOR v_part IN
+    SELECT c.relname FROM pg_inherits i
+    JOIN pg_class c ON c.oid = i.inhrelid
+    WHERE i.inhparent = 'push.deliveries'::regclass
+      AND c.relname ~ '^deliveries_[0-9]{8}$'
+      AND to_date(substr(c.relname, 12), 'YYYYMMDD') < v_cut
+    ORDER BY c.relname
+  LOOP
+    EXECUTE format('DROP TABLE push.%I', v_part.relname);
+    action := 'dropped'; object := 'push.' || v_part.relname;
+    RETURN NEXT;
+  END LOOP;
+
+  DELETE FROM push.deliveries_default
+  WHERE finished_at < (v_cut::text || ' 00:00 UTC')::timestamptz;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  IF v_n > 0 THEN
+    action := 'deleted'; object := v_n || ' rows of push.deliveries_default';
+    RETURN NEXT;
+  END IF;
+
+  -- Pushes and idempotency keys age out with the history; a push still in
+  -- the queue (paused app, far send_after) is kept.
+  DELETE FROM push.pushes p
+  WHERE p.created_at < (v_cut::text || ' 00:00 UTC')::timestamptz
+    AND NOT EXISTS (SELECT 1 FROM push.queue q WHERE q.push_id = p.id);
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  IF v_n > 0 THEN
+    action := 'deleted'; object := v_n || ' rows of push.pushes';
+    RETURN NEXT;
+  END IF;
+  DELETE FROM push.idempotency_keys
+  WHERE created_at < (v_cut::text || ' 00:00 UTC')::timestamptz;
+  GET DIAGNOSTICS v_n = ROW_COUNT;
+  IF v_n > 0 THEN
+    action := 'deleted'; object := v_n || ' rows of push.idempotency_keys';
+    RETURN NEXT;
+  END IF;
+END $$;
+COMMENT ON FUNCTION push.maintain_partitions(integer, integer) IS
+  'Creates daily push.deliveries partitions for today and the next '
+  'partitions_ahead_days (UTC), drops partitions older than the retention '
+  '(history_retention_days unless given), and deletes expired pushes and '
+  'idempotency keys. Returns what it did. Safe to run any time, by one '
+  'session at a time.';
+
+-- Latency histogram: fixed bucket upper bounds in milliseconds. Bucket i of
+-- a histogram array counts latencies <= bound i (and > bound i-1); the last
+-- bucket is everything slower than the last bound.
+CREATE FUNCTION push.latency_bounds_ms() RETURNS double precision[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT '{1,2,5,10,20,50,100,200,500,1000,2000,5000,10000,30000,60000}'
+         ::double precision[]
+$$;
+COMMENT ON FUNCTION push.latency_bounds_ms() IS
+  'Upper bounds (ms) of the latency histogram buckets of push.stats_minute; '
+  'the histogram has one more bucket for slower than the last bound.';
+
+CREATE FUNCTION push.hist_add(a bigint[], b bigint[]) RETURNS bigint[]
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT CASE WHEN a IS NULL THEN b WHEN b IS NULL THEN a ELSE
+    ARRAY(SELECT coalesce(a[i], 0) + coalesce(b[i], 0)
+          FROM generate_series(1, greatest(cardinality(a), cardinality(b)))
+          AS i ORDER BY i)
+  END
+$$;
+COMMENT ON FUNCTION push.hist_add(bigint[], bigint[]) IS
+  'Element-wise sum of two latency histograms.';
+
+CREATE AGGREGATE push.hist_merge(bigint[]) (
+  SFUNC = push.hist_add, STYPE = bigint[], PARALLEL = SAFE
+);
+COMMENT ON AGGREGATE push.hist_merge(bigint[]) IS
+  'Sums latency histograms over rows, e.g. minutes into an hour.';
+
+CREATE FUNCTION push.hist_percentile(h bigint[], p double precision)
+RETURNS double precision LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  WITH b AS (
+    SELECT i, h[i] AS n, sum(h[i]) OVER (ORDER BY i) AS cum
+    FROM generate_series(1, cardinality(h)) AS i
+  )
+  SELECT CASE WHEN (SELECT sum(n) FROM b) > 0 THEN
+    (SELECT coalesce((push.latency_bounds_ms())[i], 'Infinity')
+     FROM b WHERE cum >= p * (SELECT sum(n) FROM b) AND n > 0
+     ORDER BY i LIMIT 1)
+  END
+$$;
+COMMENT ON FUNCTION push.hist_percentile(bigint[], double precision) IS
+  'Estimated p-quantile (0..1) of a latency histogram: the upper bound in '
+  'ms of the bucket that holds it (Infinity past the last bound; NULL if '
+  'empty).';
+
+CREATE TABLE push.stats_minute (
+  minute         timestamptz NOT NULL,
+  app_id         integer NOT NULL,
+  platform       push.platform NOT NULL,
+  campaign_id    bigint,
+  outcome        push.outcome NOT NULL,
+  count          bigint NOT NULL DEFAULT 0,
+  attempts       bigint NOT NULL DEFAULT 0,
+  bytes_sent     bigint NOT NULL DEFAULT 0,
+  latency_ms_sum double precision NOT NULL DEFAULT 0,
+  latency_ms_min double precision,
+  latency_ms_max double precision,
+  latency_hist   bigint[] NOT NULL DEFAULT '{}'
+);
+CREATE UNIQUE INDEX stats_minute_key ON push.stats_minute
+  (minute, app_id, platform, campaign_id, outcome) NULLS NOT DISTINCT;
+COMMENT ON TABLE push.stats_minute IS
+  'Per-minute rollup of delivery outcomes by app, platform, campaign and '
+  'outcome, merged from each dispatcher''s in-memory counters every few '
+  'seconds with INSERT ... ON CONFLICT DO UPDATE.';
+COMMENT ON COLUMN push.stats_minute.minute IS 'Start of the minute.';
+COMMENT ON COLUMN push.stats_minute.campaign_id IS
+  'Campaign, or NULL for pushes outside campaigns.';
+COMMENT ON COLUMN push.stats_minute.outcome IS 'What happened.';
+COMMENT ON COLUMN push.stats_minute.count IS 'Pushes with this outcome.';
+COMMENT ON COLUMN push.stats_minute.attempts IS
+  'Provider requests those pushes took.';
+COMMENT ON COLUMN push.stats_minute.bytes_sent IS 'Request body bytes sent.';
+COMMENT ON COLUMN push.stats_minute.latency_ms_sum IS
+  'Sum of enqueue-to-provider-response milliseconds (mean = sum / count).';
+COMMENT ON COLUMN push.stats_minute.latency_ms_min IS 'Fastest, ms.';
+COMMENT ON COLUMN push.stats_minute.latency_ms_max IS 'Slowest, ms.';
+COMMENT ON COLUMN push.stats_minute.latency_hist IS
+  'Latency histogram; bucket bounds in push.latency_bounds_ms(); '
+  'percentiles with push.hist_percentile().';
+
+CREATE VIEW push.stats_hourly AS
+SELECT date_trunc('hour', minute) AS hour, app_id, platform, outcome,
+       sum(count) AS count, sum(attempts) AS attempts,
+       sum(bytes_sent) AS bytes_sent,
+       sum(latency_ms_sum) / nullif(sum(count), 0) AS latency_ms_avg,
+       push.hist_percentile(push.hist_merge(latency_hist), 0.50)
+         AS latency_ms_p50,
+       push.hist_percentile(push.hist_merge(latency_hist), 0.95)
+         AS latency_ms_p95,
+       push.hist_percentile(push.hist_merge(latency_hist), 0.99)
+         AS latency_ms_p99
+FROM push.stats_minute
+GROUP BY 1, 2, 3, 4;
+COMMENT ON VIEW push.stats_hourly IS
+  'Outcomes per hour, app, platform: counts and latency percentiles.';
+
+CREATE VIEW push.stats_daily AS
+SELECT date_trunc('day', minute) AS day, app_id, platform, outcome,
+       sum(count) AS count, sum(attempts) AS attempts,
+       sum(bytes_sent) AS bytes_sent,
+       sum(latency_ms_sum) / nullif(sum(count), 0) AS latency_ms_avg,
+       push.hist_percentile(push.hist_merge(latency_hist), 0.50)
+         AS latency_ms_p50,
+       push.hist_percentile(push.hist_merge(latency_hist), 0.95)
+         AS latency_ms_p95,
+       push.hist_percentile(push.hist_merge(latency_hist), 0.99)
+         AS latency_ms_p99
+FROM push.stats_minute
+GROUP BY 1, 2, 3, 4;
+COMMENT ON VIEW push.stats_daily IS
+  'Outcomes per day, app, platform: counts and latency percentiles.';
+
+CREATE TABLE push.dispatchers (
+  id                  text PRIMARY KEY,
+  host                text NOT NULL,
+  pid                 integer NOT NULL,
+  version             text NOT NULL,
+  state               text NOT NULL DEFAULT 'running'
+    CONSTRAINT dispatchers_state_known
+      CHECK (state IN ('running', 'draining', 'stopped', 'dead')),
+  started_at          timestamptz NOT NULL DEFAULT now(),
+  heartbeat_at        timestamptz NOT NULL DEFAULT now(),
+  stopped_at          timestamptz,
+  cpu_user_seconds    double precision,
+  cpu_system_seconds  double precision,
+  rss_bytes           bigint,
+  open_fds            integer,
+  pg_connections      integer,
+  pools               integer,
+  in_flight           integer,
+  queue_depth         bigint,
+  claims_per_second   double precision,
+  acks_per_second     double precision,
+  pool_detail         jsonb,
+  last_error          text
+);
+COMMENT ON TABLE push.dispatchers IS
+  'One row per pgpushd process, updated by its heartbeat every few '
+  'seconds. A running row whose heartbeat_at is old is a dead process.';
+COMMENT ON COLUMN push.dispatchers.id IS
+  'Dispatcher id (host:pid:start), also the lease owner of queue rows.';
+COMMENT ON COLUMN push.dispatchers.state IS
+  'running, draining (shutting down), stopped (clean exit) or dead '
+  '(marked by another dispatcher that reclaimed its leases).';
+COMMENT ON COLUMN push.dispatchers.heartbeat_at IS 'Last heartbeat.';
+COMMENT ON COLUMN push.dispatchers.rss_bytes IS 'Resident memory.';
+COMMENT ON COLUMN push.dispatchers.pg_connections IS
+  'Postgres connections the process holds (never more than 4).';
+COMMENT ON COLUMN push.dispatchers.pools IS
+  'Number of per-(app, platform, credential) pools.';
+COMMENT ON COLUMN push.dispatchers.in_flight IS 'Provider requests in flight.';
+COMMENT ON COLUMN push.dispatchers.queue_depth IS
+  'Rows in push.queue at the last heartbeat.';
+COMMENT ON COLUMN push.dispatchers.pool_detail IS
+  'Per-pool sizes: ring fill, window, in-flight, connections.';
+COMMENT ON COLUMN push.dispatchers.last_error IS
+  'The last error the process logged, for a quick look.';
+
+CREATE TABLE push.debug_events (
+  id         bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+  at         timestamptz NOT NULL DEFAULT clock_timestamp(),
+  push_id    bigint NOT NULL,
+  queue_id   bigint,
+  dispatcher text,
+  step       text NOT NULL,
+  detail     jsonb
+);
+CREATE INDEX debug_events_push ON push.debug_events (push_id, at);
+COMMENT ON TABLE push.debug_events IS
+  'Step-by-step trace of pushes inserted with debug = true (claimed, '
+  'request built, sent, response, retry decision, ack) with millisecond '
+  'timestamps. Never contains secrets.';
+COMMENT ON COLUMN push.debug_events.at IS 'When the step happened.';
+COMMENT ON COLUMN push.debug_events.step IS 'Step name, e.g. claimed, sent.';
+COMMENT ON COLUMN push.debug_events.detail IS
+  'What the step saw (headers without secrets, status, excerpt, decision).';
