@@ -75,10 +75,13 @@ deps:
 test: all $(UNIT_BINS) $(FAKES_BINS)
 	@tests/harness/run.sh
 
+# Each unit test under valgrind; quiet unless something is wrong.
 valgrind: $(UNIT_BINS)
 	@for t in $(UNIT_BINS); do \
 	  valgrind -q --error-exitcode=99 --leak-check=full \
-	    --errors-for-leak-kinds=definite,indirect $$t || exit 1; \
+	    --errors-for-leak-kinds=definite,indirect $$t >$$t.vg.log 2>&1 || \
+	    { cat $$t.vg.log; echo "valgrind: $$t failed"; exit 1; }; \
+	  echo "valgrind: $$t clean"; \
 	done
 
 clean:

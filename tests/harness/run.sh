@@ -69,7 +69,8 @@ as_server "$pg_bindir/pg_ctl" -D "$tmp/data" -w -t 60 -l "$tmp/server.log" \
 	-o "-p $port -k $tmp -c listen_addresses='' -c fsync=off \
 	    -c synchronous_commit=off -c full_page_writes=off \
 	    -c max_connections=100 -c shared_buffers=256MB \
-	    -c max_wal_size=4GB -c log_min_messages=warning" \
+	    -c max_wal_size=4GB -c log_min_messages=warning \
+	    -c log_checkpoints=off" \
 	start >/dev/null
 
 export PGHOST=$tmp PGPORT=$port PGUSER=postgres PGDATABASE=postgres
@@ -88,12 +89,12 @@ createdb -T "$PGPUSH_TEMPLATE_DB" pgpush_test
 if [ $# -gt 0 ]; then
 	files=("$@")
 else
+	# The unit-test executables (not their .o/.d/logs), then the scripts.
+	mapfile -t files < <(find build/tests/unit -maxdepth 1 -type f \
+		-name 'test_*' -perm -u+x 2>/dev/null | sort)
 	shopt -s nullglob
-	files=(build/tests/unit/test_* tests/sql/*.sql tests/integration/*.t
-	       tests/fakes/t/*.t)
+	files+=(tests/sql/*.sql tests/integration/*.t tests/fakes/t/*.t)
 	shopt -u nullglob
-	# Only the test binaries, not their dependency files.
-	files=($(printf '%s\n' "${files[@]}" | grep -v '\.[od]$'))
 fi
 
 prove ${PROVE_FLAGS:-} --timer \
