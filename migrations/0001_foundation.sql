@@ -183,7 +183,7 @@ BEGIN
   SELECT id INTO v_id FROM push.apps WHERE name = p_name;
   IF v_id IS NULL THEN
     RAISE EXCEPTION 'pgpush: unknown app "%"', p_name
-      USING ERRCODE = 'foreign_key_violation',
+      USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Apps are rows of push.apps; check its name column.';
   END IF;
   RETURN v_id;
@@ -1044,7 +1044,8 @@ BEGIN
       c.not_before, c.expires_at, c.created_at
     FROM (
         SELECT r.id, r.app_id, r.campaign_id, r.priority, r.created_at,
-          t.platform AS t_platform, r.d_id, coalesce(r.d_token, r.token) AS token,
+          t.platform AS t_platform, r.d_id,
+          coalesce(r.d_token, r.token) AS token,
           coalesce(r.send_after, r.created_at) AS not_before,
           coalesce(r.expires_at, r.created_at + make_interval(secs => r.ttl))
             AS expires_at,
@@ -1091,6 +1092,8 @@ BEGIN
               format('campaign %s does not exist', r.campaign_id)
             WHEN c.app_id <> r.app_id THEN
               format('campaign %s belongs to another app', r.campaign_id)
+            WHEN c.state IN ('cancelled', 'done') THEN
+              format('campaign %s is %s', r.campaign_id, c.state)
           END,
           push.payload_problem(r.payload),
           CASE WHEN r.token IS NOT NULL THEN
@@ -1132,7 +1135,7 @@ BEGIN
   SELECT string_agg(s.app_id::text, ',' ORDER BY s.app_id) INTO v_apps
   FROM (SELECT DISTINCT q.app_id FROM queued q) s;
 
-  -- 3. One NOTIFY for the whole statement; the payload (the apps with new
+  -- One NOTIFY for the whole statement; the payload (the apps with new
   -- work) is a hint, so a huge list is sent as '' ("look at all").
   IF v_apps IS NOT NULL THEN
     PERFORM pg_notify('pgpush_enqueue',

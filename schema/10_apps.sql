@@ -98,7 +98,7 @@ BEGIN
   SELECT id INTO v_id FROM push.apps WHERE name = p_name;
   IF v_id IS NULL THEN
     RAISE EXCEPTION 'pgpush: unknown app "%"', p_name
-      USING ERRCODE = 'foreign_key_violation',
+      USING ERRCODE = 'invalid_parameter_value',
             HINT = 'Apps are rows of push.apps; check its name column.';
   END IF;
   RETURN v_id;
