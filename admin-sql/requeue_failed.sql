@@ -8,9 +8,9 @@
 -- app's max_retry_age counts from the requeue); the push's own expiry still
 -- applies. Skipped: (push, device) pairs already in the queue, invalidated or
 -- deleted devices, pushes past their expiry, pushes of cancelled campaigns,
--- and pushes already purged from push.pushes. The token sent to is the
--- device's current token (push.devices), or push.pushes.token for an
--- unregistered token target.
+-- and pushes already purged from push.pushes. A registered device's row
+-- names the device (its token is read when claimed); an unregistered token
+-- target's row carries push.pushes.token.
 --
 -- Safe to run twice, or concurrently: runs for the same app are serialised
 -- by an advisory lock, and the second finds the first's rows queued. A push
@@ -93,7 +93,8 @@ WITH candidates AS (
   INSERT INTO push.queue (push_id, app_id, platform, device_id, token,
     priority, not_before, expires_at, enqueued_at, attempts)
   SELECT p.id, p.app_id, coalesce(dv.platform, p.platform), l.device_id,
-         coalesce(dv.token, p.token), p.priority, now(), x.expires_at,
+         CASE WHEN l.device_id IS NULL THEN p.token END, p.priority, now(),
+         x.expires_at,
          now(), 0
   FROM latest l
   JOIN push.pushes p ON p.id = l.push_id AND p.app_id = :'app_id'::integer

@@ -145,9 +145,12 @@ LANGUAGE sql AS $$
   INSERT INTO push.devices AS d (app_id, platform, token, user_id,
     app_version, os_version, device_model, timezone, locale,
     webpush_p256dh, webpush_auth)
-  VALUES (p_app_id, p_platform, p_token, p_user_id, p_app_version,
-    p_os_version, p_device_model, p_timezone, p_locale, p_webpush_p256dh,
-    p_webpush_auth)
+  SELECT p_app_id, p_platform, p_token, p_user_id, p_app_version,
+    p_os_version, p_device_model, p_timezone, p_locale,
+    coalesce(p_webpush_p256dh, o.webpush_p256dh),
+    coalesce(p_webpush_auth, o.webpush_auth)
+  FROM (SELECT) x LEFT JOIN push.devices o
+    ON o.app_id = p_app_id AND o.platform = p_platform AND o.token = p_token
   ON CONFLICT ON CONSTRAINT devices_app_platform_token_key DO UPDATE SET
     user_id        = EXCLUDED.user_id,
     app_version    = coalesce(EXCLUDED.app_version, d.app_version),

@@ -99,7 +99,7 @@ CREATE TABLE push.queue (
   app_id           integer NOT NULL,
   platform         push.platform NOT NULL,
   device_id        bigint,
-  token            text NOT NULL,
+  token            text,
   priority         push.priority NOT NULL,
   not_before       timestamptz NOT NULL,
   expires_at       timestamptz,
@@ -107,7 +107,8 @@ CREATE TABLE push.queue (
   attempts         integer NOT NULL DEFAULT 0,
   lease_owner      text,
   lease_expires_at timestamptz,
-  last_error       text
+  last_error       text,
+  CONSTRAINT queue_one_target CHECK ((device_id IS NULL) <> (token IS NULL))
 ) WITH (fillfactor = 70);
 -- The claim walks one (app, platform) in priority order. It is the only
 -- secondary index: every index costs each enqueued row. (A device that dies
@@ -126,8 +127,11 @@ COMMENT ON COLUMN push.queue.push_id IS 'The push (push.pushes.id).';
 COMMENT ON COLUMN push.queue.app_id IS 'Copied from the push.';
 COMMENT ON COLUMN push.queue.platform IS 'Platform of the target device.';
 COMMENT ON COLUMN push.queue.device_id IS
-  'Target device, or NULL for a token target with no registered device.';
-COMMENT ON COLUMN push.queue.token IS 'Token / channel URL sent to.';
+  'Target device, or NULL for a token target with no registered device. '
+  'Exactly one of device_id and token is set.';
+COMMENT ON COLUMN push.queue.token IS
+  'Token / channel URL of an unregistered token target; NULL when device_id '
+  'is set (the token is push.devices.token, read when claimed).';
 COMMENT ON COLUMN push.queue.priority IS 'Copied from the push.';
 COMMENT ON COLUMN push.queue.not_before IS
   'Not claimed before this time: send_after, then each retry''s time.';
@@ -195,13 +199,15 @@ COMMENT ON FUNCTION push.check_app_access(integer) IS
 
 -- payload_problem(payload): what is wrong with the payload's shape, or NULL.
 CREATE FUNCTION push.payload_problem(p jsonb) RETURNS text
-LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+LANGUAGE sql STABLE PARALLEL SAFE AS $$
   -- Ordered so a typical payload costs a few key lookups: the overrides
   -- are looked at only when one of them is present.
   SELECT CASE
     WHEN jsonb_typeof(p) <> 'object' THEN
       'payload must be a JSON object, not ' || jsonb_typeof(p)
-    WHEN p = '{}' THEN
+    -- An empty object is 5 bytes stored (8 with a 4-byte header); any
+    -- key makes it at least 13: cheaper than comparing with '{}'.
+    WHEN pg_column_size(p) <= 8 THEN
       'payload is empty: give it a title, body, badge, sound, data or a '
       'platform override'
     WHEN jsonb_typeof(p -> 'title') <> 'string' THEN
@@ -265,16 +271,16 @@ COMMENT ON FUNCTION push.payload_size(push.platform, jsonb) IS
   'The dispatcher checks the exact request body again before sending.';
 
 CREATE FUNCTION push.payload_fits(p_platform push.platform, p jsonb)
-RETURNS boolean LANGUAGE sql STABLE PARALLEL SAFE AS $$
-  -- JSON text is at most 6 bytes per stored byte (a control character
-  -- becomes \u00XX), so a small uncompressed value needs no text rendering.
-  SELECT (pg_column_compression(p) IS NULL AND
-          pg_column_size(p) * 6 + 16 <= push.payload_limit(p_platform, p))
+RETURNS boolean LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  -- A platform sees at most the whole payload's text (other overrides
+  -- removed, its own merged in), so that is checked first and the exact
+  -- size only when it is over. (No shortcut from the stored size: a number
+  -- such as 1e5000 is a few bytes stored and thousands as text.)
+  SELECT octet_length(p::text) <= push.payload_limit(p_platform, p)
       OR push.payload_size(p_platform, p) <= push.payload_limit(p_platform, p)
 $$;
 COMMENT ON FUNCTION push.payload_fits(push.platform, jsonb) IS
-  'Whether the payload is within push.payload_limit() for the platform; '
-  'cheap for small payloads.';
+  'Whether the payload is within push.payload_limit() for the platform.';
 
 -- reject(problem, push): raise the enqueue error. Returns boolean so it can
 -- sit in a WHERE clause and run only for rows that have a problem.
@@ -315,29 +321,16 @@ LANGUAGE plpgsql AS $$
 BEGIN
   -- An app role may not probe another app's keys: check access first.
   PERFORM push.check_app_access(NEW.app_id);
-  IF push.insert_idempotency_key(NEW.app_id, NEW.idempotency_key, NEW.id)
-  THEN
+  INSERT INTO push.idempotency_keys (app_id, key, push_id)
+  VALUES (NEW.app_id, NEW.idempotency_key, NEW.id)
+  ON CONFLICT DO NOTHING;
+  IF FOUND THEN
     RETURN NEW;
   END IF;
   RETURN NULL;   -- seen before: this insert is a no-op
 END $$;
 COMMENT ON FUNCTION push.take_idempotency_key() IS
   'Trigger: skips a push whose (app_id, idempotency_key) was seen before.';
-
-CREATE FUNCTION push.insert_idempotency_key(p_app_id integer, p_key text,
-                                            p_push_id bigint)
-RETURNS boolean LANGUAGE plpgsql SECURITY DEFINER
-SET search_path = pg_catalog, pg_temp AS $$
-BEGIN
-  -- ON CONFLICT waits for a concurrent insert of the same key to commit or
-  -- abort, so two racing inserts still enqueue one push.
-  INSERT INTO push.idempotency_keys (app_id, key, push_id)
-  VALUES (p_app_id, p_key, p_push_id)
-  ON CONFLICT DO NOTHING;
-  RETURN FOUND;
-END $$;
-COMMENT ON FUNCTION push.insert_idempotency_key(integer, text, bigint) IS
-  'Records an idempotency key; false if the app already used it.';
 
 CREATE TRIGGER pushes_idempotency BEFORE INSERT ON push.pushes
   FOR EACH ROW WHEN (NEW.idempotency_key IS NOT NULL)
@@ -346,7 +339,7 @@ CREATE TRIGGER pushes_idempotency BEFORE INSERT ON push.pushes
 CREATE FUNCTION push.enqueue_pushes() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp
-SET work_mem = '64MB'  -- bulk inserts hash-join against push.devices
+SET work_mem = '128MB' -- bulk inserts hash-join against push.devices
 SET jit = off          -- compiling this big query costs seconds, saves none
 AS $$
 DECLARE
@@ -360,7 +353,9 @@ BEGIN
   -- A bad row makes push.reject_push raise, which aborts the statement.
   WITH resolved AS (
     -- device targets (and rows with several targets, rejected below)
-    SELECT p.*, d.id AS d_id, d.platform AS d_platform, d.token AS d_token,
+    -- (the queue row of a device has no token of its own: the claim reads
+    -- it from push.devices)
+    SELECT p.*, d.id AS d_id, d.platform AS d_platform,
            d.invalidated_at AS d_invalidated_at,
            d.invalid_reason AS d_invalid_reason
     FROM new_pushes p
@@ -368,7 +363,7 @@ BEGIN
     WHERE p.device_id IS NOT NULL
     UNION ALL
     -- (platform, token) targets, registered as a device or not
-    SELECT p.*, d.id, d.platform, d.token, d.invalidated_at, d.invalid_reason
+    SELECT p.*, d.id, d.platform, d.invalidated_at, d.invalid_reason
     FROM new_pushes p
     LEFT JOIN push.devices d
       ON d.app_id = p.app_id AND d.platform = p.platform
@@ -376,10 +371,10 @@ BEGIN
     WHERE p.token IS NOT NULL AND p.device_id IS NULL
     UNION ALL
     -- user targets: every active device of the user, newest first
-    SELECT p.*, d.id, d.platform, d.token, NULL, NULL
+    SELECT p.*, d.id, d.platform, NULL, NULL
     FROM new_pushes p
     LEFT JOIN LATERAL (
-      SELECT dv.id, dv.platform, dv.token
+      SELECT dv.id, dv.platform
       FROM push.devices dv
       WHERE dv.app_id = p.app_id AND dv.user_id = p.user_id
         AND dv.invalidated_at IS NULL
@@ -390,7 +385,7 @@ BEGIN
     WHERE p.user_id IS NOT NULL AND p.device_id IS NULL AND p.token IS NULL
     UNION ALL
     -- no target at all: kept only to be rejected below
-    SELECT p.*, NULL, NULL, NULL, NULL, NULL
+    SELECT p.*, NULL, NULL, NULL, NULL
     FROM new_pushes p
     WHERE p.device_id IS NULL AND p.token IS NULL AND p.user_id IS NULL
   ), queued AS (
@@ -404,7 +399,7 @@ BEGIN
     FROM (
         SELECT r.id, r.app_id, r.campaign_id, r.priority, r.created_at,
           t.platform AS t_platform, r.d_id,
-          coalesce(r.d_token, r.token) AS token,
+          CASE WHEN r.d_id IS NULL THEN r.token END AS token,
           coalesce(r.send_after, r.created_at) AS not_before,
           coalesce(r.expires_at, r.created_at + make_interval(secs => r.ttl))
             AS expires_at,
@@ -480,7 +475,7 @@ BEGIN
                      octet_length(r.collapse_key))
           END) AS problem) x
     ) c
-    WHERE c.ok AND (c.fate = 'queue' OR
+    WHERE CASE WHEN NOT c.ok THEN false WHEN c.fate = 'queue' THEN true ELSE
       push.finish_unsendable(c.id, c.app_id, c.t_platform, c.d_id,
         c.campaign_id, c.created_at,
         CASE c.fate
@@ -488,7 +483,7 @@ BEGIN
             format('device invalidated at %s: %s', c.d_invalidated_at,
                    coalesce(c.d_invalid_reason, 'no reason recorded'))
           ELSE 'the user has no active device'
-        END))
+        END) END
     RETURNING app_id
   )
   SELECT string_agg(s.app_id::text, ',' ORDER BY s.app_id) INTO v_apps

@@ -230,6 +230,8 @@ COMMENT ON TABLE push.stats_minute IS
   'outcome, merged from each dispatcher''s in-memory counters every few '
   'seconds with INSERT ... ON CONFLICT DO UPDATE.';
 COMMENT ON COLUMN push.stats_minute.minute IS 'Start of the minute.';
+COMMENT ON COLUMN push.stats_minute.app_id IS 'The app (push.apps.id).';
+COMMENT ON COLUMN push.stats_minute.platform IS 'The platform.';
 COMMENT ON COLUMN push.stats_minute.campaign_id IS
   'Campaign, or NULL for pushes outside campaigns.';
 COMMENT ON COLUMN push.stats_minute.outcome IS 'What happened.';

@@ -54,10 +54,14 @@ GRANT SELECT, INSERT, UPDATE ON push.devices TO pgpush_app;
 GRANT SELECT ON push.apps, push.app_bindings TO pgpush_app;
 
 -- pgpush_analyst: history and stats; device attributes but not tokens.
-GRANT SELECT ON push.apps, push.pushes, push.deliveries, push.stats_minute,
+GRANT SELECT ON push.apps, push.deliveries, push.stats_minute,
   push.stats_hourly, push.stats_daily, push.dispatchers, push.debug_events,
   push.campaigns, push.campaign_targets, push.schema_migrations,
   push.settings
+  TO pgpush_analyst;
+GRANT SELECT (id, app_id, device_id, platform, user_id, newest_device_only,
+  payload, priority, collapse_key, ttl, expires_at, send_after,
+  idempotency_key, debug, campaign_id, created_at) ON push.pushes
   TO pgpush_analyst;
 GRANT SELECT (id, app_id, platform, user_id, app_version, os_version,
   device_model, timezone, locale, created_at, updated_at, last_seen_at,
@@ -117,3 +121,15 @@ CREATE POLICY app_bindings_staff ON push.app_bindings
   TO pgpush_admin, pgpush_dispatcher USING (true) WITH CHECK (true);
 COMMENT ON POLICY app_bindings_own ON push.app_bindings IS
   'An app role sees only its own bindings.';
+
+-- The idempotency trigger runs as the inserting role: app roles may record
+-- keys, for their bound apps only.
+GRANT INSERT ON push.idempotency_keys TO pgpush_app;
+ALTER TABLE push.idempotency_keys ENABLE ROW LEVEL SECURITY;
+CREATE POLICY idempotency_keys_bound_app ON push.idempotency_keys
+  TO pgpush_app
+  WITH CHECK (app_id = ANY ((SELECT push.bound_app_ids())::integer[]));
+CREATE POLICY idempotency_keys_staff ON push.idempotency_keys
+  TO pgpush_admin, pgpush_dispatcher USING (true) WITH CHECK (true);
+COMMENT ON POLICY idempotency_keys_bound_app ON push.idempotency_keys IS
+  'App roles record idempotency keys for their bound apps only.';
