@@ -1,0 +1,129 @@
+/*
+ * pool.h - one pool per (app, platform, credential): a bounded ring of
+ * claimed pushes waiting to be sent, and an in-flight window of sends.
+ *
+ * The claimer asks each pool how many rows it wants (pool_claim_want):
+ * nothing while the app is paused, while a claim for it is outstanding, or
+ * while its ring is more than half full; otherwise enough to fill the
+ * ring.  Claimed items go into the ring (pool_add); pool_pump() starts
+ * sends while fewer than `window` are in flight.  The window starts at the
+ * app's minimum, grows in steps while the ring is more than 10% full and
+ * shrinks back toward the minimum when the pool is idle (pool_tick).  So a
+ * backlog in one app fills only that app's ring; other apps' pools claim
+ * and send on their own.
+ *
+ * Pushes that must not be sent are finished here without a request: the
+ * app is banned (dropped_banned) or the push expired (expired).  Every
+ * item, sent or not, leaves the pool through the `finish` callback given
+ * to pool_new(), which takes ownership of it.
+ *
+ * Ownership: the pool owns the items in its ring; the sender owns an item
+ * while it is in flight; `finish` receives it.  The pool does not own the
+ * sender credential (the daemon's config does).
+ */
+#ifndef PGPUSH_POOL_H
+#define PGPUSH_POOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "push.h"
+#include "sender.h"
+
+struct pool;
+
+/* Called once per item that leaves the pool; takes ownership of `item`. */
+typedef void (*pool_finish_fn)(void *arg, struct pool *pool,
+			       struct push_item *item,
+			       const struct push_result *res);
+
+/* What the app row says; refreshed on every config reload. */
+struct pool_limits {
+	int min_window;           /* push.apps.min_concurrency */
+	int max_window;           /* push.apps.max_concurrency */
+	int max_attempts;         /* push.apps.max_attempts */
+	bool paused;
+	int64_t banned_until_us;  /* 0: not banned */
+	char ban_reason[128];
+};
+
+struct pool_stats {
+	uint64_t claimed;
+	uint64_t sent_requests;   /* requests handed to the sender */
+	uint64_t finished;
+};
+
+struct pool {
+	int32_t app_id;
+	enum push_platform platform;
+	int credential_id;
+	const struct sender_ops *ops;
+	struct sender_cred *cred;
+	struct pool_limits lim;
+
+	struct push_item **ring;
+	size_t cap;
+	size_t head;              /* index of the oldest item */
+	size_t len;
+
+	int window;
+	int in_flight;
+	int claim_pending;        /* rows asked for by an outstanding claim */
+	int64_t resized_at_us;
+	int64_t active_at_us;     /* last time the pool had work */
+
+	pool_finish_fn finish;
+	void *finish_arg;
+	struct pool_stats stats;
+};
+
+/*
+ * A new pool with an empty ring sized for the app's largest window (at
+ * least 64, at most 8192 items).  `cred` may be NULL when the credential
+ * could not be opened: every push is then finished FAILED with `cred_err`.
+ */
+struct pool *pool_new(int32_t app_id, enum push_platform platform,
+		      int credential_id, const struct sender_ops *ops,
+		      struct sender_cred *cred, const struct pool_limits *lim,
+		      pool_finish_fn finish, void *finish_arg);
+
+/*
+ * Free the pool.  The ring must be empty and nothing in flight (see
+ * pool_take_unsent and pool_idle).  NULL is a no-op.
+ */
+void pool_free(struct pool *p);
+
+/* Apply new limits (config reload); the window is clamped to them. */
+void pool_set_limits(struct pool *p, const struct pool_limits *lim);
+
+/* How many rows the next claim should ask for (0: none now). */
+int pool_claim_want(const struct pool *p, int max_batch);
+
+/* Add a claimed item to the ring; the pool owns it.  Never fails: the
+ * claim asked for at most the free space. */
+void pool_add(struct pool *p, struct push_item *item);
+
+/*
+ * Start sends while the window allows, finishing banned and expired
+ * pushes without a request.  `now_us` is push_now_us().
+ */
+void pool_pump(struct pool *p, int64_t now_us);
+
+/* Grow or shrink the window; call every ~100 ms. */
+void pool_tick(struct pool *p, int64_t now_us);
+
+/*
+ * Move every waiting (unsent) item out of the ring into `out` (room for
+ * p->len items), e.g. to release their leases on pause or shutdown.
+ * Returns how many were moved.
+ */
+size_t pool_take_unsent(struct pool *p, struct push_item **out);
+
+/* True when nothing waits and nothing is in flight. */
+bool pool_idle(const struct pool *p);
+
+/* Ring fill in percent (0..100), for heartbeats and metrics. */
+int pool_fill_percent(const struct pool *p);
+
+#endif

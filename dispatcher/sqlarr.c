@@ -1,0 +1,107 @@
+/*
+ * sqlarr.c - see sqlarr.h.  The buffer always holds "{" plus the elements
+ * so far; sqlarr_text() appends the closing brace in place (and the next
+ * add overwrites it), so reading the text costs nothing.
+ */
+#include "sqlarr.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "mem.h"
+
+static void reserve(struct sqlarr *a, size_t more)
+{
+	if (a->len + more + 2 <= a->cap)
+		return;
+	size_t cap = a->cap ? a->cap : 256;
+	while (cap < a->len + more + 2)
+		cap *= 2;
+	a->buf = mem_realloc(a->buf, cap);
+	a->cap = cap;
+}
+
+void sqlarr_reset(struct sqlarr *a)
+{
+	reserve(a, 1);
+	a->buf[0] = '{';
+	a->len = 1;
+	a->count = 0;
+}
+
+static void sep(struct sqlarr *a)
+{
+	if (a->len == 0)
+		sqlarr_reset(a);
+	if (a->count++ > 0) {
+		reserve(a, 1);
+		a->buf[a->len++] = ',';
+	}
+}
+
+static void raw(struct sqlarr *a, const char *s, size_t n)
+{
+	reserve(a, n);
+	memcpy(a->buf + a->len, s, n);
+	a->len += n;
+}
+
+void sqlarr_add_int(struct sqlarr *a, int64_t v)
+{
+	char tmp[32];
+	int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
+
+	sep(a);
+	raw(a, tmp, (size_t)n);
+}
+
+void sqlarr_add_double(struct sqlarr *a, double v)
+{
+	char tmp[64];
+	int n = snprintf(tmp, sizeof tmp, "%.17g", v);
+
+	sep(a);
+	raw(a, tmp, (size_t)n);
+}
+
+void sqlarr_add_null(struct sqlarr *a)
+{
+	sep(a);
+	raw(a, "NULL", 4);
+}
+
+void sqlarr_add_str(struct sqlarr *a, const char *s)
+{
+	if (s == NULL) {
+		sqlarr_add_null(a);
+		return;
+	}
+	sep(a);
+	size_t n = strlen(s);
+	reserve(a, 2 * n + 2);
+	a->buf[a->len++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			a->buf[a->len++] = '\\';
+		a->buf[a->len++] = s[i];
+	}
+	a->buf[a->len++] = '"';
+}
+
+const char *sqlarr_text(struct sqlarr *a)
+{
+	if (a->len == 0)
+		sqlarr_reset(a);
+	reserve(a, 1);
+	a->buf[a->len] = '}';
+	a->buf[a->len + 1] = '\0';
+	return a->buf;
+}
+
+void sqlarr_free(struct sqlarr *a)
+{
+	free(a->buf);
+	memset(a, 0, sizeof *a);
+}
