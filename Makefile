@@ -4,6 +4,8 @@
 #   make SANITIZE=1   the same with ASan + UBSan (rebuilds everything)
 #   make deps         install the Debian packages the build and tests need
 #   make test         C unit tests, SQL tests and integration tests (prove)
+#   make demo         pgpush end to end on a local Postgres and the fake FCM
+#   make bench        dispatcher throughput and latency, one JSON line
 #   make valgrind     the C unit tests under valgrind
 #   make clean
 
@@ -49,7 +51,14 @@ UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 UNIT_COMMON := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
 UNIT_COMMON_OBJS := $(UNIT_COMMON:%.c=$(BUILD)/%.o)
 
+# Test drivers: programs a bash scenario in tests/integration runs against
+# a fake provider or the database (never run on their own by prove).
+DRIVER_SRCS := $(wildcard tests/drivers/*.c)
+DRIVER_BINS := $(DRIVER_SRCS:%.c=$(BUILD)/%)
+$(BUILD)/tests/drivers/%.o: CFLAGS += -Itests/unit
+
 .PHONY: all deps test valgrind clean
+.SECONDARY:
 all: $(DAEMON)
 
 $(BUILD)/%.o: %.c $(FLAGS_FILE)
@@ -66,14 +75,26 @@ $(DAEMON): $(BUILD)/dispatcher/main.o $(LIB)
 $(BUILD)/tests/unit/test_%: $(BUILD)/tests/unit/test_%.o $(UNIT_COMMON_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/tests/drivers/%: $(BUILD)/tests/drivers/%.o $(UNIT_COMMON_OBJS) $(LIB)
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # The fake provider servers (tests/fakes) bring their own rules.
 -include tests/fakes/fakes.mk
 
 deps:
 	@tests/harness/deps.sh $(DEB_PACKAGES)
 
-test: all $(UNIT_BINS) $(FAKES_BINS)
+test: all $(UNIT_BINS) $(DRIVER_BINS) $(FAKES_BINS)
 	@tests/harness/run.sh
+
+# pgpush end to end on a local Postgres (.demo/) and the fake FCM.
+.PHONY: demo bench
+demo: all fakes
+	@tests/tools/demo.sh
+
+# Throughput vs. the raw SQL ceiling; one JSON line (BENCH_N, BENCH_MODE).
+bench: all fakes
+	@tests/tools/bench.sh
 
 # Each unit test under valgrind; quiet unless something is wrong.
 valgrind: $(UNIT_BINS)

@@ -1,0 +1,591 @@
+/*
+ * http.c - libcurl multi driven by libuv.  See http.h.
+ *
+ * The glue is curl's multi-uv.c: libcurl tells us, through
+ * CURLMOPT_SOCKETFUNCTION, which sockets to watch for what, and we keep
+ * one struct http_sock per socket owning its uv_poll_t; through
+ * CURLMOPT_TIMERFUNCTION it asks for one timeout, kept in a uv_timer_t (a
+ * 0 ms timeout becomes 1 ms so that libcurl is never re-entered from
+ * inside its own callback).  Readiness and timeouts go back to libcurl
+ * with curl_multi_socket_action(); finished transfers are then collected
+ * with curl_multi_info_read() and handed to their callbacks, found
+ * through CURLOPT_PRIVATE.
+ *
+ * Lifetimes: a struct http_xfer lives from http_submit() to the end of
+ * its callback, on the bridge's in-flight list.  Easy handles go back to
+ * a free list (curl_easy_reset) when their transfer ends; connections
+ * live in the multi handle's cache, so reuse does not depend on which
+ * easy handle runs the next request.  A struct http_sock is freed by its
+ * poll handle's close callback; the bridge itself only when its timer
+ * and every poll handle are closed (`closing_handles` counts them).
+ */
+#include "http.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <curl/curl.h>
+
+#include "log.h"
+#include "mem.h"
+
+#define HTTP_HEADERS_MAX (16 * 1024)
+
+struct http_sock {
+	uv_poll_t poll;            /* owned; freed in its close callback */
+	struct http *http;
+	curl_socket_t fd;
+	struct http_sock *prev, *next;
+};
+
+struct http_xfer {
+	struct http *http;
+	CURL *easy;
+	struct curl_slist *hdrs;
+	char *req_body;
+	char *body;                /* response body, NUL-terminated */
+	size_t body_len, body_cap;
+	char *headers;             /* "name\0value\0" pairs */
+	size_t headers_len;
+	bool too_big;
+	http_done_fn done;
+	void *arg;
+	char errbuf[CURL_ERROR_SIZE];
+	struct http_xfer *prev, *next;
+};
+
+struct http {
+	uv_loop_t *loop;
+	CURLM *multi;
+	uv_timer_t timer;
+	struct http_opts opts;
+	struct http_sock *socks;
+	struct http_xfer *xfers;
+	CURL **free_easy;
+	unsigned n_free;
+	struct http_stats stats;
+	bool closing;
+	int closing_handles;
+	void (*close_cb)(void *arg);
+	void *close_arg;
+};
+
+static void check_multi_info(struct http *http);
+
+/* ---- lists ------------------------------------------------------- */
+
+static void xfer_link(struct http *http, struct http_xfer *x)
+{
+	x->prev = NULL;
+	x->next = http->xfers;
+	if (http->xfers != NULL)
+		http->xfers->prev = x;
+	http->xfers = x;
+}
+
+static void xfer_unlink(struct http *http, struct http_xfer *x)
+{
+	if (x->prev != NULL)
+		x->prev->next = x->next;
+	else
+		http->xfers = x->next;
+	if (x->next != NULL)
+		x->next->prev = x->prev;
+	x->prev = x->next = NULL;
+}
+
+/* ---- sockets and the timer (multi-uv.c) -------------------------- */
+
+static void maybe_free_http(struct http *http)
+{
+	void (*cb)(void *) = http->close_cb;
+	void *arg = http->close_arg;
+
+	if (!http->closing || http->closing_handles > 0)
+		return;
+	free(http->free_easy);
+	free(http);
+	curl_global_cleanup();
+	if (cb != NULL)
+		cb(arg);
+}
+
+static void sock_closed(uv_handle_t *h)
+{
+	struct http_sock *sk = h->data;
+	struct http *http = sk->http;
+
+	free(sk);
+	http->closing_handles--;
+	maybe_free_http(http);
+}
+
+/* Stop watching a socket and free its context (after the close cb). */
+static void sock_destroy(struct http *http, struct http_sock *sk)
+{
+	if (sk->prev != NULL)
+		sk->prev->next = sk->next;
+	else
+		http->socks = sk->next;
+	if (sk->next != NULL)
+		sk->next->prev = sk->prev;
+	uv_poll_stop(&sk->poll);
+	http->closing_handles++;
+	uv_close((uv_handle_t *)&sk->poll, sock_closed);
+}
+
+static void on_poll(uv_poll_t *poll, int status, int events)
+{
+	struct http_sock *sk = poll->data;
+	struct http *http = sk->http;
+	int flags = 0, running;
+
+	if (status < 0)
+		flags = CURL_CSELECT_ERR;
+	if (events & UV_READABLE)
+		flags |= CURL_CSELECT_IN;
+	if (events & UV_WRITABLE)
+		flags |= CURL_CSELECT_OUT;
+	curl_multi_socket_action(http->multi, sk->fd, flags, &running);
+	check_multi_info(http);
+}
+
+static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
+		     void *socketp)
+{
+	struct http *http = userp;
+	struct http_sock *sk = socketp;
+	int events = 0, rc;
+
+	(void)easy;
+	if (what == CURL_POLL_REMOVE) {
+		if (sk != NULL) {
+			sock_destroy(http, sk);
+			if (http->multi != NULL)
+				curl_multi_assign(http->multi, s, NULL);
+		}
+		return 0;
+	}
+	if (sk == NULL) {
+		sk = mem_alloc_zero(1, sizeof *sk);
+		sk->http = http;
+		sk->fd = s;
+		rc = uv_poll_init_socket(http->loop, &sk->poll, s);
+		if (rc < 0) {
+			log_error("cannot watch a socket", "fd=%d err=%s",
+				  (int)s, uv_strerror(rc));
+			free(sk);
+			return -1;
+		}
+		sk->poll.data = sk;
+		sk->next = http->socks;
+		if (http->socks != NULL)
+			http->socks->prev = sk;
+		http->socks = sk;
+		curl_multi_assign(http->multi, s, sk);
+	}
+	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
+		events |= UV_READABLE;
+	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
+		events |= UV_WRITABLE;
+	rc = uv_poll_start(&sk->poll, events, on_poll);
+	if (rc < 0) {
+		log_error("cannot watch a socket", "fd=%d err=%s", (int)s,
+			  uv_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+static void on_timeout(uv_timer_t *t)
+{
+	struct http *http = t->data;
+	int running;
+
+	curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0,
+				 &running);
+	check_multi_info(http);
+}
+
+static int on_timer(CURLM *multi, long timeout_ms, void *userp)
+{
+	struct http *http = userp;
+
+	(void)multi;
+	if (timeout_ms < 0) {
+		uv_timer_stop(&http->timer);
+		return 0;
+	}
+	/* 0 means "now": from the loop, never from inside libcurl. */
+	uv_timer_start(&http->timer, on_timeout,
+		       timeout_ms == 0 ? 1 : (uint64_t)timeout_ms, 0);
+	return 0;
+}
+
+/* ---- transfers --------------------------------------------------- */
+
+static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userp)
+{
+	struct http_xfer *x = userp;
+	size_t n = size * nmemb, cap = x->http->opts.max_body;
+
+	if (x->body_len + n > cap) {
+		x->too_big = true;
+		return 0;       /* CURLE_WRITE_ERROR */
+	}
+	if (x->body_len + n + 1 > x->body_cap) {
+		size_t c = x->body_cap ? x->body_cap : 1024;
+
+		while (c < x->body_len + n + 1)
+			c *= 2;
+		if (c > cap + 1)
+			c = cap + 1;
+		x->body = mem_realloc(x->body, c);
+		x->body_cap = c;
+	}
+	memcpy(x->body + x->body_len, ptr, n);
+	x->body_len += n;
+	x->body[x->body_len] = '\0';
+	return n;
+}
+
+/*
+ * One header line.  A status line starts a new response (after a 1xx),
+ * so the headers kept are those of the final response.  Headers beyond
+ * HTTP_HEADERS_MAX bytes are dropped, not fatal.
+ */
+static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userp)
+{
+	struct http_xfer *x = userp;
+	size_t n = size * nmemb, nl, vl;
+	const char *colon, *v;
+
+	if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
+		x->headers_len = 0;
+		return n;
+	}
+	colon = memchr(ptr, ':', n);
+	if (colon == NULL || colon == ptr)
+		return n;
+	nl = (size_t)(colon - ptr);
+	v = colon + 1;
+	vl = n - nl - 1;
+	while (vl > 0 && (*v == ' ' || *v == '\t')) {
+		v++;
+		vl--;
+	}
+	while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' ||
+			  v[vl - 1] == ' ' || v[vl - 1] == '\t'))
+		vl--;
+	if (x->headers_len + nl + vl + 2 > HTTP_HEADERS_MAX)
+		return n;
+	if (x->headers == NULL)
+		x->headers = mem_alloc(HTTP_HEADERS_MAX);
+	memcpy(x->headers + x->headers_len, ptr, nl);
+	x->headers[x->headers_len + nl] = '\0';
+	memcpy(x->headers + x->headers_len + nl + 1, v, vl);
+	x->headers[x->headers_len + nl + 1 + vl] = '\0';
+	x->headers_len += nl + vl + 2;
+	return n;
+}
+
+const char *http_response_header(const struct http_response *res,
+				 const char *name)
+{
+	const struct http_xfer *x = res->xfer;
+	size_t off = 0;
+
+	if (x == NULL || x->headers == NULL)
+		return NULL;
+	while (off < x->headers_len) {
+		const char *n = x->headers + off;
+		const char *v = n + strlen(n) + 1;
+
+		if (strcasecmp(n, name) == 0)
+			return v;
+		off = (size_t)(v + strlen(v) + 1 - x->headers);
+	}
+	return NULL;
+}
+
+static CURL *easy_get(struct http *http)
+{
+	if (http->n_free > 0)
+		return http->free_easy[--http->n_free];
+	return curl_easy_init();
+}
+
+static void easy_put(struct http *http, CURL *easy)
+{
+	if (!http->closing && http->n_free < http->opts.free_handles) {
+		curl_easy_reset(easy);
+		http->free_easy[http->n_free++] = easy;
+	} else {
+		curl_easy_cleanup(easy);
+	}
+}
+
+static void xfer_free(struct http *http, struct http_xfer *x)
+{
+	easy_put(http, x->easy);
+	curl_slist_free_all(x->hdrs);
+	free(x->req_body);
+	free(x->body);
+	free(x->headers);
+	free(x);
+}
+
+/* Detach, report and free one transfer. */
+static void xfer_finish(struct http *http, struct http_xfer *x,
+			CURLcode rc, const char *why)
+{
+	struct http_response res;
+	long status = 0, ver = 0, connects = 0;
+	char err[CURL_ERROR_SIZE + 64];
+
+	xfer_unlink(http, x);
+	curl_multi_remove_handle(http->multi, x->easy);
+	http->stats.in_flight--;
+	http->stats.completed++;
+	if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects) ==
+	    CURLE_OK && connects > 0)
+		http->stats.connects += (uint64_t)connects;
+
+	memset(&res, 0, sizeof res);
+	res.xfer = x;
+	if (why == NULL && rc == CURLE_OK)
+		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
+	if (why != NULL) {
+		snprintf(err, sizeof err, "%s", why);
+	} else if (x->too_big) {
+		snprintf(err, sizeof err, "response body over %zu bytes",
+			 http->opts.max_body);
+		status = 0;
+	} else if (rc != CURLE_OK || status == 0) {
+		snprintf(err, sizeof err, "%s%s%s", curl_easy_strerror(rc),
+			 x->errbuf[0] ? ": " : "", x->errbuf);
+		status = 0;
+	}
+	res.status = status;
+	if (status == 0) {
+		res.error = err;
+		res.body = "";
+		res.body_len = 0;
+	} else {
+		res.body = x->body != NULL ? x->body : "";
+		res.body_len = x->body_len;
+		curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &ver);
+		res.http_version = ver == CURL_HTTP_VERSION_2_0 ? 2 : 1;
+	}
+	x->done(x->arg, &res);
+	xfer_free(http, x);
+}
+
+static void check_multi_info(struct http *http)
+{
+	CURLMsg *msg;
+	int pending;
+
+	while (!http->closing &&
+	       (msg = curl_multi_info_read(http->multi, &pending)) != NULL) {
+		struct http_xfer *x = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
+				  (char **)&x);
+		if (x != NULL)
+			xfer_finish(http, x, msg->data.result, NULL);
+	}
+}
+
+int http_submit(struct http *http, const struct http_request *req,
+		struct http_xfer **out)
+{
+	struct http_xfer *x;
+	const char *const *h;
+	CURL *e;
+	CURLMcode mrc;
+
+	if (http->closing)
+		return -ECANCELED;
+	if (req->url == NULL || req->done == NULL)
+		return -EINVAL;
+	e = easy_get(http);
+	if (e == NULL)
+		return -ENOMEM;
+	x = mem_alloc_zero(1, sizeof *x);
+	x->http = http;
+	x->easy = e;
+	x->done = req->done;
+	x->arg = req->arg;
+
+	curl_easy_setopt(e, CURLOPT_URL, req->url);
+	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
+	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
+	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
+	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
+	/* Wait for a connection that may multiplex rather than open one. */
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
+			 req->connect_timeout_ms > 0 ? req->connect_timeout_ms
+			 : http->opts.connect_timeout_ms);
+	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
+			 req->timeout_ms > 0 ? req->timeout_ms
+			 : http->opts.request_timeout_ms);
+	/* Verification stays on: only which CA to trust can be chosen. */
+	if (req->ca_path != NULL && req->ca_path[0] != '\0')
+		curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_path);
+
+	/* No "Expect: 100-continue" round trip on HTTP/1.1. */
+	x->hdrs = curl_slist_append(x->hdrs, "Expect:");
+	for (h = req->headers; h != NULL && *h != NULL; h++)
+		x->hdrs = curl_slist_append(x->hdrs, *h);
+	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
+
+	if (req->body != NULL) {
+		x->req_body = mem_alloc(req->body_len + 1);
+		memcpy(x->req_body, req->body, req->body_len);
+		x->req_body[req->body_len] = '\0';
+		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
+				 (curl_off_t)req->body_len);
+		curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->req_body);
+	}
+	if (req->method != NULL && strcmp(req->method, "GET") != 0 &&
+	    strcmp(req->method, "POST") != 0)
+		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
+	else if (req->method != NULL && strcmp(req->method, "GET") == 0)
+		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+
+	mrc = curl_multi_add_handle(http->multi, e);
+	if (mrc != CURLM_OK) {
+		log_error("cannot start an HTTP request", "err=%s",
+			  curl_multi_strerror(mrc));
+		xfer_free(http, x);
+		return -EIO;
+	}
+	xfer_link(http, x);
+	http->stats.submitted++;
+	http->stats.in_flight++;
+	if (out != NULL)
+		*out = x;
+	return 0;
+}
+
+void http_cancel(struct http *http, struct http_xfer *xfer)
+{
+	xfer_finish(http, xfer, CURLE_ABORTED_BY_CALLBACK, "cancelled");
+}
+
+void http_get_stats(const struct http *http, struct http_stats *out)
+{
+	*out = http->stats;
+}
+
+int http_new(struct http **out, uv_loop_t *loop,
+	     const struct http_opts *opts)
+{
+	struct http *http;
+	int rc;
+
+	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+		return -EIO;
+	http = mem_alloc_zero(1, sizeof *http);
+	http->loop = loop;
+	if (opts != NULL)
+		http->opts = *opts;
+	if (http->opts.max_host_connections <= 0)
+		http->opts.max_host_connections = 4;
+	if (http->opts.max_streams <= 0)
+		http->opts.max_streams = 1000;
+	if (http->opts.max_body == 0)
+		http->opts.max_body = 64 * 1024;
+	if (http->opts.free_handles == 0)
+		http->opts.free_handles = 64;
+	if (http->opts.connect_timeout_ms <= 0)
+		http->opts.connect_timeout_ms = 10000;
+	if (http->opts.request_timeout_ms <= 0)
+		http->opts.request_timeout_ms = 30000;
+	http->free_easy = mem_alloc_zero(http->opts.free_handles,
+					 sizeof *http->free_easy);
+
+	http->multi = curl_multi_init();
+	if (http->multi == NULL) {
+		free(http->free_easy);
+		free(http);
+		curl_global_cleanup();
+		return -ENOMEM;
+	}
+	rc = uv_timer_init(loop, &http->timer);
+	if (rc < 0) {
+		curl_multi_cleanup(http->multi);
+		free(http->free_easy);
+		free(http);
+		curl_global_cleanup();
+		return rc;
+	}
+	http->timer.data = http;
+	curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
+	curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
+	curl_multi_setopt(http->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+			  http->opts.max_host_connections);
+	curl_multi_setopt(http->multi, CURLMOPT_MAX_CONCURRENT_STREAMS,
+			  http->opts.max_streams);
+	*out = http;
+	return 0;
+}
+
+static void timer_closed(uv_handle_t *h)
+{
+	struct http *http = h->data;
+
+	http->closing_handles--;
+	maybe_free_http(http);
+}
+
+void http_close(struct http *http, void (*cb)(void *arg), void *arg)
+{
+	struct http_sock *sk;
+	CURLM *multi;
+	unsigned i;
+
+	if (http == NULL || http->closing)
+		return;
+	/* Callbacks may submit more while we cancel; refuse those. */
+	http->closing = true;
+	while (http->xfers != NULL)
+		http_cancel(http, http->xfers);
+	/*
+	 * Stop every poll before libcurl closes the sockets; curl may
+	 * report some of them removed while it cleans up (on_socket then
+	 * closes their contexts), the rest are closed below.
+	 */
+	for (sk = http->socks; sk != NULL; sk = sk->next)
+		uv_poll_stop(&sk->poll);
+	uv_timer_stop(&http->timer);
+	multi = http->multi;
+	http->multi = NULL;
+	curl_multi_cleanup(multi);
+	for (i = 0; i < http->n_free; i++)
+		curl_easy_cleanup(http->free_easy[i]);
+	http->n_free = 0;
+	while (http->socks != NULL)
+		sock_destroy(http, http->socks);
+	http->close_cb = cb;
+	http->close_arg = arg;
+	http->closing_handles++;
+	uv_close((uv_handle_t *)&http->timer, timer_closed);
+}

@@ -1,0 +1,133 @@
+/*
+ * http.h - the HTTP client of pgpushd: libcurl's multi interface driven
+ * by the libuv loop (the shape of curl's docs/examples/multi-uv.c).  This
+ * is the only module that calls curl_multi_*.
+ *
+ * One struct http serves every sender.  It speaks HTTP/2 where the server
+ * offers it (ALPN) and multiplexes requests to one host over as few
+ * connections as possible (CURLPIPE_MULTIPLEX, CURLOPT_PIPEWAIT), keeps
+ * connections alive for reuse, and reuses easy handles from a small free
+ * list.  TLS peer and host verification are always on; a request may only
+ * name the CA bundle to trust.  Nothing here blocks.
+ *
+ * A request goes in with http_submit(), which copies everything it needs
+ * from the struct http_request, and comes out exactly once through its
+ * done callback, always called from the loop (never from inside
+ * http_submit()): with the HTTP status, the response headers and the body
+ * (capped; a larger body fails the request), or with status 0 and an
+ * error text for a transport error, a timeout or a cancellation.
+ *
+ * Ownership: the caller owns the struct http and frees it with
+ * http_close(), which cancels what is in flight (their callbacks run)
+ * and frees the memory only after libuv has closed every handle.  A
+ * struct http_xfer belongs to the bridge; the caller may keep its pointer
+ * to cancel it, until its done callback starts.
+ */
+#ifndef PGPUSH_HTTP_H
+#define PGPUSH_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+struct http;
+struct http_xfer;
+
+/* Tuning; a zero field takes the default in brackets. */
+struct http_opts {
+	long max_host_connections;   /* connections per host [4] */
+	long max_streams;            /* concurrent h2 streams used per
+				      * connection, server limit permitting
+				      * [1000] */
+	size_t max_body;             /* response body cap, bytes [64 KiB] */
+	unsigned free_handles;       /* idle easy handles kept [64] */
+	long connect_timeout_ms;     /* default per request [10000] */
+	long request_timeout_ms;     /* default per request [30000] */
+};
+
+struct http_response {
+	long status;           /* HTTP status; 0: no answer, see error */
+	const char *error;     /* status 0: what went wrong; else NULL */
+	const char *body;      /* NUL-terminated; "" when none */
+	size_t body_len;
+	int http_version;      /* 2, 1 (1.x) or 0 (no answer) */
+	struct http_xfer *xfer;/* for http_response_header() */
+};
+
+/*
+ * Called once per submitted request, from the loop.  `res` and
+ * everything it points to are valid only during the call.  The callback
+ * may submit or cancel other requests and may call http_close().
+ */
+typedef void (*http_done_fn)(void *arg, const struct http_response *res);
+
+/* What to send; http_submit() copies it all. */
+struct http_request {
+	const char *method;            /* NULL: POST with a body, else GET */
+	const char *url;               /* http:// or https:// only */
+	const char *ca_path;           /* CA bundle to trust; NULL: the
+					* system's */
+	const char *const *headers;    /* "Name: value" lines, NULL-ended;
+					* may be NULL */
+	const char *body;              /* may be NULL */
+	size_t body_len;
+	long connect_timeout_ms;       /* 0: the bridge's default */
+	long timeout_ms;               /* whole exchange; 0: default */
+	http_done_fn done;
+	void *arg;
+};
+
+/* Counters since http_new(), for logs, stats and tests. */
+struct http_stats {
+	uint64_t submitted;
+	uint64_t completed;      /* callbacks run, cancellations included */
+	uint64_t connects;       /* new connections made (sum of
+				  * CURLINFO_NUM_CONNECTS) */
+	uint64_t in_flight;
+};
+
+/*
+ * Make a bridge on `loop`.  `opts` may be NULL (all defaults).  Also
+ * initialises libcurl's globals (reference-counted by libcurl; balanced
+ * when the bridge is freed).  Returns 0 and *out, or a negative code.
+ */
+int http_new(struct http **out, uv_loop_t *loop,
+	     const struct http_opts *opts);
+
+/*
+ * Start a request.  Returns 0 and, when `out` is not NULL, the transfer
+ * (for http_cancel()); its done callback will run exactly once.  Returns
+ * -ECANCELED when the bridge is closing, -EINVAL for a bad request (no
+ * URL or callback), or another negative code when libcurl refuses it;
+ * then the callback never runs.
+ */
+int http_submit(struct http *http, const struct http_request *req,
+		struct http_xfer **out);
+
+/*
+ * Cancel a transfer whose callback has not started: the callback runs
+ * before this returns, with status 0 and error "cancelled".  The pointer
+ * is invalid afterwards.
+ */
+void http_cancel(struct http *http, struct http_xfer *xfer);
+
+/*
+ * The value of response header `name` (case-insensitive; the first one
+ * if repeated), or NULL.  Only during the done callback.
+ */
+const char *http_response_header(const struct http_response *res,
+				 const char *name);
+
+/* Copy the counters into *out. */
+void http_get_stats(const struct http *http, struct http_stats *out);
+
+/*
+ * Close the bridge: in-flight transfers are cancelled (their callbacks
+ * run before this returns), new submits are refused, connections are
+ * closed, and once libuv has closed every handle the memory is freed and
+ * `cb(arg)` is called from the loop.  `cb` may be NULL.  NULL `http` is a
+ * no-op.
+ */
+void http_close(struct http *http, void (*cb)(void *arg), void *arg);
+
+#endif
