@@ -1,8 +1,9 @@
 /*
  * db.c - libpq behind struct db_conn (see db.h).
  *
- * The only file that calls PQ*.  Blocking helpers for now: open a
- * connection, run a script, run a parameterised query row by row.  Server
+ * With db_async.c, the only file that calls PQ*.  Blocking helpers: open
+ * a connection, run a script, run a parameterised query row by row; and
+ * the error formatting and notice receiver that db_async.c shares.  Server
  * errors are flattened into one line with SQLSTATE, message, position
  * (turned into a line number of the SQL we sent), DETAIL, HINT and
  * CONTEXT, because whoever reads a failed migration needs all of them.
@@ -66,7 +67,7 @@ static void prefix_err(char *err, size_t errlen, const char *prefix)
 }
 
 /* Server NOTICE / WARNING messages go to the log, one line each. */
-static void on_notice(void *arg, const PGresult *res)
+void db__on_notice(void *arg, const PGresult *res)
 {
 	const char *sev, *msg;
 	enum log_level level = LOG_LEVEL_DEBUG;
@@ -108,7 +109,7 @@ int db_open_conn(struct db_conn **out, const char *conninfo, char *err,
 		PQfinish(pg);
 		return -ECONNREFUSED;
 	}
-	PQsetNoticeReceiver(pg, on_notice, NULL);
+	PQsetNoticeReceiver(pg, db__on_notice, NULL);
 	conn = mem_alloc(sizeof(*conn));
 	conn->pg = pg;
 	*out = conn;
@@ -161,12 +162,9 @@ static void append_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/*
- * Describe a failed result in one line (see db.h).  `sql` is the text
- * that was sent, for turning a position into a line number.
- */
-static void describe_error(struct db_conn *conn, const PGresult *res,
-			   const char *sql, char *err, size_t errlen)
+/* See db.h. */
+void db__describe_error(const PGconn *pg, const PGresult *res,
+			const char *sql, char *err, size_t errlen)
 {
 	const char *sev, *state, *msg, *detail, *hint, *pos, *ctx;
 	long line;
@@ -174,7 +172,7 @@ static void describe_error(struct db_conn *conn, const PGresult *res,
 	if (errlen == 0)
 		return;
 	if (res == NULL) {
-		set_err_trimmed(err, errlen, PQerrorMessage(conn->pg));
+		set_err_trimmed(err, errlen, PQerrorMessage(pg));
 		return;
 	}
 	sev = PQresultErrorField(res, PG_DIAG_SEVERITY);
@@ -188,7 +186,7 @@ static void describe_error(struct db_conn *conn, const PGresult *res,
 		/* Not a server error (e.g. the connection was lost). */
 		set_err_trimmed(err, errlen, PQresultErrorMessage(res));
 		if (err[0] == '\0' || strcmp(err, "unknown error") == 0)
-			set_err_trimmed(err, errlen, PQerrorMessage(conn->pg));
+			set_err_trimmed(err, errlen, PQerrorMessage(pg));
 		return;
 	}
 	set_err(err, errlen, "%s%s%s: %s", sev ? sev : "ERROR",
@@ -218,7 +216,7 @@ int db_exec_script(struct db_conn *conn, const char *sql, char *err,
 
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK &&
 	    st != PGRES_EMPTY_QUERY) {
-		describe_error(conn, res, sql, err, errlen);
+		db__describe_error(conn->pg, res, sql, err, errlen);
 		rc = -EIO;
 	}
 	PQclear(res);
@@ -243,7 +241,7 @@ int db_query_rows(struct db_conn *conn, const char *sql, int nparams,
 			   0);
 	st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
 	if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-		describe_error(conn, res, sql, err, errlen);
+		db__describe_error(conn->pg, res, sql, err, errlen);
 		PQclear(res);
 		return -EIO;
 	}
