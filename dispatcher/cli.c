@@ -52,6 +52,11 @@ static const struct cli_command_row cli_commands[] = {
 	  "push.schema_migrations. Refuses to run, applying nothing, when an "
 	  "applied migration's file was changed or removed: migrations are "
 	  "forward-only, write a new one." },
+	{ "run", CLI_COMMAND_RUN,
+	  "Run the dispatcher (the default command): claim queued pushes, "
+	  "send them, record the outcomes, until SIGTERM or SIGINT (which "
+	  "drain in-flight work and exit 0). SIGHUP reloads apps and "
+	  "credentials." },
 };
 
 static const struct cli_flag cli_flags[] = {
@@ -66,6 +71,46 @@ static const struct cli_flag cli_flags[] = {
 	{ "--log-level", 0, "LEVEL", CLI_TYPE_LOG_LEVEL, OPT(log_level), 0, 0,
 	  NULL, "info",
 	  "Least severe events to log: debug, info, warn or error." },
+	{ "--batch-size", 0, "N", CLI_TYPE_INT, OPT(batch_size), 1, 10000,
+	  "PGPUSH_BATCH_SIZE", "500",
+	  "run: most queue rows one claim takes for one pool." },
+	{ "--poll-interval-ms", 0, "MS", CLI_TYPE_INT, OPT(poll_interval_ms),
+	  50, 600000, "PGPUSH_POLL_INTERVAL_MS", "1000",
+	  "run: look for due pushes at least this often (jittered), even "
+	  "without a NOTIFY." },
+	{ "--lease-seconds", 0, "S", CLI_TYPE_INT, OPT(lease_seconds), 5,
+	  86400, "PGPUSH_LEASE_SECONDS", "120",
+	  "run: how long a claimed row stays ours; after it another "
+	  "dispatcher may take it." },
+	{ "--ack-interval-ms", 0, "MS", CLI_TYPE_INT, OPT(ack_interval_ms), 1,
+	  10000, "PGPUSH_ACK_INTERVAL_MS", "5",
+	  "run: outcomes are written back at least this often (and at once "
+	  "when 1000 are waiting)." },
+	{ "--stats-interval-ms", 0, "MS", CLI_TYPE_INT,
+	  OPT(stats_interval_ms), 100, 600000, "PGPUSH_STATS_INTERVAL_MS",
+	  "2000", "run: merge the in-memory counters into "
+	  "push.stats_minute this often." },
+	{ "--heartbeat-interval-ms", 0, "MS", CLI_TYPE_INT,
+	  OPT(heartbeat_interval_ms), 100, 600000,
+	  "PGPUSH_HEARTBEAT_INTERVAL_MS", "2000",
+	  "run: update this process's push.dispatchers row this often." },
+	{ "--connect-timeout-ms", 0, "MS", CLI_TYPE_INT,
+	  OPT(connect_timeout_ms), 100, 600000,
+	  "PGPUSH_CONNECT_TIMEOUT_MS", "5000",
+	  "run: give up a provider connection attempt after this long." },
+	{ "--request-timeout-ms", 0, "MS", CLI_TYPE_INT,
+	  OPT(request_timeout_ms), 100, 600000,
+	  "PGPUSH_REQUEST_TIMEOUT_MS", "10000",
+	  "run: give up a provider request (and retry it later) after this "
+	  "long." },
+	{ "--drain-timeout-ms", 0, "MS", CLI_TYPE_INT, OPT(drain_timeout_ms),
+	  0, 600000, "PGPUSH_DRAIN_TIMEOUT_MS", "4000",
+	  "run: on SIGTERM, wait this long for requests in flight before "
+	  "cancelling them (they go back to the queue)." },
+	{ "--max-host-connections", 0, "N", CLI_TYPE_INT,
+	  OPT(max_host_connections), 1, 1000, "PGPUSH_MAX_HOST_CONNECTIONS",
+	  "4", "run: most connections to one provider host (HTTP/2 "
+	  "multiplexes many requests over each)." },
 	{ "--help", 'h', NULL, CLI_TYPE_BOOL, OPT(help), 0, 0, NULL, NULL,
 	  "Print this help and exit." },
 	{ "--version", 'V', NULL, CLI_TYPE_BOOL, OPT(version), 0, 0, NULL,
@@ -278,12 +323,10 @@ int cli_parse_args(struct cli_opts *opts, int argc, char *const argv[],
 		}
 		opts->command = cmd->command;
 	}
+	/* No command runs the dispatcher, as DESIGN.md promises. */
 	if (opts->command == CLI_COMMAND_NONE && !opts->help &&
-	    !opts->version) {
-		list_commands(names, sizeof(names));
-		return fail(err, errlen, "no command given (commands: %s)",
-			    names);
-	}
+	    !opts->version)
+		opts->command = CLI_COMMAND_RUN;
 	return 0;
 }
 

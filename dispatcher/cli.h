@@ -28,7 +28,8 @@ enum {
 
 enum cli_command {
 	CLI_COMMAND_NONE,
-	CLI_COMMAND_MIGRATE
+	CLI_COMMAND_MIGRATE,
+	CLI_COMMAND_RUN
 };
 
 /*
@@ -43,6 +44,17 @@ struct cli_opts {
 	enum log_level log_level;	/* --log-level */
 	int help;			/* -h / --help */
 	int version;			/* -V / --version */
+	/* run: tuning */
+	int batch_size;			/* --batch-size */
+	int poll_interval_ms;		/* --poll-interval-ms */
+	int lease_seconds;		/* --lease-seconds */
+	int ack_interval_ms;		/* --ack-interval-ms */
+	int stats_interval_ms;		/* --stats-interval-ms */
+	int heartbeat_interval_ms;	/* --heartbeat-interval-ms */
+	int connect_timeout_ms;		/* --connect-timeout-ms */
+	int request_timeout_ms;		/* --request-timeout-ms */
+	int drain_timeout_ms;		/* --drain-timeout-ms */
+	int max_host_connections;	/* --max-host-connections */
 };
 
 /* Looks up an environment variable; NULL when unset. */

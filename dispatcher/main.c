@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "daemon.h"
 #include "log.h"
 #include "migrate.h"
 
@@ -44,6 +45,8 @@ int main(int argc, char **argv)
 			return CLI_EXIT_FAILURE;
 		}
 		return CLI_EXIT_OK;
+	case CLI_COMMAND_RUN:
+		return daemon_run(&opts);
 	case CLI_COMMAND_NONE:
 		break;
 	}

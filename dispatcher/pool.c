@@ -161,14 +161,22 @@ void pool_pump(struct pool *p, int64_t now_us)
 			finish_now(p, it, PUSH_OUTCOME_DROPPED_BANNED, why);
 			continue;
 		}
+		if (it->send_by_us != 0 && it->send_by_us <= now_us) {
+			p->stats.finished++;
+			p->finish(p->finish_arg, p, it, NULL);
+			continue;
+		}
 		if (it->expires_at_us != 0 && it->expires_at_us <= now_us) {
 			finish_now(p, it, PUSH_OUTCOME_EXPIRED,
 				   "time to live passed before it was sent");
 			continue;
 		}
 		if (p->cred == NULL || p->ops == NULL) {
-			finish_now(p, it, PUSH_OUTCOME_FAILED,
-				   "no usable credential for this platform");
+			char why[256];
+			snprintf(why, sizeof why, "credential unusable: %s",
+				 p->cred_error[0] ? p->cred_error
+						  : "not loaded");
+			finish_now(p, it, PUSH_OUTCOME_FAILED, why);
 			continue;
 		}
 		p->in_flight++;

@@ -13,7 +13,9 @@
  * and send on their own.
  *
  * Pushes that must not be sent are finished here without a request: the
- * app is banned (dropped_banned) or the push expired (expired).  Every
+ * app is banned (dropped_banned) or the push expired (expired).  A push
+ * that waited so long that its lease would lapse in flight is given back
+ * unsent (finish with a NULL result), never sent late.  Every
  * item, sent or not, leaves the pool through the `finish` callback given
  * to pool_new(), which takes ownership of it.
  *
@@ -33,7 +35,11 @@
 
 struct pool;
 
-/* Called once per item that leaves the pool; takes ownership of `item`. */
+/*
+ * Called once per item that leaves the pool; takes ownership of `item`.
+ * `res` is NULL for an item given back unsent (its send_by_us passed
+ * while it waited): the caller returns it to the queue.
+ */
 typedef void (*pool_finish_fn)(void *arg, struct pool *pool,
 			       struct push_item *item,
 			       const struct push_result *res);
@@ -76,12 +82,14 @@ struct pool {
 	pool_finish_fn finish;
 	void *finish_arg;
 	struct pool_stats stats;
+	char cred_error[192];     /* why cred is NULL, for the failures */
 };
 
 /*
  * A new pool with an empty ring sized for the app's largest window (at
  * least 64, at most 8192 items).  `cred` may be NULL when the credential
- * could not be opened: every push is then finished FAILED with `cred_err`.
+ * could not be opened: every push is then finished FAILED with the reason
+ * the caller puts in p->cred_error.
  */
 struct pool *pool_new(int32_t app_id, enum push_platform platform,
 		      int credential_id, const struct sender_ops *ops,

@@ -151,9 +151,10 @@ struct bad_case {
 static void test_errors(void)
 {
 	static const struct bad_case cases[] = {
-		{ { NULL }, "no command given (commands: migrate)" },
 		{ { "frobnicate" }, "unknown command 'frobnicate'" },
-		{ { "run" }, "unknown command 'run'" },
+		{ { "run", "--batch-size", "0" }, "--batch-size" },
+		{ { "run", "--batch-size", "many" }, "--batch-size" },
+		{ { "run", "--lease-seconds", "1" }, "--lease-seconds" },
 		{ { "migrate", "--bogus" }, "unknown flag '--bogus'" },
 		{ { "migrate", "--bogus=1" }, "unknown flag '--bogus'" },
 		{ { "migrate", "-x" }, "unknown flag '-x'" },
@@ -202,12 +203,19 @@ static void test_small_buffer(void)
 	struct cli_opts o;
 	char err[8];
 
+	char *bad[] = { "pgpushd", "frobnicate" };
+
+	/* No command means run, as DESIGN.md says. */
+	is_int(parse(&o, 1, argv, err, sizeof(err)), 0, "no command is fine");
+	is_int(o.command, CLI_COMMAND_RUN, "no command runs the dispatcher");
+	is_int(o.batch_size, 500, "run's batch size defaults to 500");
+	is_int(o.lease_seconds, 120, "the lease defaults to 120 s");
 	/* A tiny buffer: the message is cut, never overrun. */
-	is_int(parse(&o, 1, argv, err, sizeof(err)), -EINVAL,
-	       "no command, tiny error buffer");
+	is_int(parse(&o, 2, bad, err, sizeof(err)), -EINVAL,
+	       "unknown command, tiny error buffer");
 	is_int((long long)strlen(err), (long long)sizeof(err) - 1,
 	       "message truncated to the buffer");
-	is_int(parse(&o, 1, argv, err, 0), -EINVAL, "errlen 0 is allowed");
+	is_int(parse(&o, 2, bad, err, 0), -EINVAL, "errlen 0 is allowed");
 }
 
 /* Help text checks: every flag row and command appears. */
@@ -258,8 +266,8 @@ static void test_help_text(void)
 	like_str(text, "Default: migrations.", "help shows a default");
 	like_str(text, "Default: info.", "help shows the level default");
 	like_str(text, "PGHOST", "help explains the PG* fallback");
-	ok(strstr(text, "run") == NULL || strstr(text, "  run ") == NULL,
-	   "help does not list a run command that does not exist");
+	like_str(text, "  run ", "help lists the run command");
+	like_str(text, "SIGTERM", "and how it stops");
 	cli_each_flag(check_flag, &h);
 	cli_each_command(check_command, &h);
 	for (line = text; *line;) {

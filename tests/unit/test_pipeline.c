@@ -38,14 +38,19 @@ static const struct sender_ops fake_ops = {
 };
 
 static int nfinished;
+static int ngiven_back;
 static enum push_outcome last_outcome;
 static void on_finish(void *arg, struct pool *p, struct push_item *item,
 		      const struct push_result *res)
 {
 	(void)arg;
 	(void)p;
-	nfinished++;
-	last_outcome = res->outcome;
+	if (res == NULL) {
+		ngiven_back++;
+	} else {
+		nfinished++;
+		last_outcome = res->outcome;
+	}
 	push_item_free(item);
 }
 
@@ -194,6 +199,14 @@ static void test_pool(void)
 	is_int(last_outcome, PUSH_OUTCOME_DROPPED_BANNED, "it is dropped");
 	lim.banned_until_us = 0;
 	pool_set_limits(p, &lim);
+
+	/* A push that waited past its send-by time goes back unsent. */
+	struct push_item *late = item(102, 0);
+	late->send_by_us = 900;
+	pool_add(p, late);
+	pool_pump(p, 1000);
+	is_int(nsent, 0, "a push past its send-by time is not sent");
+	is_int(ngiven_back, 1, "it is given back (NULL result)");
 
 	/* Unsent items can be taken back (pause, shutdown). */
 	lim.min_window = 1;

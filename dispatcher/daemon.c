@@ -1,0 +1,1209 @@
+/*
+ * daemon.c - `pgpushd run`.
+ *
+ * The life of a push:
+ *
+ *   NOTIFY pgpush_enqueue (listener)      poll timer (about 1 s, jittered)
+ *                  \                       /
+ *                   kick -> claim: one CLAIM_SQL for every pool that wants
+ *                           rows (claim connection), rows go into pools
+ *                                  |
+ *                           pool_pump -> sender -> provider
+ *                                  |
+ *                           finish -> ack buffer + stats counters
+ *                                  |
+ *           ack timer (5 ms) or 1000 rows -> one ACK_SQL (ack connection)
+ *           stats timer (2 s) -> one upsert; heartbeat (stats connection)
+ *
+ * Configuration (apps, their limits, bans, pauses, credentials) is read on
+ * the stats connection at start, on NOTIFY pgpush_config, on SIGHUP and
+ * every 30 s.  A pool exists per (app, platform) with an enabled
+ * credential whose platform has a sender; a changed credential retires
+ * the old pool (it finishes what it has in flight, then is freed) and
+ * starts a new one.  A paused app's waiting pushes are given back to the
+ * queue; a banned app's are claimed and dropped (counted).
+ *
+ * Shutdown (SIGTERM, SIGINT): stop claiming, give every waiting push back
+ * (RELEASE_SQL), let requests in flight finish for up to
+ * --drain-timeout-ms, cancel the rest (they come back as retries), flush
+ * outcomes and stats, mark this process stopped in push.dispatchers,
+ * close everything and return 0.
+ *
+ * States: RUNNING -> DRAINING (waiting for in-flight work and the last
+ * writes) -> CLOSING (handles closing) -> the loop ends.  Only
+ * set_state() changes the state.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <dirent.h>
+#include <sys/resource.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "ack.h"
+#include "claim.h"
+#include "db.h"
+#include "http.h"
+#include "log.h"
+#include "mem.h"
+#include "pool.h"
+#include "push.h"
+#include "sender.h"
+#include "sqlarr.h"
+#include "stats.h"
+
+#define CONFIG_EVERY_MS 30000
+#define TICK_MS         100
+
+enum daemon_state {
+	DAEMON_RUNNING,
+	DAEMON_DRAINING,
+	DAEMON_CLOSING
+};
+
+static const char *const state_names[] = { "running", "draining",
+					   "closing" };
+
+struct daemon {
+	uv_loop_t loop;
+	const struct cli_opts *opts;
+	enum daemon_state state;
+	char id[192];
+	char host[128];
+	int64_t started_at_us;
+	char lease_seconds[16];
+
+	struct db_async *db_listen;
+	struct db_async *db_claim;
+	struct db_async *db_ack;
+	struct db_async *db_stats;
+	struct http *http;
+	struct sender_env env;
+
+	struct pool **pools;        /* active: one per (app, platform) */
+	size_t npools;
+	struct pool **retired;      /* finishing in-flight work, then freed */
+	size_t nretired;
+	bool config_loaded;
+	bool config_busy;
+	bool config_again;
+
+	bool claim_busy;
+	bool claim_again;
+	struct claim_req creq;
+
+	struct ack_buf ack;         /* waiting to be written */
+	struct ack_buf ack_busy;    /* being written */
+	bool ack_inflight;
+	struct sqlarr release;      /* queue ids to give back */
+	size_t release_n;
+	bool release_inflight;
+
+	struct stats stats;
+	struct stats_row *stats_rows;   /* being written */
+	size_t stats_nrows;
+	bool stats_inflight;
+	bool heartbeat_inflight;
+	bool final_writes_done;
+
+	uv_timer_t kick_timer;      /* 0 ms: claim soon */
+	uv_timer_t poll_timer;
+	uv_timer_t tick_timer;
+	uv_timer_t ack_timer;
+	uv_timer_t stats_timer;
+	uv_timer_t heartbeat_timer;
+	uv_timer_t config_timer;
+	uv_signal_t sig_term;
+	uv_signal_t sig_int;
+	uv_signal_t sig_hup;
+	int64_t drain_deadline_us;
+	bool http_closed;
+	int dbs_open;
+
+	uint64_t claims, claimed_rows, acked_rows;
+	uint64_t claims_at_last_hb, acked_at_last_hb;
+	int64_t last_hb_us;
+	char last_error[256];
+};
+
+static void daemon_kick(struct daemon *d);
+static void ack_flush(struct daemon *d);
+static void release_flush(struct daemon *d);
+static void maybe_finish_drain(struct daemon *d);
+static void config_load(struct daemon *d);
+static void stats_flush(struct daemon *d);
+static void heartbeat(struct daemon *d);
+static void on_ack_timer(uv_timer_t *t);
+static void release_add(struct daemon *d, struct push_item *item);
+
+static void set_state(struct daemon *d, enum daemon_state s)
+{
+	log_debug("daemon state", "from=%s to=%s", state_names[d->state],
+		  state_names[s]);
+	d->state = s;
+}
+
+static void note_error(struct daemon *d, const char *what, const char *err)
+{
+	snprintf(d->last_error, sizeof d->last_error, "%s: %s", what, err);
+	log_warn(what, "error=%s", err);
+}
+
+/* ------------------------------------------------------------------ */
+/* Finishing pushes: every outcome goes to the ack buffer and stats.   */
+
+static void finish_item(struct daemon *d, struct push_item *item,
+			const struct push_result *res)
+{
+	int64_t now = push_now_us();
+	double latency = -1;
+
+	if (item->sent_at_us && item->enqueued_at_us)
+		latency = (double)(now - item->enqueued_at_us) / 1000.0;
+	ack_add(&d->ack, item, res, now);
+	stats_add(&d->stats, now, item->app_id, item->platform,
+		  item->campaign_id, res->outcome, item->sent_at_us ? 1 : 0,
+		  item->sent_at_us && item->payload
+			  ? (int64_t)strlen(item->payload) : 0,
+		  latency);
+	if (item->debug)
+		log_info("debug push finished",
+			 "push=%" PRId64 " queue=%" PRId64 " outcome=%s "
+			 "status=%d reason=%s",
+			 item->push_id, item->queue_id,
+			 push_outcome_name(res->outcome), res->http_status,
+			 res->reason);
+	push_item_free(item);
+	if (d->ack.len >= ACK_BATCH_MAX)
+		ack_flush(d);
+	else if (!uv_is_active((uv_handle_t *)&d->ack_timer))
+		uv_timer_start(&d->ack_timer, on_ack_timer,
+			       (uint64_t)d->opts->ack_interval_ms, 0);
+}
+
+static void on_pool_finish(void *arg, struct pool *pool,
+			   struct push_item *item,
+			   const struct push_result *res)
+{
+	struct daemon *d = arg;
+
+	(void)pool;
+	if (res == NULL) {
+		release_add(d, item);   /* waited too long: back, unsent */
+		release_flush(d);
+	} else {
+		finish_item(d, item, res);
+	}
+	/* Room in a ring: more work may be claimed. */
+	if (d->state == DAEMON_RUNNING)
+		daemon_kick(d);
+	else
+		maybe_finish_drain(d);
+}
+
+static void finish_unsent(struct daemon *d, struct push_item *item,
+			  enum push_outcome outcome, const char *reason)
+{
+	struct push_result res;
+
+	memset(&res, 0, sizeof res);
+	res.outcome = outcome;
+	snprintf(res.reason, sizeof res.reason, "%s", reason);
+	finish_item(d, item, &res);
+}
+
+/* ------------------------------------------------------------------ */
+/* Ack: one statement for a batch of outcomes.                          */
+
+static void on_ack_done(void *arg, const struct db_result *res)
+{
+	struct daemon *d = arg;
+
+	d->ack_inflight = false;
+	if (db_result_ok(res)) {
+		d->acked_rows += d->ack_busy.len;
+		ack_clear(&d->ack_busy);
+	} else {
+		/* Safe to send again: the statement is guarded by the lease
+		 * owner and does nothing the second time. */
+		note_error(d, "ack failed", db_result_error(res));
+		ack_move(&d->ack, &d->ack_busy);
+	}
+	if (d->ack.len > 0) {
+		if (db_result_ok(res))
+			ack_flush(d);
+		else if (d->state != DAEMON_CLOSING)
+			uv_timer_start(&d->ack_timer, on_ack_timer, 500, 0);
+	}
+	maybe_finish_drain(d);
+}
+
+static void ack_flush(struct daemon *d)
+{
+	char *params[ACK_NPARAMS];
+
+	if (d->ack_inflight || d->ack.len == 0)
+		return;
+	/* At most ACK_BATCH_MAX rows per statement. */
+	struct ack_buf rest = {0};
+	if (d->ack.len > ACK_BATCH_MAX) {
+		rest.len = d->ack.len - ACK_BATCH_MAX;
+		rest.cap = rest.len;
+		rest.rows = mem_alloc(rest.len * sizeof *rest.rows);
+		memcpy(rest.rows, d->ack.rows + ACK_BATCH_MAX,
+		       rest.len * sizeof *rest.rows);
+		d->ack.len = ACK_BATCH_MAX;
+	}
+	ack_move(&d->ack_busy, &d->ack);
+	ack_move(&d->ack, &rest);
+	ack_free(&rest);
+	ack_build_params(&d->ack_busy, d->id, params);
+	d->ack_inflight = true;
+	int rc = db_async_exec_prepared(d->db_ack, "ack", ACK_NPARAMS,
+					(const char *const *)params,
+					on_ack_done, d);
+	ack_free_params(params);
+	if (rc < 0) {
+		d->ack_inflight = false;
+		ack_move(&d->ack, &d->ack_busy);
+	}
+}
+
+static void on_ack_timer(uv_timer_t *t)
+{
+	ack_flush(t->data);
+}
+
+/* ------------------------------------------------------------------ */
+/* Release: give claimed-but-unsent rows back to the queue.             */
+
+static void release_add(struct daemon *d, struct push_item *item)
+{
+	if (d->release_n == 0)
+		sqlarr_reset(&d->release);
+	sqlarr_add_int(&d->release, item->queue_id);
+	d->release_n++;
+	push_item_free(item);
+}
+
+static void on_release_done(void *arg, const struct db_result *res)
+{
+	struct daemon *d = arg;
+
+	d->release_inflight = false;
+	if (!db_result_ok(res))
+		note_error(d, "release failed", db_result_error(res));
+	else
+		d->release_n = 0;
+	if (d->release_n > 0 && db_result_ok(res))
+		release_flush(d);
+	maybe_finish_drain(d);
+}
+
+static void release_flush(struct daemon *d)
+{
+	const char *params[RELEASE_NPARAMS];
+
+	if (d->release_inflight || d->release_n == 0)
+		return;
+	params[0] = d->id;
+	params[1] = sqlarr_text(&d->release);
+	d->release_inflight = true;
+	if (db_async_exec_prepared(d->db_ack, "release", RELEASE_NPARAMS,
+				   params, on_release_done, d) < 0)
+		d->release_inflight = false;
+}
+
+static void pool_give_back(struct daemon *d, struct pool *p)
+{
+	if (p->len == 0)
+		return;
+	struct push_item **items = mem_alloc(p->len * sizeof *items);
+	size_t n = pool_take_unsent(p, items);
+
+	for (size_t i = 0; i < n; i++)
+		release_add(d, items[i]);
+	free(items);
+	release_flush(d);
+}
+
+/* ------------------------------------------------------------------ */
+/* Claim.                                                               */
+
+static struct pool *find_pool(struct daemon *d, int32_t app_id,
+			      enum push_platform platform)
+{
+	for (size_t i = 0; i < d->npools; i++) {
+		if (d->pools[i]->app_id == app_id &&
+		    d->pools[i]->platform == platform)
+			return d->pools[i];
+	}
+	return NULL;
+}
+
+static void on_claim_done(void *arg, const struct db_result *res)
+{
+	struct daemon *d = arg;
+	int got_full = 0;
+
+	d->claim_busy = false;
+	for (size_t i = 0; i < d->npools; i++)
+		d->pools[i]->claim_pending = 0;
+	if (!db_result_ok(res)) {
+		note_error(d, "claim failed", db_result_error(res));
+		return;     /* the poll timer tries again */
+	}
+	int n = db_result_ntuples(res);
+	int64_t now_claimed = push_now_us();
+	int64_t lease_us = (int64_t)d->opts->lease_seconds * 1000000;
+	d->claims++;
+	d->claimed_rows += (uint64_t)n;
+	for (int r = 0; r < n; r++) {
+		const char *v[CLAIM_NCOLS];
+		struct push_item *item;
+		bool gone;
+
+		for (int c = 0; c < CLAIM_NCOLS; c++)
+			v[c] = db_result_isnull(res, r, c)
+				? NULL : db_result_value(res, r, c);
+		if (claim_parse_row(v, &item, &gone) < 0) {
+			note_error(d, "claim row unreadable", v[0] ? v[0] : "");
+			continue;
+		}
+		struct pool *p = find_pool(d, item->app_id, item->platform);
+		if (gone) {
+			finish_unsent(d, item, PUSH_OUTCOME_INVALID_TOKEN,
+				      "device invalidated since it was queued");
+		} else if (item->payload == NULL) {
+			finish_unsent(d, item, PUSH_OUTCOME_FAILED,
+				      "the push row is gone (purged?)");
+		} else if (item->token == NULL) {
+			finish_unsent(d, item, PUSH_OUTCOME_FAILED,
+				      "the device row is gone");
+		} else if (p == NULL || d->state != DAEMON_RUNNING ||
+			   p->lim.paused) {
+			release_add(d, item);
+		} else {
+			/* Leave the request time plus a margin before the
+			 * lease lapses; later it goes back unsent. */
+			item->send_by_us = now_claimed + lease_us -
+				(int64_t)d->opts->request_timeout_ms * 1000 -
+				5000000;
+			if (item->send_by_us <= now_claimed)
+				item->send_by_us = now_claimed + lease_us / 2;
+			pool_add(p, item);
+		}
+	}
+	release_flush(d);
+	int64_t now = push_now_us();
+	for (size_t i = 0; i < d->npools; i++)
+		pool_pump(d->pools[i], now);
+	/* A claim that got everything it asked for probably left more
+	 * behind: go again at once rather than wait for the poll. */
+	if (n > 0 && n >= d->creq.rows)
+		got_full = 1;
+	if (got_full || d->claim_again) {
+		d->claim_again = false;
+		daemon_kick(d);
+	}
+}
+
+static void claim(struct daemon *d)
+{
+	const char *params[CLAIM_NPARAMS];
+
+	if (d->state != DAEMON_RUNNING || !d->config_loaded)
+		return;
+	if (d->claim_busy) {
+		d->claim_again = true;
+		return;
+	}
+	if (!db_async_is_up(d->db_claim))
+		return;
+	claim_req_reset(&d->creq);
+	for (size_t i = 0; i < d->npools; i++) {
+		struct pool *p = d->pools[i];
+		int want = pool_claim_want(p, d->opts->batch_size);
+		if (want > 0) {
+			claim_req_add(&d->creq, p->app_id, p->platform, want);
+			p->claim_pending = want;
+		}
+	}
+	if (d->creq.pools == 0)
+		return;
+	claim_req_params(&d->creq, d->id, d->lease_seconds, params);
+	d->claim_busy = true;
+	if (db_async_exec_prepared(d->db_claim, "claim", CLAIM_NPARAMS, params,
+				   on_claim_done, d) < 0) {
+		d->claim_busy = false;
+		for (size_t i = 0; i < d->npools; i++)
+			d->pools[i]->claim_pending = 0;
+	}
+}
+
+static void on_kick(uv_timer_t *t)
+{
+	claim(t->data);
+}
+
+static void daemon_kick(struct daemon *d)
+{
+	if (d->state != DAEMON_RUNNING)
+		return;
+	if (!uv_is_active((uv_handle_t *)&d->kick_timer))
+		uv_timer_start(&d->kick_timer, on_kick, 0, 0);
+}
+
+static void on_poll(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	uint64_t base = (uint64_t)d->opts->poll_interval_ms;
+	/* 80..120 % of the interval, so many dispatchers do not march in
+	 * step. */
+	uint64_t next = base * 4 / 5 + (uint64_t)rand() % (base * 2 / 5 + 1);
+
+	claim(d);
+	uv_timer_start(&d->poll_timer, on_poll, next, 0);
+}
+
+/* ------------------------------------------------------------------ */
+/* Configuration.                                                       */
+
+static const char CONFIG_SQL[] =
+	"SELECT a.id, a.paused,"
+	" coalesce((extract(epoch FROM a.banned_until) * 1e6)::bigint, 0),"
+	" coalesce(a.ban_reason, ''), a.min_concurrency, a.max_concurrency,"
+	" a.max_attempts, c.platform, c.id, c.updated_at::text, c.row_json"
+	" FROM push.apps a"
+	" JOIN LATERAL ("
+	"  SELECT 'fcm' AS platform, x.id, x.updated_at,"
+	"   row_to_json(x)::text AS row_json"
+	"  FROM push.fcm_credentials x WHERE x.app_id = a.id AND x.enabled"
+	"  UNION ALL SELECT 'apns', x.id, x.updated_at, row_to_json(x)::text"
+	"  FROM push.apns_credentials x WHERE x.app_id = a.id AND x.enabled"
+	"  UNION ALL SELECT 'wns', x.id, x.updated_at, row_to_json(x)::text"
+	"  FROM push.wns_credentials x WHERE x.app_id = a.id AND x.enabled"
+	"  UNION ALL SELECT 'mpns', x.id, x.updated_at, row_to_json(x)::text"
+	"  FROM push.mpns_credentials x WHERE x.app_id = a.id AND x.enabled"
+	"  UNION ALL SELECT 'webpush', x.id, x.updated_at,"
+	"   row_to_json(x)::text"
+	"  FROM push.webpush_credentials x"
+	"  WHERE x.app_id = a.id AND x.enabled"
+	" ) c ON true"
+	" ORDER BY a.id, c.platform";
+
+static void retire_pool(struct daemon *d, size_t i)
+{
+	struct pool *p = d->pools[i];
+
+	pool_give_back(d, p);
+	d->pools[i] = d->pools[--d->npools];
+	d->retired = mem_realloc(d->retired,
+				 (d->nretired + 1) * sizeof *d->retired);
+	d->retired[d->nretired++] = p;
+}
+
+static void free_idle_retired(struct daemon *d)
+{
+	for (size_t i = 0; i < d->nretired;) {
+		struct pool *p = d->retired[i];
+		if (!pool_idle(p)) {
+			i++;
+			continue;
+		}
+		if (p->ops && p->cred)
+			p->ops->cred_close(p->cred);
+		pool_free(p);
+		d->retired[i] = d->retired[--d->nretired];
+	}
+}
+
+static int64_t to_i64(const char *s)
+{
+	return s ? strtoll(s, NULL, 10) : 0;
+}
+
+static size_t pool_index(struct daemon *d, struct pool *p)
+{
+	for (size_t i = 0; i < d->npools; i++)
+		if (d->pools[i] == p)
+			return i;
+	return SIZE_MAX;
+}
+
+/*
+ * Apply one loaded configuration: update limits of pools that stay,
+ * start pools for new (app, platform) credentials, retire pools whose
+ * credential changed or went away.
+ */
+static void on_config(void *arg, const struct db_result *res)
+{
+	struct daemon *d = arg;
+
+	d->config_busy = false;
+	if (!db_result_ok(res)) {
+		note_error(d, "config load failed", db_result_error(res));
+		return;
+	}
+	/* The pools before this load; those not named again are retired. */
+	size_t nold = d->npools;
+	struct pool **old = mem_alloc((nold + 1) * sizeof *old);
+	bool *keep = mem_alloc_zero(nold + 1, sizeof *keep);
+	memcpy(old, d->pools, nold * sizeof *old);
+
+	int n = db_result_ntuples(res);
+	for (int r = 0; r < n; r++) {
+		struct pool_limits lim;
+		enum push_platform platform;
+		int32_t app_id = (int32_t)to_i64(db_result_value(res, r, 0));
+		const char *pname = db_result_value(res, r, 7);
+		int cred_id = (int)to_i64(db_result_value(res, r, 8));
+
+		if (push_platform_parse(pname, &platform) < 0)
+			continue;
+		const struct sender_ops *ops = sender_for(platform);
+		if (ops == NULL)
+			continue;   /* platform not supported yet: held */
+		memset(&lim, 0, sizeof lim);
+		lim.paused = db_result_value(res, r, 1)[0] == 't';
+		lim.banned_until_us = to_i64(db_result_value(res, r, 2));
+		snprintf(lim.ban_reason, sizeof lim.ban_reason, "%s",
+			 db_result_value(res, r, 3));
+		lim.min_window = (int)to_i64(db_result_value(res, r, 4));
+		lim.max_window = (int)to_i64(db_result_value(res, r, 5));
+		lim.max_attempts = (int)to_i64(db_result_value(res, r, 6));
+
+		/* The credential's identity includes its last update, so an
+		 * edited credential gets a fresh pool. */
+		unsigned stamp = (unsigned)cred_id;
+		for (const char *c = db_result_value(res, r, 9); *c; c++)
+			stamp = stamp * 31u + (unsigned char)*c;
+
+		struct pool *p = find_pool(d, app_id, platform);
+		if (p != NULL && p->credential_id != (int)stamp) {
+			retire_pool(d, pool_index(d, p));
+			p = NULL;
+		}
+		if (p != NULL) {
+			bool was_paused = p->lim.paused;
+			pool_set_limits(p, &lim);
+			for (size_t i = 0; i < nold; i++)
+				if (old[i] == p)
+					keep[i] = true;
+			if (lim.paused && !was_paused)
+				pool_give_back(d, p);
+			continue;
+		}
+		struct sender_cred *cred = NULL;
+		char err[256] = "";
+		if (ops->cred_open(&cred, &d->env, db_result_value(res, r, 10),
+				   err, sizeof err) < 0) {
+			log_error("credential unusable",
+				  "app=%d platform=%s error=%s", app_id,
+				  pname, err);
+			cred = NULL;
+		}
+		p = pool_new(app_id, platform, (int)stamp, ops, cred, &lim,
+			     on_pool_finish, d);
+		if (cred == NULL)
+			snprintf(p->cred_error, sizeof p->cred_error, "%s",
+				 err);
+		d->pools = mem_realloc(d->pools,
+				       (d->npools + 1) * sizeof *d->pools);
+		d->pools[d->npools++] = p;
+		log_info("pool started", "app=%d platform=%s window=%d..%d",
+			 app_id, pname, lim.min_window, lim.max_window);
+	}
+	/* Pools whose app or credential is gone finish and go. */
+	for (size_t i = 0; i < nold; i++) {
+		size_t at = pool_index(d, old[i]);
+		if (!keep[i] && at != SIZE_MAX)
+			retire_pool(d, at);
+	}
+	free(old);
+	free(keep);
+	d->config_loaded = true;
+	log_debug("config loaded", "pools=%zu retired=%zu", d->npools,
+		  d->nretired);
+	int64_t now = push_now_us();
+	for (size_t i = 0; i < d->npools; i++)
+		pool_pump(d->pools[i], now);
+	if (d->config_again) {
+		d->config_again = false;
+		config_load(d);
+	}
+	daemon_kick(d);
+}
+
+static void config_load(struct daemon *d)
+{
+	if (d->state != DAEMON_RUNNING)
+		return;
+	if (d->config_busy) {
+		d->config_again = true;
+		return;
+	}
+	d->config_busy = true;
+	if (db_async_query(d->db_stats, CONFIG_SQL, 0, NULL, on_config, d) < 0)
+		d->config_busy = false;
+}
+
+static void on_config_timer(uv_timer_t *t)
+{
+	config_load(t->data);
+}
+
+/* ------------------------------------------------------------------ */
+/* Stats and heartbeat.                                                 */
+
+static void on_stats_done(void *arg, const struct db_result *res)
+{
+	struct daemon *d = arg;
+
+	d->stats_inflight = false;
+	if (db_result_ok(res)) {
+		free(d->stats_rows);
+	} else {
+		note_error(d, "stats flush failed", db_result_error(res));
+		stats_merge_back(&d->stats, d->stats_rows, d->stats_nrows);
+	}
+	d->stats_rows = NULL;
+	d->stats_nrows = 0;
+	maybe_finish_drain(d);
+}
+
+static void stats_flush(struct daemon *d)
+{
+	char *params[12];
+
+	if (d->stats_inflight || d->stats.len == 0)
+		return;
+	stats_take(&d->stats, &d->stats_rows, &d->stats_nrows);
+	stats_build_params(d->stats_rows, d->stats_nrows, params);
+	d->stats_inflight = true;
+	int rc = db_async_exec_prepared(d->db_stats, "stats", 12,
+					(const char *const *)params,
+					on_stats_done, d);
+	stats_free_params(params);
+	if (rc < 0) {
+		d->stats_inflight = false;
+		stats_merge_back(&d->stats, d->stats_rows, d->stats_nrows);
+		d->stats_rows = NULL;
+		d->stats_nrows = 0;
+	}
+}
+
+static void on_stats_timer(uv_timer_t *t)
+{
+	stats_flush(t->data);
+}
+
+static const char HEARTBEAT_SQL[] =
+	"INSERT INTO push.dispatchers AS x (id, host, pid, version, state,"
+	" started_at, heartbeat_at, stopped_at, cpu_user_seconds,"
+	" cpu_system_seconds, rss_bytes, open_fds, pg_connections, pools,"
+	" in_flight, queue_depth, claims_per_second, acks_per_second,"
+	" pool_detail, last_error)"
+	" VALUES ($1, $2, $3::int, $4, $5, to_timestamp($6::bigint / 1e6),"
+	"  now(), CASE WHEN $5 = 'stopped' THEN now() END, $7::float8,"
+	"  $8::float8, $9::bigint, $10::int, $11::int, $12::int, $13::int,"
+	"  (SELECT greatest(reltuples, 0)::bigint FROM pg_class"
+	"   WHERE oid = 'push.queue'::regclass),"
+	"  $14::float8, $15::float8, $16::jsonb, nullif($17, ''))"
+	" ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state,"
+	"  heartbeat_at = now(), stopped_at = EXCLUDED.stopped_at,"
+	"  cpu_user_seconds = EXCLUDED.cpu_user_seconds,"
+	"  cpu_system_seconds = EXCLUDED.cpu_system_seconds,"
+	"  rss_bytes = EXCLUDED.rss_bytes, open_fds = EXCLUDED.open_fds,"
+	"  pg_connections = EXCLUDED.pg_connections, pools = EXCLUDED.pools,"
+	"  in_flight = EXCLUDED.in_flight, queue_depth = EXCLUDED.queue_depth,"
+	"  claims_per_second = EXCLUDED.claims_per_second,"
+	"  acks_per_second = EXCLUDED.acks_per_second,"
+	"  pool_detail = EXCLUDED.pool_detail,"
+	"  last_error = EXCLUDED.last_error";
+
+static long rss_bytes(void)
+{
+	long pages = 0, resident = 0;
+	FILE *f = fopen("/proc/self/statm", "r");
+
+	if (f == NULL)
+		return 0;
+	if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
+		resident = 0;
+	fclose(f);
+	return resident * sysconf(_SC_PAGESIZE);
+}
+
+static int open_fds(void)
+{
+	DIR *dir = opendir("/proc/self/fd");
+	int n = 0;
+
+	if (dir == NULL)
+		return 0;
+	while (readdir(dir) != NULL)
+		n++;
+	closedir(dir);
+	return n > 3 ? n - 3 : 0;   /* ., .. and the directory's own fd */
+}
+
+static void on_heartbeat_done(void *arg, const struct db_result *res)
+{
+	struct daemon *d = arg;
+
+	d->heartbeat_inflight = false;
+	if (!db_result_ok(res))
+		note_error(d, "heartbeat failed", db_result_error(res));
+	else if (d->state != DAEMON_RUNNING && d->final_writes_done)
+		log_debug("final heartbeat written", NULL);
+	maybe_finish_drain(d);
+}
+
+static void heartbeat(struct daemon *d)
+{
+	struct rusage ru;
+	char v[17][64];
+	const char *params[17];
+	int in_flight = 0, conns = 0;
+	int64_t now = push_now_us();
+	double secs = d->last_hb_us ? (double)(now - d->last_hb_us) / 1e6 : 0;
+	struct sqlarr detail = {0};
+
+	if (d->heartbeat_inflight)
+		return;
+	getrusage(RUSAGE_SELF, &ru);
+	for (size_t i = 0; i < d->npools; i++)
+		in_flight += d->pools[i]->in_flight;
+	conns = db_async_is_up(d->db_listen) + db_async_is_up(d->db_claim) +
+		db_async_is_up(d->db_ack) + db_async_is_up(d->db_stats);
+
+	/* Per-pool sizes as a JSON array (built by hand: numbers only). */
+	size_t cap = 64 + d->npools * 160;
+	char *json = mem_alloc(cap);
+	size_t off = (size_t)snprintf(json, cap, "[");
+	for (size_t i = 0; i < d->npools; i++) {
+		struct pool *p = d->pools[i];
+		off += (size_t)snprintf(json + off, cap - off,
+			"%s{\"app_id\":%d,\"platform\":\"%s\",\"ring\":%zu,"
+			"\"fill_percent\":%d,\"window\":%d,\"in_flight\":%d,"
+			"\"paused\":%s}", i ? "," : "", p->app_id,
+			push_platform_name(p->platform), p->len,
+			pool_fill_percent(p), p->window, p->in_flight,
+			p->lim.paused ? "true" : "false");
+	}
+	snprintf(json + off, cap - off, "]");
+	(void)detail;
+
+	snprintf(v[2], 64, "%d", (int)getpid());
+	snprintf(v[5], 64, "%" PRId64, d->started_at_us);
+	snprintf(v[6], 64, "%.3f", (double)ru.ru_utime.tv_sec +
+		 (double)ru.ru_utime.tv_usec / 1e6);
+	snprintf(v[7], 64, "%.3f", (double)ru.ru_stime.tv_sec +
+		 (double)ru.ru_stime.tv_usec / 1e6);
+	snprintf(v[8], 64, "%ld", rss_bytes());
+	snprintf(v[9], 64, "%d", open_fds());
+	snprintf(v[10], 64, "%d", conns);
+	snprintf(v[11], 64, "%zu", d->npools);
+	snprintf(v[12], 64, "%d", in_flight);
+	snprintf(v[13], 64, "%.1f", secs > 0
+		 ? (double)(d->claimed_rows - d->claims_at_last_hb) / secs : 0);
+	snprintf(v[14], 64, "%.1f", secs > 0
+		 ? (double)(d->acked_rows - d->acked_at_last_hb) / secs : 0);
+	params[0] = d->id;
+	params[1] = d->host;
+	params[2] = v[2];
+	params[3] = PGPUSH_VERSION;
+	params[4] = d->state == DAEMON_RUNNING ? "running"
+		    : d->final_writes_done ? "stopped" : "draining";
+	params[5] = v[5];
+	for (int k = 6; k <= 14; k++)
+		params[k] = v[k];
+	params[15] = json;
+	params[16] = d->last_error;
+	d->claims_at_last_hb = d->claimed_rows;
+	d->acked_at_last_hb = d->acked_rows;
+	d->last_hb_us = now;
+	d->heartbeat_inflight = true;
+	if (db_async_exec_prepared(d->db_stats, "heartbeat", 17, params,
+				   on_heartbeat_done, d) < 0)
+		d->heartbeat_inflight = false;
+	free(json);
+}
+
+static void on_heartbeat_timer(uv_timer_t *t)
+{
+	heartbeat(t->data);
+}
+
+/* ------------------------------------------------------------------ */
+/* Postgres connections.                                                */
+
+static void on_listen_done(void *arg, const struct db_result *res)
+{
+	if (!db_result_ok(res))
+		note_error(arg, "LISTEN failed", db_result_error(res));
+}
+
+static void on_listen_ready(void *arg)
+{
+	struct daemon *d = arg;
+
+	db_async_query(d->db_listen,
+		       "LISTEN pgpush_enqueue; LISTEN pgpush_config", 0, NULL,
+		       on_listen_done, d);
+	/* Anything enqueued while we were not listening: look now. */
+	config_load(d);
+	daemon_kick(d);
+}
+
+static void on_notify(void *arg, const char *channel, const char *payload)
+{
+	struct daemon *d = arg;
+
+	(void)payload;
+	if (strcmp(channel, "pgpush_config") == 0)
+		config_load(d);
+	else
+		daemon_kick(d);
+}
+
+static void on_work_ready(void *arg)
+{
+	struct daemon *d = arg;
+
+	/* Buffered outcomes survive a reconnect: write them now. */
+	ack_flush(d);
+	release_flush(d);
+	daemon_kick(d);
+}
+
+static void on_stats_ready(void *arg)
+{
+	struct daemon *d = arg;
+
+	if (!d->config_loaded)
+		config_load(d);
+	heartbeat(d);
+}
+
+static void on_db_down(void *arg, const char *error)
+{
+	struct daemon *d = arg;
+
+	note_error(d, "postgres connection down", error);
+}
+
+static int open_db(struct daemon *d, struct db_async **out, const char *name,
+		   void (*on_ready)(void *), char *err, size_t errlen)
+{
+	struct db_async_opts o;
+	char conninfo[8192];
+
+	memset(&o, 0, sizeof o);
+	o.name = name;
+	o.on_ready = on_ready;
+	o.on_notify = on_notify;
+	o.on_down = on_db_down;
+	o.arg = d;
+	/* A trailing application_name overrides one in the user's string
+	 * only when it is a keyword/value string; a URI keeps its own. */
+	if (strstr(d->opts->conninfo, "://") != NULL)
+		snprintf(conninfo, sizeof conninfo, "%s", d->opts->conninfo);
+	else
+		snprintf(conninfo, sizeof conninfo,
+			 "%s application_name='pgpushd %s'",
+			 d->opts->conninfo, name);
+	int rc = db_async_open(out, &d->loop, conninfo, &o, err, errlen);
+	memset(conninfo, 0, sizeof conninfo);
+	if (rc == 0)
+		d->dbs_open++;
+	return rc;
+}
+
+static void on_db_closed(void *arg)
+{
+	struct daemon *d = arg;
+
+	d->dbs_open--;
+}
+
+/* ------------------------------------------------------------------ */
+/* Ticks, signals, shutdown.                                            */
+
+static bool all_pools_idle(struct daemon *d)
+{
+	for (size_t i = 0; i < d->npools; i++)
+		if (!pool_idle(d->pools[i]))
+			return false;
+	for (size_t i = 0; i < d->nretired; i++)
+		if (!pool_idle(d->retired[i]))
+			return false;
+	return true;
+}
+
+static void close_handles(struct daemon *d);
+
+static void maybe_finish_drain(struct daemon *d)
+{
+	if (d->state != DAEMON_DRAINING)
+		return;
+	if (!all_pools_idle(d)) {
+		if (push_now_us() < d->drain_deadline_us || d->http_closed)
+			return;
+		/* Out of patience: cancel what is in flight.  The senders
+		 * finish each as a retry, so it returns to the queue. */
+		log_warn("drain timeout: cancelling requests in flight", NULL);
+		for (size_t i = 0; i < d->npools; i++) {
+			struct pool *p = d->pools[i];
+			if (p->ops && p->cred)
+				p->ops->cred_close(p->cred);
+			p->cred = NULL;
+		}
+		for (size_t i = 0; i < d->nretired; i++) {
+			struct pool *p = d->retired[i];
+			if (p->ops && p->cred)
+				p->ops->cred_close(p->cred);
+			p->cred = NULL;
+		}
+		if (!all_pools_idle(d))
+			return;
+	}
+	if (d->ack.len > 0)
+		ack_flush(d);
+	if (d->release_n > 0)
+		release_flush(d);
+	if (d->stats.len > 0)
+		stats_flush(d);
+	if (d->ack_inflight || d->release_inflight || d->stats_inflight ||
+	    d->heartbeat_inflight || d->ack.len > 0 || d->release_n > 0 ||
+	    d->stats.len > 0) {
+		/* Still writing; if Postgres is gone, give up at the hard
+		 * deadline (leases expire and another dispatcher retries). */
+		if (push_now_us() < d->drain_deadline_us + 5000000)
+			return;
+		log_error("exiting with unwritten outcomes",
+			  "acks=%zu releases=%zu", d->ack.len + d->ack_busy.len,
+			  d->release_n);
+	} else if (!d->final_writes_done) {
+		d->final_writes_done = true;
+		heartbeat(d);   /* state stopped */
+		return;
+	}
+	close_handles(d);
+}
+
+static void on_tick(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+	int64_t now = push_now_us();
+
+	for (size_t i = 0; i < d->npools; i++) {
+		pool_tick(d->pools[i], now);
+		pool_pump(d->pools[i], now);
+	}
+	free_idle_retired(d);
+	maybe_finish_drain(d);
+}
+
+static void start_drain(struct daemon *d, const char *why)
+{
+	if (d->state != DAEMON_RUNNING)
+		return;
+	log_info("shutting down", "signal=%s", why);
+	set_state(d, DAEMON_DRAINING);
+	d->drain_deadline_us = push_now_us() +
+			       (int64_t)d->opts->drain_timeout_ms * 1000;
+	uv_timer_stop(&d->poll_timer);
+	uv_timer_stop(&d->kick_timer);
+	uv_timer_stop(&d->config_timer);
+	for (size_t i = 0; i < d->npools; i++)
+		pool_give_back(d, d->pools[i]);
+	maybe_finish_drain(d);
+}
+
+static void on_signal(uv_signal_t *s, int signum)
+{
+	struct daemon *d = s->data;
+
+	if (signum == SIGHUP) {
+		log_info("reloading configuration", "signal=HUP");
+		config_load(d);
+		return;
+	}
+	start_drain(d, signum == SIGTERM ? "TERM" : "INT");
+}
+
+static void on_http_closed(void *arg)
+{
+	(void)arg;
+}
+
+static void close_handles(struct daemon *d)
+{
+	if (d->state == DAEMON_CLOSING)
+		return;
+	set_state(d, DAEMON_CLOSING);
+	for (size_t i = 0; i < d->npools; i++) {
+		struct pool *p = d->pools[i];
+		if (p->ops && p->cred)
+			p->ops->cred_close(p->cred);
+		pool_free(p);
+	}
+	d->npools = 0;
+	for (size_t i = 0; i < d->nretired; i++) {
+		struct pool *p = d->retired[i];
+		if (p->ops && p->cred)
+			p->ops->cred_close(p->cred);
+		pool_free(p);
+	}
+	d->nretired = 0;
+	uv_timer_t *timers[] = { &d->kick_timer, &d->poll_timer,
+				 &d->tick_timer, &d->ack_timer,
+				 &d->stats_timer, &d->heartbeat_timer,
+				 &d->config_timer };
+	for (size_t i = 0; i < sizeof timers / sizeof *timers; i++)
+		uv_close((uv_handle_t *)timers[i], NULL);
+	uv_close((uv_handle_t *)&d->sig_term, NULL);
+	uv_close((uv_handle_t *)&d->sig_int, NULL);
+	uv_close((uv_handle_t *)&d->sig_hup, NULL);
+	db_async_close(d->db_listen, on_db_closed, d);
+	db_async_close(d->db_claim, on_db_closed, d);
+	db_async_close(d->db_ack, on_db_closed, d);
+	db_async_close(d->db_stats, on_db_closed, d);
+	http_close(d->http, on_http_closed, d);
+	d->http_closed = true;
+}
+
+static void raise_nofile_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			log_warn("could not raise the open files limit", NULL);
+	}
+}
+
+int daemon_run(const struct cli_opts *opts)
+{
+	struct daemon *d = mem_alloc_zero(1, sizeof *d);
+	char err[512];
+	int rc = CLI_EXIT_FAILURE;
+
+	d->opts = opts;
+	d->state = DAEMON_RUNNING;
+	d->started_at_us = push_now_us();
+	if (gethostname(d->host, sizeof d->host) != 0)
+		snprintf(d->host, sizeof d->host, "unknown");
+	d->host[sizeof d->host - 1] = '\0';
+	snprintf(d->id, sizeof d->id, "%s:%d:%" PRId64, d->host, (int)getpid(),
+		 d->started_at_us / 1000000);
+	snprintf(d->lease_seconds, sizeof d->lease_seconds, "%d",
+		 opts->lease_seconds);
+	srand((unsigned)(d->started_at_us ^ getpid()));
+	raise_nofile_limit();
+
+	if (uv_loop_init(&d->loop) != 0) {
+		log_error("cannot start the event loop", NULL);
+		free(d);
+		return CLI_EXIT_FAILURE;
+	}
+	struct http_opts ho;
+	memset(&ho, 0, sizeof ho);
+	ho.max_host_connections = opts->max_host_connections;
+	ho.connect_timeout_ms = opts->connect_timeout_ms;
+	ho.request_timeout_ms = opts->request_timeout_ms;
+	if (http_new(&d->http, &d->loop, &ho) < 0) {
+		log_error("cannot start the HTTP client", NULL);
+		goto out_loop;
+	}
+	d->env.loop = &d->loop;
+	d->env.http = d->http;
+	d->env.connect_timeout_ms = opts->connect_timeout_ms;
+	d->env.request_timeout_ms = opts->request_timeout_ms;
+	d->env.max_attempts = 8;
+
+	if (open_db(d, &d->db_listen, "listener", on_listen_ready, err,
+		    sizeof err) < 0 ||
+	    open_db(d, &d->db_claim, "claim", on_work_ready, err,
+		    sizeof err) < 0 ||
+	    open_db(d, &d->db_ack, "ack", on_work_ready, err, sizeof err) < 0 ||
+	    open_db(d, &d->db_stats, "stats", on_stats_ready, err,
+		    sizeof err) < 0) {
+		log_error("bad connection string", "error=%s", err);
+		goto out_close;
+	}
+	db_async_prepare_once(d->db_claim, "claim", CLAIM_SQL, CLAIM_NPARAMS);
+	db_async_prepare_once(d->db_ack, "ack", ACK_SQL, ACK_NPARAMS);
+	db_async_prepare_once(d->db_ack, "release", RELEASE_SQL,
+			      RELEASE_NPARAMS);
+	db_async_prepare_once(d->db_stats, "stats", STATS_UPSERT_SQL, 12);
+	db_async_prepare_once(d->db_stats, "heartbeat", HEARTBEAT_SQL, 17);
+
+	uv_timer_t *timers[] = { &d->kick_timer, &d->poll_timer,
+				 &d->tick_timer, &d->ack_timer,
+				 &d->stats_timer, &d->heartbeat_timer,
+				 &d->config_timer };
+	for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
+		uv_timer_init(&d->loop, timers[i]);
+		timers[i]->data = d;
+	}
+	uv_timer_start(&d->poll_timer, on_poll,
+		       (uint64_t)opts->poll_interval_ms, 0);
+	uv_timer_start(&d->tick_timer, on_tick, TICK_MS, TICK_MS);
+	uv_timer_start(&d->stats_timer, on_stats_timer,
+		       (uint64_t)opts->stats_interval_ms,
+		       (uint64_t)opts->stats_interval_ms);
+	uv_timer_start(&d->heartbeat_timer, on_heartbeat_timer,
+		       (uint64_t)opts->heartbeat_interval_ms,
+		       (uint64_t)opts->heartbeat_interval_ms);
+	uv_timer_start(&d->config_timer, on_config_timer, CONFIG_EVERY_MS,
+		       CONFIG_EVERY_MS);
+	uv_signal_init(&d->loop, &d->sig_term);
+	uv_signal_init(&d->loop, &d->sig_int);
+	uv_signal_init(&d->loop, &d->sig_hup);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+	uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&d->sig_int, on_signal, SIGINT);
+	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+
+	log_info("pgpushd running", "id=%s version=%s", d->id,
+		 PGPUSH_VERSION);
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+	log_info("pgpushd stopped", "id=%s claimed=%" PRIu64
+		 " acked=%" PRIu64, d->id, d->claimed_rows, d->acked_rows);
+	rc = CLI_EXIT_OK;
+	goto out_loop;
+
+out_close:
+	if (d->db_listen)
+		db_async_close(d->db_listen, NULL, NULL);
+	if (d->db_claim)
+		db_async_close(d->db_claim, NULL, NULL);
+	if (d->db_ack)
+		db_async_close(d->db_ack, NULL, NULL);
+	if (d->db_stats)
+		db_async_close(d->db_stats, NULL, NULL);
+	http_close(d->http, NULL, NULL);
+	uv_run(&d->loop, UV_RUN_DEFAULT);
+out_loop:
+	if (uv_loop_close(&d->loop) != 0)
+		log_warn("event loop closed with handles open", NULL);
+	claim_req_free(&d->creq);
+	ack_free(&d->ack);
+	ack_free(&d->ack_busy);
+	sqlarr_free(&d->release);
+	stats_free(&d->stats);
+	free(d->pools);
+	free(d->retired);
+	free(d);
+	return rc;
+}
