@@ -555,7 +555,8 @@ static void on_config(void *arg, const struct db_result *res)
 	size_t nold = d->npools;
 	struct pool **old = mem_alloc((nold + 1) * sizeof *old);
 	bool *keep = mem_alloc_zero(nold + 1, sizeof *keep);
-	memcpy(old, d->pools, nold * sizeof *old);
+	if (nold > 0)
+		memcpy(old, d->pools, nold * sizeof *old);
 
 	int n = db_result_ntuples(res);
 	for (int r = 0; r < n; r++) {

@@ -544,6 +544,10 @@ int http_new(struct http **out, uv_loop_t *loop,
 			  http->opts.max_host_connections);
 	curl_multi_setopt(http->multi, CURLMOPT_MAX_CONCURRENT_STREAMS,
 			  http->opts.max_streams);
+	/* Keep idle connections: by default the cache shrinks with the
+	 * number of transfers, and a lull between bursts would close
+	 * connections only to open (and TLS-handshake) them again. */
+	curl_multi_setopt(http->multi, CURLMOPT_MAXCONNECTS, 256L);
 	*out = http;
 	return 0;
 }
