@@ -104,7 +104,7 @@ static const struct cli_flag cli_flags[] = {
 	  "run: give up a provider request (and retry it later) after this "
 	  "long." },
 	{ "--drain-timeout-ms", 0, "MS", CLI_TYPE_INT, OPT(drain_timeout_ms),
-	  0, 600000, "PGPUSH_DRAIN_TIMEOUT_MS", "4000",
+	  0, 600000, "PGPUSH_DRAIN_TIMEOUT_MS", "3000",
 	  "run: on SIGTERM, wait this long for requests in flight before "
 	  "cancelling them (they go back to the queue)." },
 	{ "--max-host-connections", 0, "N", CLI_TYPE_INT,
