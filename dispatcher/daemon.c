@@ -212,9 +212,7 @@ static void finish_unsent(struct daemon *d, struct push_item *item,
 {
 	struct push_result res;
 
-	memset(&res, 0, sizeof res);
-	res.outcome = outcome;
-	snprintf(res.reason, sizeof res.reason, "%s", reason);
+	push_result_set(&res, outcome, reason);
 	finish_item(d, item, &res);
 }
 

@@ -127,9 +127,7 @@ static void finish_now(struct pool *p, struct push_item *it,
 {
 	struct push_result res;
 
-	memset(&res, 0, sizeof res);
-	res.outcome = outcome;
-	snprintf(res.reason, sizeof res.reason, "%s", reason);
+	push_result_set(&res, outcome, reason);
 	p->stats.finished++;
 	p->finish(p->finish_arg, p, it, &res);
 }

@@ -5,6 +5,7 @@
 #include "push.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,6 +65,14 @@ int64_t push_now_us(void)
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+void push_result_set(struct push_result *res, enum push_outcome outcome,
+		     const char *reason)
+{
+	memset(res, 0, sizeof *res);
+	res->outcome = outcome;
+	snprintf(res->reason, sizeof res->reason, "%s", reason);
 }
 
 void push_item_free(struct push_item *item)

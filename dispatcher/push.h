@@ -96,6 +96,10 @@ int push_priority_parse(const char *s, enum push_priority *out);
 /* Microseconds since the Unix epoch (CLOCK_REALTIME). */
 int64_t push_now_us(void);
 
+/* A result with only an outcome and a reason (no provider answer). */
+void push_result_set(struct push_result *res, enum push_outcome outcome,
+		     const char *reason);
+
 /* Free an item and its strings; NULL is a no-op. */
 void push_item_free(struct push_item *item);
 
