@@ -59,6 +59,7 @@
 #include "stats.h"
 
 #define CONFIG_EVERY_MS 30000
+#define ACK_BACKLOG_MAX (4 * ACK_BATCH_MAX)   /* claim nothing beyond */
 #define TICK_MS         100
 
 enum daemon_state {
@@ -101,8 +102,10 @@ struct daemon {
 	struct ack_buf ack;         /* waiting to be written */
 	struct ack_buf ack_busy;    /* being written */
 	bool ack_inflight;
-	struct sqlarr release;      /* queue ids to give back */
-	size_t release_n;
+	int64_t *release;           /* queue ids to give back */
+	size_t release_n, release_cap;
+	int64_t *release_busy;      /* ... being given back */
+	size_t release_busy_n, release_busy_cap;
 	bool release_inflight;
 
 	struct stats stats;
@@ -227,6 +230,7 @@ static void on_ack_done(void *arg, const struct db_result *res)
 	if (db_result_ok(res)) {
 		d->acked_rows += d->ack_busy.len;
 		ack_clear(&d->ack_busy);
+		daemon_kick(d);     /* a claim may have waited for this */
 	} else {
 		/* Safe to send again: the statement is guarded by the lease
 		 * owner and does nothing the second time. */
@@ -281,12 +285,19 @@ static void on_ack_timer(uv_timer_t *t)
 /* ------------------------------------------------------------------ */
 /* Release: give claimed-but-unsent rows back to the queue.             */
 
+static void id_append(int64_t **ids, size_t *n, size_t *cap, int64_t id)
+{
+	if (*n == *cap) {
+		*cap = *cap ? *cap * 2 : 256;
+		*ids = mem_realloc(*ids, *cap * sizeof **ids);
+	}
+	(*ids)[(*n)++] = id;
+}
+
 static void release_add(struct daemon *d, struct push_item *item)
 {
-	if (d->release_n == 0)
-		sqlarr_reset(&d->release);
-	sqlarr_add_int(&d->release, item->queue_id);
-	d->release_n++;
+	id_append(&d->release, &d->release_n, &d->release_cap,
+		  item->queue_id);
 	push_item_free(item);
 }
 
@@ -295,27 +306,56 @@ static void on_release_done(void *arg, const struct db_result *res)
 	struct daemon *d = arg;
 
 	d->release_inflight = false;
-	if (!db_result_ok(res))
+	if (db_result_ok(res)) {
+		d->release_busy_n = 0;
+	} else {
+		/* Safe to repeat (guarded by the lease owner): keep them. */
 		note_error(d, "release failed", db_result_error(res));
-	else
-		d->release_n = 0;
+		for (size_t i = 0; i < d->release_busy_n; i++)
+			id_append(&d->release, &d->release_n,
+				  &d->release_cap, d->release_busy[i]);
+		d->release_busy_n = 0;
+	}
 	if (d->release_n > 0 && db_result_ok(res))
 		release_flush(d);
 	maybe_finish_drain(d);
 }
 
+/*
+ * Give back the ids gathered so far in one statement.  Ids added while it
+ * runs wait in d->release for the next one (two buffers, as for acks).
+ */
 static void release_flush(struct daemon *d)
 {
 	const char *params[RELEASE_NPARAMS];
+	struct sqlarr a = {0};
 
 	if (d->release_inflight || d->release_n == 0)
 		return;
+	int64_t *ids = d->release_busy;
+	size_t cap = d->release_busy_cap;
+	d->release_busy = d->release;
+	d->release_busy_n = d->release_n;
+	d->release_busy_cap = d->release_cap;
+	d->release = ids;
+	d->release_cap = cap;
+	d->release_n = 0;
+
+	sqlarr_reset(&a);
+	for (size_t i = 0; i < d->release_busy_n; i++)
+		sqlarr_add_int(&a, d->release_busy[i]);
 	params[0] = d->id;
-	params[1] = sqlarr_text(&d->release);
+	params[1] = sqlarr_text(&a);
 	d->release_inflight = true;
 	if (db_async_exec_prepared(d->db_ack, "release", RELEASE_NPARAMS,
-				   params, on_release_done, d) < 0)
+				   params, on_release_done, d) < 0) {
 		d->release_inflight = false;
+		for (size_t i = 0; i < d->release_busy_n; i++)
+			id_append(&d->release, &d->release_n,
+				  &d->release_cap, d->release_busy[i]);
+		d->release_busy_n = 0;
+	}
+	sqlarr_free(&a);
 }
 
 static void pool_give_back(struct daemon *d, struct pool *p)
@@ -423,6 +463,12 @@ static void claim(struct daemon *d)
 		return;
 	}
 	if (!db_async_is_up(d->db_claim))
+		return;
+	/* Outcomes not written yet still hold their rows' leases: claim no
+	 * more until the writes catch up (pushes that fail fast, e.g. on a
+	 * bad credential, can finish faster than one connection records
+	 * them).  This bounds memory and the work left at SIGTERM. */
+	if (d->ack.len + d->ack_busy.len >= ACK_BACKLOG_MAX)
 		return;
 	claim_req_reset(&d->creq);
 	for (size_t i = 0; i < d->npools; i++) {
@@ -989,7 +1035,7 @@ static void maybe_finish_drain(struct daemon *d)
 			return;
 		log_error("exiting with unwritten outcomes",
 			  "acks=%zu releases=%zu", d->ack.len + d->ack_busy.len,
-			  d->release_n);
+			  d->release_n + d->release_busy_n);
 	} else if (!d->final_writes_done) {
 		d->final_writes_done = true;
 		heartbeat(d);   /* state stopped */
@@ -1199,7 +1245,8 @@ out_loop:
 	claim_req_free(&d->creq);
 	ack_free(&d->ack);
 	ack_free(&d->ack_busy);
-	sqlarr_free(&d->release);
+	free(d->release);
+	free(d->release_busy);
 	stats_free(&d->stats);
 	free(d->pools);
 	free(d->retired);
