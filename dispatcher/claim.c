@@ -14,10 +14,10 @@ const char CLAIM_SQL[] =
 	" SELECT * FROM unnest($1::int[], $2::push.platform[], $3::int[])"
 	"  AS w(app_id, platform, n)"
 	"), picked AS ("
-	" SELECT k.id, k.push_id, k.device_id"
+	" SELECT k.id"
 	" FROM want w"
 	" CROSS JOIN LATERAL ("
-	"  SELECT q.id, q.push_id, q.device_id FROM push.queue q"
+	"  SELECT q.id FROM push.queue q"
 	"  WHERE q.app_id = w.app_id AND q.platform = w.platform"
 	"    AND q.not_before <= now()"
 	"    AND (q.lease_expires_at IS NULL OR q.lease_expires_at < now())"
@@ -25,22 +25,32 @@ const char CLAIM_SQL[] =
 	"  LIMIT w.n"
 	"  FOR UPDATE SKIP LOCKED"
 	" ) k"
-	")"
+	"), claimed AS ("
+	/* By primary key, whatever the planner guesses of the batch size:
+	 * an array of ids makes an index scan, never a scan of the queue. */
 	" UPDATE push.queue q"
 	" SET lease_owner = $4,"
 	"  lease_expires_at = now() + make_interval(secs => $5::float8),"
 	"  attempts = q.attempts + 1"
-	" FROM picked k"
-	" LEFT JOIN push.pushes p ON p.id = k.push_id"
-	" LEFT JOIN push.devices d ON d.id = k.device_id"
-	" WHERE q.id = k.id"
-	" RETURNING q.id, q.push_id, q.app_id, q.platform,"
-	"  coalesce(q.device_id, 0), coalesce(q.token, d.token), q.priority,"
+	" WHERE q.id = ANY (ARRAY(SELECT id FROM picked))"
+	" RETURNING q.*"
+	")"
+	/* One index probe per claimed row into pushes and devices (LIMIT 1
+	 * keeps each lookup a parameterised subquery, not a hash join over
+	 * the whole history). */
+	" SELECT c.id, c.push_id, c.app_id, c.platform,"
+	"  coalesce(c.device_id, 0), coalesce(c.token, d.token), c.priority,"
 	"  p.payload::text, p.collapse_key,"
-	"  coalesce((extract(epoch FROM q.expires_at) * 1e6)::bigint, 0),"
-	"  (extract(epoch FROM q.enqueued_at) * 1e6)::bigint, q.attempts,"
+	"  coalesce((extract(epoch FROM c.expires_at) * 1e6)::bigint, 0),"
+	"  (extract(epoch FROM c.enqueued_at) * 1e6)::bigint, c.attempts,"
 	"  coalesce(p.debug, false), coalesce(p.campaign_id, 0),"
-	"  d.invalidated_at IS NOT NULL";
+	"  d.invalidated_at IS NOT NULL"
+	" FROM claimed c"
+	" LEFT JOIN LATERAL (SELECT x.payload, x.collapse_key, x.debug,"
+	"   x.campaign_id FROM push.pushes x WHERE x.id = c.push_id LIMIT 1)"
+	"  p ON true"
+	" LEFT JOIN LATERAL (SELECT x.token, x.invalidated_at"
+	"   FROM push.devices x WHERE x.id = c.device_id LIMIT 1) d ON true";
 
 void claim_req_reset(struct claim_req *c)
 {
