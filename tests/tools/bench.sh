@@ -1,0 +1,284 @@
+#!/usr/bin/env bash
+# bench.sh - `make bench`: the dispatcher's throughput against its raw SQL
+# ceiling, on a throwaway Postgres (fsync=off) and the fake FCM in --sink
+# mode, all on this machine.  Prints ONE JSON line on stdout (progress goes
+# to stderr).
+#
+#   BENCH_N=200000      pushes drained (default 200,000)
+#   BENCH_MODE=drain    (default) the raw ceiling, then the daemon:
+#       1. enqueue N, drain them with tests/tools/sqlceiling.c (the daemon's
+#          CLAIM_SQL and ACK_SQL from dispatcher/claim.c and ack.c, same
+#          batch size, same 1000-row acks, no HTTP; like the daemon it
+#          claims on one connection while it acks on another) -> rows/s;
+#       2. enqueue N again (VACUUM ANALYZE after each enqueue), run
+#          build/pgpushd until the queue is empty -> pushes/s from the
+#          first send to the last ack
+#          (push.deliveries), p50/p99 enqueue->sent latency, daemon CPU
+#          seconds per 10,000 pushes (/proc/PID/stat), peak RSS (VmHWM),
+#          most Postgres connections of the daemon seen in pg_stat_activity
+#          (sampled every 200 ms).  fsync=off is reported as a field.
+#   BENCH_MODE=latency  light load: pgbench offers BENCH_RATE (2,000) single-
+#       row INSERTs per second (BENCH_CLIENTS=4 pgbench clients) for
+#       BENCH_SECONDS (10) to a running daemon;
+#       p50/p99 of push.deliveries.latency_ms (insert's transaction start ->
+#       the provider's answer handled by the daemon).
+#   BENCH_BATCH=500     the daemon's --batch-size (and the ceiling's)
+#   BENCH_CEILING_MODE=pipe  or `seq`: claim, ack, claim... on one connection
+#   BENCH_CEILING=0     skip the raw ceiling (e.g. a long peak-RSS run)
+#   BENCH_KEEP=1        keep the temp dir (logs) and say where it is
+#   PGPUSHD, FAKE       other binaries than build/pgpushd, build/fakes/pgpush-fake
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+cd "$tools_top"
+
+N=${BENCH_N:-200000}
+MODE=${BENCH_MODE:-drain}
+BATCH=${BENCH_BATCH:-500}
+CEILING_MODE=${BENCH_CEILING_MODE:-pipe}
+RATE=${BENCH_RATE:-2000}
+SECS=${BENCH_SECONDS:-10}
+DEVICES=10000
+DB=bench
+
+tmp=$(mktemp -d /tmp/pgpush-bench.XXXXXX)
+chmod 755 "$tmp"
+sampler_pid=
+
+cleanup() {
+	local rc=$?
+	[ -n "$sampler_pid" ] && { kill "$sampler_pid" 2>/dev/null || true
+		wait "$sampler_pid" 2>/dev/null || true; }
+	tools_cleanup
+	if [ $rc -ne 0 ] && [ $rc -ne 130 ]; then
+		for f in daemon.log server.log fake.out; do
+			[ -s "$tmp/$f" ] && { echo "bench: last lines of $f:" >&2
+				tail -n 15 "$tmp/$f" >&2; }
+		done
+	fi
+	if [ -n "${BENCH_KEEP:-}" ]; then
+		echo "bench: kept $tmp" >&2
+	else
+		rm -rf "$tmp"
+	fi
+	exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM HUP
+
+say() { echo "bench: $*" >&2; }
+q() { psql -X -q -v ON_ERROR_STOP=1 -At -d "$DB" -c "$1"; }
+now() { date +%s.%N; }
+
+[ -x "$PGPUSHD" ] && [ -x "$FAKE" ] || {
+	echo "bench: build first (make all fakes)" >&2; exit 1; }
+
+# The raw-ceiling program: the daemon's own claim/ack code (its statements
+# and parameter builders), compiled from dispatcher/ - not from
+# build/libpgpush.a, which may be a sanitizer build.
+cc -O2 -std=c11 -D_GNU_SOURCE -Idispatcher \
+	$(pkg-config --cflags libpq) -o "$tmp/sqlceiling" \
+	tests/tools/sqlceiling.c dispatcher/claim.c dispatcher/ack.c \
+	dispatcher/sqlarr.c dispatcher/push.c dispatcher/mem.c \
+	$(pkg-config --libs libpq) -lpthread
+
+say "starting a throwaway Postgres (fsync=off) and the fake FCM (--sink)"
+pg_start "$tmp/pg" fsync=off synchronous_commit=off full_page_writes=off
+createdb "$DB"
+"$PGPUSHD" migrate --db "dbname=$DB" --migrations-dir migrations \
+	>"$tmp/migrate.log" 2>&1 || { cat "$tmp/migrate.log" >&2; exit 1; }
+fake_start "$tmp" --sink
+
+app=$(app_setup "$DB" bench "$tmp/certs")
+devices_setup "$DB" "$app" "$DEVICES"
+conn="dbname=$DB"
+
+# Daemon start/stop with its CPU and memory read from /proc.
+clk=$(getconf CLK_TCK)
+start_daemon() {
+	"$PGPUSHD" run --db "$conn" --batch-size "$BATCH" \
+		>>"$tmp/daemon.log" 2>&1 &
+	tools_daemon_pid=$!
+}
+cpu_seconds() {  # utime + stime of the daemon
+	awk -v t="$clk" '{ print ($14 + $15) / t }' \
+		"/proc/$tools_daemon_pid/stat"
+}
+vmhwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$tools_daemon_pid/status"; }
+stop_daemon() {
+	kill -TERM "$tools_daemon_pid"
+	local rc=0
+	wait "$tools_daemon_pid" || rc=$?
+	tools_daemon_pid=
+	[ $rc -eq 0 ] || say "WARNING: the daemon exited with status $rc"
+	daemon_rc=$rc
+}
+# One psql samples every 200 ms, on one connection: the daemon's
+# connections (application_name 'pgpushd ...') and whether the queue is
+# empty ("CONNS QUEUED", QUEUED 0 or 1).  Nothing else polls the database
+# while the daemon runs.
+start_sampler() {
+	{ echo "SELECT (SELECT count(*) FROM pg_stat_activity
+	                WHERE application_name LIKE 'pgpushd%')
+	        || ' ' || (SELECT count(*) FROM
+	                   (SELECT 1 FROM push.queue LIMIT 1) x)"
+	  echo '\watch 0.2'; } |
+		psql -X -q -At -d "$DB" >"$tmp/samples.txt" 2>/dev/null &
+	sampler_pid=$!
+}
+stop_sampler() {
+	kill "$sampler_pid" 2>/dev/null || true
+	wait "$sampler_pid" 2>/dev/null || true
+	sampler_pid=
+	max_conns=$(awk 'NF == 2 { print $1 }' "$tmp/samples.txt" |
+		sort -n | tail -n 1)
+}
+wait_queue_empty() {  # $1: seconds to give up after
+	local deadline=$(( $(date +%s) + $1 ))
+	local seen
+	seen=$(wc -l <"$tmp/samples.txt")
+	while :; do
+		sleep 0.1
+		kill -0 "$tools_daemon_pid" 2>/dev/null || {
+			say "the daemon died"; exit 1; }
+		# A sample taken after we started waiting that saw no row.
+		if tail -n +"$((seen + 1))" "$tmp/samples.txt" |
+			awk 'NF == 2 && $2 == 0 { f = 1 } END { exit !f }'
+		then
+			break
+		fi
+		[ "$(date +%s)" -lt "$deadline" ] || {
+			say "queue not empty after $1 s: $(q 'SELECT count(*) FROM push.queue') left"
+			exit 1; }
+	done
+}
+machine=$(printf '%s, %s cores, %s GiB, PostgreSQL %s' \
+	"$(awk -F': ' '/^model name/ { print $2; exit }' /proc/cpuinfo |
+	   sed 's/  */ /g')" "$(nproc)" \
+	"$(awk '/^MemTotal/ { printf "%d", $2 / 1048576 + 0.5 }' /proc/meminfo)" \
+	"$(q 'SHOW server_version' | awk '{ print $1 }')")
+
+if [ "$MODE" = latency ]; then
+	lo=$(q "SELECT min(id) FROM push.devices WHERE app_id = $app")
+	hi=$(q "SELECT max(id) FROM push.devices WHERE app_id = $app")
+	cat >"$tmp/insert.sql" <<-'SQL'
+	\set dev random(:lo, :hi)
+	INSERT INTO push.pushes (app_id, device_id, payload) VALUES (:app, :dev, '{"title":"Hello","body":"light load","data":{"k":"v"}}');
+	SQL
+	start_sampler
+	start_daemon
+	sleep 2   # config loaded, OAuth token fetched, HTTP/2 connection warm
+	# Warm-up: a few pushes so the first connection and token are made.
+	q "INSERT INTO push.pushes (app_id, device_id, payload)
+	   SELECT $app, $lo + i, '{\"title\":\"warm\"}' FROM generate_series(0, 9) i"
+	wait_queue_empty 30
+	sleep 1
+	q "TRUNCATE push.deliveries_default"   # only the measured pushes
+	say "offering $RATE single-row inserts/s for $SECS s (pgbench)"
+	"$pg_bindir/pgbench" -n -f "$tmp/insert.sql" -R "$RATE" -T "$SECS" \
+		-c "${BENCH_CLIENTS:-4}" -j 2 -D app="$app" -D lo="$lo" -D hi="$hi" "$DB" \
+		>"$tmp/pgbench.log" 2>&1 || { cat "$tmp/pgbench.log" >&2; exit 1; }
+	wait_queue_empty 60
+	sleep 0.2
+	stop_daemon
+	stop_sampler
+	inserts=$(awk '/number of transactions actually processed/ { print $NF }' \
+		"$tmp/pgbench.log" | cut -d/ -f1)
+	tps=$(awk '/^tps = / { printf "%.0f", $3 }' "$tmp/pgbench.log")
+	ins_lat=$(awk '/^latency average/ { print $4 }' "$tmp/pgbench.log")
+	q "SELECT json_build_object(
+	     'bench', 'pgpush dispatcher light-load latency',
+	     'machine', '$machine',
+	     'offered_per_s', $RATE, 'seconds', $SECS,
+	     'inserts', ${inserts:-0}, 'insert_tps', ${tps:-0},
+	     'insert_latency_avg_ms', ${ins_lat:-null},
+	     'delivered', count(*) FILTER (WHERE outcome = 'sent'),
+	     'other_outcomes', (SELECT json_object_agg(o, n) FROM (
+	         SELECT outcome || coalesce(': ' || provider_reason, '') AS o,
+	                count(*) AS n
+	         FROM push.deliveries WHERE outcome <> 'sent' GROUP BY 1) x),
+	     'latency_ms_p50', round(percentile_cont(0.5) WITHIN GROUP
+	         (ORDER BY latency_ms)::numeric, 2),
+	     'latency_ms_p99', round(percentile_cont(0.99) WITHIN GROUP
+	         (ORDER BY latency_ms)::numeric, 2),
+	     'latency_ms_max', round(max(latency_ms)::numeric, 2),
+	     'latency_from', 'insert transaction start (one row per autocommit insert) to the provider answer handled by the daemon',
+	     'pg_connections_max', ${max_conns:-0},
+	     'daemon_exit', $daemon_rc,
+	     'fsync', false)
+	   FROM push.deliveries"
+	exit 0
+fi
+
+# Fresh statistics after each enqueue, the same for both runs.
+analyze() {
+	local t
+	for t in push.queue push.pushes push.devices; do
+		q "VACUUM ANALYZE $t" >/dev/null
+	done
+}
+
+# 1. The raw ceiling: the same N rows drained by the daemon's SQL alone.
+if [ "${BENCH_CEILING:-1}" != 0 ]; then
+say "enqueueing $N pushes (raw ceiling run)"
+enqueue "$DB" "$app" "$N"
+analyze
+say "draining them with CLAIM_SQL + ACK_SQL only (batch $BATCH)"
+ceiling=$("$tmp/sqlceiling" "$conn" "$app" "$BATCH" "$CEILING_MODE")
+say "raw ceiling: $ceiling"
+else
+ceiling='{"rows_per_s":null,"skipped":"BENCH_CEILING=0"}'
+fi
+q "TRUNCATE push.deliveries_default, push.pushes" >/dev/null
+q "VACUUM ANALYZE push.queue" >/dev/null
+q "VACUUM ANALYZE push.pushes" >/dev/null
+q "CHECKPOINT" >/dev/null
+
+# 2. The daemon, on the same Postgres, with the same N.
+say "enqueueing $N pushes (daemon run)"
+enqueue "$DB" "$app" "$N"
+analyze
+start_sampler
+t0=$(now)
+start_daemon
+say "daemon pid $tools_daemon_pid draining"
+wait_queue_empty 3600
+t1=$(now)
+cpu=$(cpu_seconds)
+hwm=$(vmhwm_kib)
+sleep 0.3
+stop_daemon
+stop_sampler
+
+raw=$(echo "$ceiling" | sed -E 's/.*"rows_per_s":([0-9.]+|null).*/\1/')
+q "SELECT json_build_object(
+     'bench', 'pgpush dispatcher drain, FCM into the fake --sink',
+     'machine', '$machine',
+     'n', $N, 'batch', $BATCH,
+     'delivered', count(*) FILTER (WHERE outcome = 'sent'),
+     'other_outcomes', (SELECT json_object_agg(o, n) FROM (
+         SELECT outcome || coalesce(': ' || provider_reason, '') AS o,
+                count(*) AS n
+         FROM push.deliveries WHERE outcome <> 'sent' GROUP BY 1) x),
+     'pushes_per_s', round($N / extract(epoch FROM
+         max(finished_at) - min(sent_at))),
+     'seconds', round(extract(epoch FROM max(finished_at) - min(sent_at))::numeric, 3),
+     'seconds_from_exec', round(($t1 - $t0)::numeric, 3),
+     'raw_ceiling_rows_per_s', $raw,
+     'pct_of_raw_ceiling', round(100.0 * $N / extract(epoch FROM
+         max(finished_at) - min(sent_at))::numeric / $raw, 1),
+     'latency_ms_p50', round(percentile_cont(0.5) WITHIN GROUP
+         (ORDER BY latency_ms)::numeric, 1),
+     'latency_ms_p99', round(percentile_cont(0.99) WITHIN GROUP
+         (ORDER BY latency_ms)::numeric, 1),
+     'latency_note', 'enqueue->provider answer of pushes all queued before the daemon started: mostly time spent waiting in the queue',
+     'cpu_s_per_10k', round(($cpu * 10000.0 / $N)::numeric, 3),
+     'cpu_s_total', $cpu,
+     'peak_rss_mib', round($hwm / 1024.0, 1),
+     'pg_connections_max', ${max_conns:-0},
+     'daemon_exit', $daemon_rc,
+     'raw_ceiling', '$ceiling'::json,
+     'fsync', false)
+   FROM push.deliveries"
