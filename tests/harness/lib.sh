@@ -35,8 +35,9 @@ is() {
 		ok 0 "$*"
 	else
 		ok 1 "$*"
-		echo "#   got:      '$got'"
-		echo "#   expected: '$want'"
+		# Diagnostics go to stderr, which prove shows even when quiet.
+		echo "#   got:      '$got'" >&2
+		echo "#   expected: '$want'" >&2
 	fi
 }
 
@@ -47,12 +48,12 @@ like() {
 		ok 0 "$*"
 	else
 		ok 1 "$*"
-		echo "#   got:      '$got'"
-		echo "#   expected to match: /$re/"
+		echo "#   got:      '$got'" >&2
+		echo "#   expected to match: /$re/" >&2
 	fi
 }
 
-diag() { printf '# %s\n' "$@"; }
+diag() { printf '# %s\n' "$@" >&2; }
 
 # fresh_db NAME — a new database copied from the migrated template,
 # dropped when the test exits.
