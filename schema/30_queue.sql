@@ -116,6 +116,10 @@ CREATE TABLE push.queue (
 -- claim's join to push.devices, not by an index on device_id.)
 CREATE INDEX queue_claim
   ON push.queue (app_id, platform, priority DESC, not_before);
+-- No statistics for lease_owner (migration 0002): ANALYZE mostly sees it
+-- NULL, and the planner would then expect a lease to match one row and plan
+-- the ack as a queue scan joined row by row to its batch.
+ALTER TABLE push.queue ALTER COLUMN lease_owner SET STATISTICS 0;
 COMMENT ON TABLE push.queue IS
   'The hot queue: one row per (push, device) still to be sent. Written by '
   'the enqueue trigger, claimed by dispatchers with FOR UPDATE SKIP LOCKED '
