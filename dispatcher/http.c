@@ -11,6 +11,16 @@
  * with curl_multi_info_read() and handed to their callbacks, found
  * through CURLOPT_PRIVATE.
  *
+ * Connection groups: a request that names a group runs on an easy handle
+ * attached to that group's CURLSH (CURL_LOCK_DATA_CONNECT).  libcurl's
+ * curl_multi_add_handle() then points the transfer at the share's
+ * connection cache instead of the multi's, so the same multi drives
+ * every group while no connection is ever shared between groups, and
+ * CURLMOPT_MAX_HOST_CONNECTIONS bounds each group's connections per host.
+ * Shares live until http_close(); curl_easy_reset() does not detach a
+ * handle from its share, so every submit sets CURLOPT_SHARE (NULL for the
+ * common cache).
+ *
  * Lifetimes: a struct http_xfer lives from http_submit() to the end of
  * its callback, on the bridge's in-flight list.  Easy handles go back to
  * a free list (curl_easy_reset) when their transfer ends; connections
@@ -28,6 +38,9 @@
 #include <string.h>
 #include <strings.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <curl/curl.h>
 
 #include "log.h"
@@ -55,7 +68,33 @@ struct http_xfer {
 	http_done_fn done;
 	void *arg;
 	char errbuf[CURL_ERROR_SIZE];
+	struct http_group *group;  /* NULL: the common cache */
+	bool held;                 /* waiting on group->held, not in multi */
+	struct http_xfer *held_next;
 	struct http_xfer *prev, *next;
+};
+
+/*
+ * One connection group: its own connection cache.  A warm-up group
+ * (http_request.conn_warmup) is "cold" until one of its requests got an
+ * HTTP answer, and again after a transport error: while cold, one of its
+ * requests is in flight and the others wait on `held` (FIFO).  The same
+ * while one of its requests opens a new connection (`opening`, seen when
+ * libcurl hands us a socket we do not know yet): nothing more is started
+ * in the group until that request has its answer, so the new connection
+ * carries one stream until the server has accepted it.
+ */
+struct http_group {
+	char *name;
+	CURLSH *share;
+	bool warmup;
+	bool warm;
+	unsigned active;                /* its transfers in the multi */
+	struct http_xfer *opening;      /* opening a connection, or NULL */
+	struct http_xfer *held, *held_tail;
+	struct http_group *next;
+	int64_t failing_since_ms;       /* only transport errors since; 0 */
+	bool rebuild;                   /* fresh connection per request */
 };
 
 struct http {
@@ -67,7 +106,10 @@ struct http {
 	struct http_xfer *xfers;
 	CURL **free_easy;
 	unsigned n_free;
+	struct http_group *groups;
 	struct http_stats stats;
+	int64_t failing_since_ms;       /* the common cache: as in a group */
+	bool rebuild;
 	bool closing;
 	int closing_handles;
 	void (*close_cb)(void *arg);
@@ -138,6 +180,23 @@ static void sock_destroy(struct http *http, struct http_sock *sk)
 	uv_close((uv_handle_t *)&sk->poll, sock_closed);
 }
 
+/*
+ * Hold back partial TCP segments while libcurl works through a batch of
+ * events.  libcurl 7.88 writes every HTTP/2 frame as its own TLS record
+ * and send(): hundreds of tiny segments per loop turn, each a full trip
+ * through the TCP stack.  Corked, they leave as few full segments when
+ * the batch is done (uncorking flushes at once, so nothing waits).
+ * Sockets that are not TCP ignore it.
+ */
+static void cork_all(struct http *http, int on)
+{
+	struct http_sock *sk;
+
+	for (sk = http->socks; sk != NULL; sk = sk->next)
+		(void)setsockopt(sk->fd, IPPROTO_TCP, TCP_CORK, &on,
+				 sizeof on);
+}
+
 static void on_poll(uv_poll_t *poll, int status, int events)
 {
 	struct http_sock *sk = poll->data;
@@ -150,7 +209,9 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 		flags |= CURL_CSELECT_IN;
 	if (events & UV_WRITABLE)
 		flags |= CURL_CSELECT_OUT;
+	cork_all(http, 1);
 	curl_multi_socket_action(http->multi, sk->fd, flags, &running);
+	cork_all(http, 0);
 	check_multi_info(http);
 }
 
@@ -161,7 +222,6 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 	struct http_sock *sk = socketp;
 	int events = 0, rc;
 
-	(void)easy;
 	if (what == CURL_POLL_REMOVE) {
 		if (sk != NULL) {
 			sock_destroy(http, sk);
@@ -171,6 +231,15 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 		return 0;
 	}
 	if (sk == NULL) {
+		struct http_xfer *x = NULL;
+
+		/* A new socket: `easy` is opening a connection. */
+		if (easy != NULL &&
+		    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x) ==
+		    CURLE_OK && x != NULL && x->group != NULL &&
+		    x->group->warmup && x->group->warm &&
+		    x->group->opening == NULL)
+			x->group->opening = x;
 		sk = mem_alloc_zero(1, sizeof *sk);
 		sk->http = http;
 		sk->fd = s;
@@ -206,8 +275,10 @@ static void on_timeout(uv_timer_t *t)
 	struct http *http = t->data;
 	int running;
 
+	cork_all(http, 1);
 	curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0,
 				 &running);
+	cork_all(http, 0);
 	check_multi_info(http);
 }
 
@@ -339,6 +410,98 @@ static void xfer_free(struct http *http, struct http_xfer *x)
 	free(x);
 }
 
+static void group_unhold(struct http_group *g, struct http_xfer *x)
+{
+	struct http_xfer **pp, *prev = NULL;
+
+	for (pp = &g->held; *pp != NULL; pp = &(*pp)->held_next) {
+		if (*pp == x) {
+			*pp = x->held_next;
+			if (g->held_tail == x)
+				g->held_tail = prev;
+			break;
+		}
+		prev = *pp;
+	}
+	x->held = false;
+	x->held_next = NULL;
+}
+
+/* May one more of the group's transfers run now? */
+static bool group_may_run(const struct http_group *g)
+{
+	return g == NULL || !g->warmup ||
+	       ((g->warm || g->active == 0) && g->opening == NULL);
+}
+
+/* Hand a transfer to libcurl; 0 or -EIO. */
+static int xfer_start(struct http *http, struct http_xfer *x)
+{
+	CURLMcode mrc = curl_multi_add_handle(http->multi, x->easy);
+
+	if (mrc != CURLM_OK) {
+		log_error("cannot start an HTTP request", "err=%s",
+			  curl_multi_strerror(mrc));
+		return -EIO;
+	}
+	if (x->group != NULL)
+		x->group->active++;
+	return 0;
+}
+
+static void xfer_finish(struct http *http, struct http_xfer *x,
+			CURLcode rc, const char *why);
+
+/* Start held transfers of `g` while it allows. */
+static void group_release(struct http *http, struct http_group *g)
+{
+	while (g->held != NULL && group_may_run(g)) {
+		struct http_xfer *x = g->held;
+
+		group_unhold(g, x);
+		if (xfer_start(http, x) < 0) {
+			/* Never in the multi: finish it as a held one. */
+			x->held = true;
+			xfer_finish(http, x, CURLE_FAILED_INIT,
+				    "cannot start the request");
+			if (http->closing)
+				return;
+		}
+	}
+}
+
+/*
+ * Track whether a group (NULL: the common cache) only fails: after
+ * rebuild_after_ms of nothing but transport errors, its requests open
+ * fresh connections (see http_opts) until an answer comes back.
+ */
+static void note_health(struct http *http, struct http_group *g,
+			bool answered, bool transport_error)
+{
+	int64_t *since = g ? &g->failing_since_ms : &http->failing_since_ms;
+	bool *rebuild = g ? &g->rebuild : &http->rebuild;
+	int64_t now = (int64_t)uv_now(http->loop);
+
+	if (answered) {
+		if (*rebuild)
+			log_info("provider answers again: connections reused",
+				 "group=%s", g ? g->name : "-");
+		*since = 0;
+		*rebuild = false;
+	} else if (transport_error && http->opts.rebuild_after_ms >= 0) {
+		if (*since == 0)
+			*since = now > 0 ? now : 1;
+		else if (!*rebuild &&
+			 now - *since >= http->opts.rebuild_after_ms) {
+			*rebuild = true;
+			http->stats.rebuilds++;
+			log_warn("only transport errors: rebuilding connections",
+				 "group=%s failing_ms=%lld",
+				 g ? g->name : "-", (long long)(now - *since));
+		}
+	}
+}
+
 /* Detach, report and free one transfer. */
 static void xfer_finish(struct http *http, struct http_xfer *x,
 			CURLcode rc, const char *why)
@@ -346,9 +509,14 @@ static void xfer_finish(struct http *http, struct http_xfer *x,
 	struct http_response res;
 	long status = 0, ver = 0, connects = 0;
 	char err[CURL_ERROR_SIZE + 64];
+	struct http_group *g = x->group;
+	bool held = x->held;
 
 	xfer_unlink(http, x);
-	curl_multi_remove_handle(http->multi, x->easy);
+	if (x->held)
+		group_unhold(x->group, x);
+	else
+		curl_multi_remove_handle(http->multi, x->easy);
 	http->stats.in_flight--;
 	http->stats.completed++;
 	if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects) ==
@@ -381,8 +549,21 @@ static void xfer_finish(struct http *http, struct http_xfer *x,
 		curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &ver);
 		res.http_version = ver == CURL_HTTP_VERSION_2_0 ? 2 : 1;
 	}
+	if (g != NULL && g->opening == x)
+		g->opening = NULL;
+	if (g != NULL && !held) {
+		g->active--;
+		if (status != 0)
+			g->warm = true;
+		else if (why == NULL)
+			g->warm = false;   /* transport error: start over */
+	}
+	note_health(http, g, status != 0, why == NULL && status == 0);
 	x->done(x->arg, &res);
 	xfer_free(http, x);
+	/* The callback may have closed the bridge (groups are gone then). */
+	if (g != NULL && !held && !http->closing)
+		group_release(http, g);
 }
 
 static void check_multi_info(struct http *http)
@@ -403,18 +584,86 @@ static void check_multi_info(struct http *http)
 	}
 }
 
+/* Group `name`, made on first use; NULL when it cannot be. */
+static struct http_group *group_get(struct http *http, const char *name)
+{
+	struct http_group *g;
+	CURLSH *sh;
+
+	for (g = http->groups; g != NULL; g = g->next)
+		if (strcmp(g->name, name) == 0)
+			return g;
+	sh = curl_share_init();
+	if (sh == NULL)
+		return NULL;
+	if (curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) !=
+	    CURLSHE_OK) {
+		curl_share_cleanup(sh);
+		return NULL;
+	}
+	g = mem_alloc_zero(1, sizeof *g);
+	g->name = mem_strdup(name);
+	g->share = sh;
+	g->next = http->groups;
+	http->groups = g;
+	http->stats.groups++;
+	return g;
+}
+
+/* Client certificate options; 0, or -EINVAL when libcurl refuses. */
+static int set_client_cert(CURL *e, const struct http_request *req)
+{
+	struct curl_blob b;
+	CURLcode rc = CURLE_OK;
+
+	memset(&b, 0, sizeof b);
+	b.flags = CURL_BLOB_COPY;
+	if (req->client_p12 != NULL && req->client_p12_len > 0) {
+		b.data = (void *)req->client_p12;
+		b.len = req->client_p12_len;
+		rc = curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
+		if (rc == CURLE_OK)
+			rc = curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "P12");
+	} else if (req->client_cert != NULL && req->client_key != NULL) {
+		b.data = (void *)req->client_cert;
+		b.len = strlen(req->client_cert);
+		rc = curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
+		if (rc == CURLE_OK)
+			rc = curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
+		b.data = (void *)req->client_key;
+		b.len = strlen(req->client_key);
+		if (rc == CURLE_OK)
+			rc = curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
+		if (rc == CURLE_OK)
+			rc = curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
+	} else {
+		return 0;
+	}
+	if (rc == CURLE_OK && req->client_key_password != NULL)
+		rc = curl_easy_setopt(e, CURLOPT_KEYPASSWD,
+				      req->client_key_password);
+	return rc == CURLE_OK ? 0 : -EINVAL;
+}
+
 int http_submit(struct http *http, const struct http_request *req,
 		struct http_xfer **out)
 {
+	struct http_group *group = NULL;
 	struct http_xfer *x;
 	const char *const *h;
 	CURL *e;
-	CURLMcode mrc;
 
 	if (http->closing)
 		return -ECANCELED;
 	if (req->url == NULL || req->done == NULL)
 		return -EINVAL;
+	if (req->conn_group != NULL && req->conn_group[0] != '\0') {
+		group = group_get(http, req->conn_group);
+		if (group == NULL)
+			return -ENOMEM;
+		if (req->conn_warmup)
+			group->warmup = true;
+	}
 	e = easy_get(http);
 	if (e == NULL)
 		return -ENOMEM;
@@ -423,8 +672,12 @@ int http_submit(struct http *http, const struct http_request *req,
 	x->easy = e;
 	x->done = req->done;
 	x->arg = req->arg;
+	x->group = group;
 
 	curl_easy_setopt(e, CURLOPT_URL, req->url);
+	/* Always: a recycled handle keeps its share across a reset. */
+	curl_easy_setopt(e, CURLOPT_SHARE,
+			 group != NULL ? group->share : NULL);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -434,9 +687,23 @@ int http_submit(struct http *http, const struct http_request *req,
 	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
 	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
-	/* Wait for a connection that may multiplex rather than open one. */
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+	/*
+	 * Wait for a connection that may multiplex rather than open one;
+	 * not in a warm-up group: a new connection there takes one stream
+	 * until the server has accepted a request, and requests waiting for
+	 * it would all be put on it at once (and refused).
+	 */
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT,
+			 group != NULL && group->warmup ? 0L : 1L);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	/* A group that only fails (hung provider): a fresh connection per
+	 * request, not kept (note_health). */
+	{
+		bool fresh = group != NULL ? group->rebuild : http->rebuild;
+
+		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
+		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, fresh ? 1L : 0L);
+	}
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 			 req->connect_timeout_ms > 0 ? req->connect_timeout_ms
 			 : http->opts.connect_timeout_ms);
@@ -446,6 +713,10 @@ int http_submit(struct http *http, const struct http_request *req,
 	/* Verification stays on: only which CA to trust can be chosen. */
 	if (req->ca_path != NULL && req->ca_path[0] != '\0')
 		curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_path);
+	if (set_client_cert(e, req) < 0) {
+		xfer_free(http, x);
+		return -EINVAL;
+	}
 
 	/* No "Expect: 100-continue" round trip on HTTP/1.1. */
 	x->hdrs = curl_slist_append(x->hdrs, "Expect:");
@@ -467,10 +738,14 @@ int http_submit(struct http *http, const struct http_request *req,
 	else if (req->method != NULL && strcmp(req->method, "GET") == 0)
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
 
-	mrc = curl_multi_add_handle(http->multi, e);
-	if (mrc != CURLM_OK) {
-		log_error("cannot start an HTTP request", "err=%s",
-			  curl_multi_strerror(mrc));
+	if (!group_may_run(group)) {
+		x->held = true;
+		if (group->held_tail != NULL)
+			group->held_tail->held_next = x;
+		else
+			group->held = x;
+		group->held_tail = x;
+	} else if (xfer_start(http, x) < 0) {
 		xfer_free(http, x);
 		return -EIO;
 	}
@@ -516,6 +791,8 @@ int http_new(struct http **out, uv_loop_t *loop,
 		http->opts.connect_timeout_ms = 10000;
 	if (http->opts.request_timeout_ms <= 0)
 		http->opts.request_timeout_ms = 30000;
+	if (http->opts.rebuild_after_ms == 0)
+		http->opts.rebuild_after_ms = 120000;
 	http->free_easy = mem_alloc_zero(http->opts.free_handles,
 					 sizeof *http->free_easy);
 
@@ -586,6 +863,15 @@ void http_close(struct http *http, void (*cb)(void *arg), void *arg)
 	for (i = 0; i < http->n_free; i++)
 		curl_easy_cleanup(http->free_easy[i]);
 	http->n_free = 0;
+	/* Every easy handle is gone, so no share is in use any more. */
+	while (http->groups != NULL) {
+		struct http_group *g = http->groups;
+
+		http->groups = g->next;
+		curl_share_cleanup(g->share);
+		free(g->name);
+		free(g);
+	}
 	while (http->socks != NULL)
 		sock_destroy(http, http->socks);
 	http->close_cb = cb;

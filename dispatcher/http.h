@@ -8,7 +8,12 @@
  * connections as possible (CURLPIPE_MULTIPLEX, CURLOPT_PIPEWAIT), keeps
  * connections alive for reuse, and reuses easy handles from a small free
  * list.  TLS peer and host verification are always on; a request may only
- * name the CA bundle to trust.  Nothing here blocks.
+ * name the CA bundle to trust (and present a client certificate).
+ * Requests may name a connection group: each group has its own connection
+ * cache (a CURLSH sharing CURL_LOCK_DATA_CONNECT: libcurl then uses the
+ * share's cache instead of the multi's), so groups never share a
+ * connection and the per-host limit counts per group.  Nothing here
+ * blocks.
  *
  * A request goes in with http_submit(), which copies everything it needs
  * from the struct http_request, and comes out exactly once through its
@@ -26,6 +31,7 @@
 #ifndef PGPUSH_HTTP_H
 #define PGPUSH_HTTP_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -43,6 +49,15 @@ struct http_opts {
 	unsigned free_handles;       /* idle easy handles kept [64] */
 	long connect_timeout_ms;     /* default per request [10000] */
 	long request_timeout_ms;     /* default per request [30000] */
+	/*
+	 * Hung provider: when every request of a connection group (or of
+	 * the common cache) has ended in a transport error (timeout, reset)
+	 * for this long, its next requests each open a fresh connection and
+	 * do not keep it, until one gets an HTTP answer again; the old,
+	 * possibly hung connections are then no longer picked.  [120000];
+	 * negative: never.
+	 */
+	long rebuild_after_ms;
 };
 
 struct http_response {
@@ -73,6 +88,33 @@ struct http_request {
 	size_t body_len;
 	long connect_timeout_ms;       /* 0: the bridge's default */
 	long timeout_ms;               /* whole exchange; 0: default */
+	/*
+	 * Connection group: NULL (or "") uses the bridge's common connection
+	 * cache; a name gets its own cache, so requests of different groups
+	 * never share a connection (APNs pins a connection to one team).
+	 * The per-host connection limit applies per group.
+	 */
+	const char *conn_group;
+	/*
+	 * The group's connections start with one stream until the server
+	 * has accepted a request (APNs token auth): while the group has had
+	 * no HTTP answer yet, or since a transport error, only one of its
+	 * requests is in flight and the others wait their turn, so libcurl
+	 * does not send streams a new connection would refuse.
+	 */
+	bool conn_warmup;
+	/*
+	 * TLS client certificate (APNs certificate auth), copied per
+	 * request: PEM `client_cert` + `client_key`, or a PKCS#12 bundle
+	 * (`client_p12`, `client_p12_len` bytes).  `client_key_password`
+	 * unlocks the key or the bundle; NULL: none.  Give each credential
+	 * its own conn_group: a connection carries one identity.
+	 */
+	const char *client_cert;
+	const char *client_key;
+	const void *client_p12;
+	size_t client_p12_len;
+	const char *client_key_password;
 	http_done_fn done;
 	void *arg;
 };
@@ -84,6 +126,9 @@ struct http_stats {
 	uint64_t connects;       /* new connections made (sum of
 				  * CURLINFO_NUM_CONNECTS) */
 	uint64_t in_flight;
+	uint64_t groups;         /* connection groups made */
+	uint64_t rebuilds;       /* times a group started rebuilding its
+				  * connections (rebuild_after_ms) */
 };
 
 /*

@@ -12,6 +12,7 @@
 #include <time.h>
 #include <json-c/json.h>
 
+#include "fake_conn.h"
 #include "fake_log.h"
 
 static FILE *log_file;
@@ -67,6 +68,8 @@ fake_log_write(const struct fake_req *req, const struct fake_resp *resp)
 	    json_object_new_string(req->http2 ? "2" : "1.1"));
 	json_object_object_add(o, "stream", json_object_new_int(
 	    req->stream_id));
+	json_object_object_add(o, "conn", json_object_new_int64(
+	    req->conn != NULL ? (int64_t)req->conn->id : 0));
 	json_object_object_add(o, "method", str_or_null(req->method));
 	json_object_object_add(o, "path", str_or_null(req->path));
 	json_object_object_add(o, "token", str_or_null(resp->token));

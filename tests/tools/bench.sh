@@ -5,6 +5,9 @@
 # to stderr).
 #
 #   BENCH_N=200000      pushes drained (default 200,000)
+#   BENCH_PLATFORM=fcm  or `apns`: the same run through the APNs sender
+#       (token auth, ES256 JWT, HTTP/2 to the fake APNs in --sink mode,
+#       10,000 APNs devices); the JSON line names the platform
 #   BENCH_MODE=drain    (default) the raw ceiling, then the daemon:
 #       1. enqueue N, drain them with tests/tools/sqlceiling.c (the daemon's
 #          CLAIM_SQL and ACK_SQL from dispatcher/claim.c and ack.c, same
@@ -40,6 +43,10 @@ BATCH=${BENCH_BATCH:-500}
 CEILING_MODE=${BENCH_CEILING_MODE:-pipe}
 RATE=${BENCH_RATE:-2000}
 SECS=${BENCH_SECONDS:-10}
+PLATFORM=${BENCH_PLATFORM:-fcm}
+export BENCH_PLATFORM=$PLATFORM   # sqlceiling claims this platform
+case $PLATFORM in fcm|apns) ;; *)
+	echo "bench: BENCH_PLATFORM must be fcm or apns" >&2; exit 1 ;; esac
 DEVICES=10000
 DB=bench
 
@@ -84,15 +91,36 @@ cc -O2 -std=c11 -D_GNU_SOURCE -Idispatcher \
 	dispatcher/sqlarr.c dispatcher/push.c dispatcher/mem.c \
 	$(pkg-config --libs libpq) -lpthread
 
-say "starting a throwaway Postgres (fsync=off) and the fake FCM (--sink)"
+say "starting a throwaway Postgres (fsync=off) and the fake $PLATFORM (--sink)"
 pg_start "$tmp/pg" fsync=off synchronous_commit=off full_page_writes=off
 createdb "$DB"
 "$PGPUSHD" migrate --db "dbname=$DB" --migrations-dir migrations \
 	>"$tmp/migrate.log" 2>&1 || { cat "$tmp/migrate.log" >&2; exit 1; }
 fake_start "$tmp" --sink
 
-app=$(app_setup "$DB" bench "$tmp/certs")
-devices_setup "$DB" "$app" "$DEVICES"
+if [ "$PLATFORM" = apns ]; then
+	# Token auth with the fake's test key; the sink checks nothing but
+	# the daemon signs, sends and classifies exactly as for Apple.
+	app=$(psql -X -q -v ON_ERROR_STOP=1 -At -d "$DB" \
+		-v key="$(cat "$tmp/certs/apns-key.p8")" \
+		-v ep="https://127.0.0.1:$APNS_PORT" \
+		-v ca="$tmp/certs/ca.pem" <<-'SQL'
+	INSERT INTO push.apps (name) VALUES ('bench');
+	INSERT INTO push.apns_credentials (app_id, auth_method, topic,
+	    team_id, key_id, signing_key, endpoint, ca_bundle_path)
+	VALUES (push.app_id('bench'), 'token', 'com.example.app',
+	    'TEAM123456', 'ABC123DEFG', :'key', :'ep', :'ca');
+	SELECT push.app_id('bench');
+	SQL
+	)
+	psql -X -q -v ON_ERROR_STOP=1 -At -d "$DB" -c "
+	SELECT count(push.register_device($app, 'apns',
+	    encode(sha256(i::text::bytea), 'hex'), 'user-' || (i / 3)))
+	FROM generate_series(1, $DEVICES) AS i" >/dev/null
+else
+	app=$(app_setup "$DB" bench "$tmp/certs")
+	devices_setup "$DB" "$app" "$DEVICES"
+fi
 conn="dbname=$DB"
 
 # Daemon start/stop with its CPU and memory read from /proc.
@@ -190,6 +218,7 @@ if [ "$MODE" = latency ]; then
 	ins_lat=$(awk '/^latency average/ { print $4 }' "$tmp/pgbench.log")
 	q "SELECT json_build_object(
 	     'bench', 'pgpush dispatcher light-load latency',
+	     'platform', '$PLATFORM',
 	     'machine', '$machine',
 	     'offered_per_s', $RATE, 'seconds', $SECS,
 	     'inserts', ${inserts:-0}, 'insert_tps', ${tps:-0},
@@ -254,7 +283,9 @@ stop_sampler
 
 raw=$(echo "$ceiling" | sed -E 's/.*"rows_per_s":([0-9.]+|null).*/\1/')
 q "SELECT json_build_object(
-     'bench', 'pgpush dispatcher drain, FCM into the fake --sink',
+     'bench', 'pgpush dispatcher drain, $([ "$PLATFORM" = apns ] &&
+         echo APNs || echo FCM) into the fake --sink',
+     'platform', '$PLATFORM',
      'machine', '$machine',
      'n', $N, 'batch', $BATCH,
      'delivered', count(*) FILTER (WHERE outcome = 'sent'),

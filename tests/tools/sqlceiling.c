@@ -1,9 +1,9 @@
 /*
  * sqlceiling.c - the raw SQL ceiling of `make bench` (tests/tools/bench.sh).
  *
- * Drains push.queue for one (app, fcm) with the daemon's own statements and
- * no HTTP: CLAIM_SQL (dispatcher/claim.c) for --batch rows at a time, every
- * row turned into a `sent` outcome with ack_add() and written back with
+ * Drains push.queue for one (app, fcm) - or (app, $BENCH_PLATFORM) - with
+ * the daemon's own statements and no HTTP: CLAIM_SQL (dispatcher/claim.c)
+ * for --batch rows at a time, every row turned into a `sent` outcome with ack_add() and written back with
  * ACK_SQL (dispatcher/ack.c) whenever ACK_BATCH_MAX rows are buffered (and
  * at the end) - the same parameters, builders and prepared statements as
  * `pgpushd run`.  Like the daemon it claims on one connection and acks on
@@ -91,6 +91,8 @@ static PGconn *connect_prepared(const char *conninfo)
 
 static char owner[64];
 static int app, batch;
+/* BENCH_PLATFORM (bench.sh): the platform of the app's queue rows. */
+static enum push_platform platform = PUSH_PLATFORM_FCM;
 static long seq_no;
 static double claim_time;
 static long claims;
@@ -101,7 +103,7 @@ static int claim_once(PGconn *c, struct claim_req *req, struct ack_buf *out)
 	const char *params[CLAIM_NPARAMS];
 
 	claim_req_reset(req);
-	claim_req_add(req, app, PUSH_PLATFORM_FCM, batch);
+	claim_req_add(req, app, platform, batch);
 	claim_req_params(req, owner, "120", params);
 	double t0 = now_s();
 	PGresult *r = PQexecPrepared(c, "claim", CLAIM_NPARAMS, params, NULL,
@@ -202,6 +204,9 @@ int main(int argc, char **argv)
 	batch = atoi(argv[3]);
 	bool pipe_mode = argc == 4 || strcmp(argv[4], "seq") != 0;
 	snprintf(owner, sizeof owner, "sqlceiling-%ld", (long)getpid());
+	if (getenv("BENCH_PLATFORM") != NULL &&
+	    push_platform_parse(getenv("BENCH_PLATFORM"), &platform) < 0)
+		return 2;
 
 	PGconn *c = connect_prepared(conninfo);
 	struct claim_req req;
