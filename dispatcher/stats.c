@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mem.h"
+#include "metrics.h"
 #include "sqlarr.h"
 
 const double stats_bucket_bounds_ms[STATS_BUCKETS - 1] = {
@@ -76,6 +77,29 @@ static struct stats_row *find_or_add(struct stats *s, int64_t minute_us,
 	return r;
 }
 
+/* The cumulative counter of one (app, platform, outcome); a handful. */
+static struct stats_total *find_or_add_total(struct stats *s, int32_t app_id,
+					     enum push_platform platform,
+					     enum push_outcome outcome)
+{
+	for (size_t i = 0; i < s->ncum; i++) {
+		struct stats_total *t = &s->cum[i];
+		if (t->app_id == app_id && t->platform == platform &&
+		    t->outcome == outcome)
+			return t;
+	}
+	if (s->ncum == s->capcum) {
+		s->capcum = s->capcum ? s->capcum * 2 : 16;
+		s->cum = mem_realloc(s->cum, s->capcum * sizeof *s->cum);
+	}
+	struct stats_total *t = &s->cum[s->ncum++];
+	memset(t, 0, sizeof *t);
+	t->app_id = app_id;
+	t->platform = platform;
+	t->outcome = outcome;
+	return t;
+}
+
 static void merge_row(struct stats_row *into, const struct stats_row *from)
 {
 	into->count += from->count;
@@ -102,6 +126,8 @@ void stats_add(struct stats *s, int64_t now_us, int32_t app_id,
 {
 	struct stats_row one;
 
+	if (s->off)
+		return;
 	memset(&one, 0, sizeof one);
 	one.count = 1;
 	one.attempts = attempts;
@@ -118,6 +144,16 @@ void stats_add(struct stats *s, int64_t now_us, int32_t app_id,
 			      outcome), &one);
 	if ((unsigned)outcome < PUSH_OUTCOME_COUNT)
 		s->totals[outcome]++;
+	struct stats_total *t = find_or_add_total(s, app_id, platform,
+						  outcome);
+	t->count++;
+	t->attempts += (uint64_t)(attempts > 0 ? attempts : 0);
+	t->bytes_sent += (uint64_t)(bytes > 0 ? bytes : 0);
+	if (latency_ms >= 0) {
+		s->cum_hist[stats_bucket(latency_ms)]++;
+		s->cum_latency_sum_ms += latency_ms;
+		s->cum_latency_count++;
+	}
 }
 
 void stats_take(struct stats *s, struct stats_row **rows, size_t *n)
@@ -193,8 +229,65 @@ void stats_free_params(char *params[12])
 	}
 }
 
+static void render_counter(const struct stats *s, struct metrics_buf *b,
+			   const char *name, const char *help, int which)
+{
+	metrics_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help,
+		       name);
+	for (size_t i = 0; i < s->ncum; i++) {
+		const struct stats_total *t = &s->cum[i];
+		const char *plat = push_platform_name(t->platform);
+		const char *out = push_outcome_name(t->outcome);
+		uint64_t v = which == 0 ? t->count
+			     : which == 1 ? t->attempts : t->bytes_sent;
+
+		metrics_printf(b, "%s{app_id=\"%d\",platform=\"%s\","
+			       "outcome=\"%s\"} %llu\n", name, t->app_id,
+			       plat ? plat : "unknown", out ? out : "unknown",
+			       (unsigned long long)v);
+	}
+}
+
+void stats_render_metrics(const struct stats *s, struct metrics_buf *b)
+{
+	uint64_t cum = 0;
+
+	render_counter(s, b, "pgpush_pushes_total",
+		       "Finished attempts by outcome since the process started "
+		       "(as push.stats_minute.count).", 0);
+	render_counter(s, b, "pgpush_attempts_total",
+		       "Provider requests since the process started.", 1);
+	render_counter(s, b, "pgpush_bytes_sent_total",
+		       "Request body bytes sent since the process started.",
+		       2);
+	metrics_printf(b, "# HELP pgpush_latency_ms Enqueue to provider "
+		       "response, milliseconds (push.latency_bounds_ms() "
+		       "buckets).\n# TYPE pgpush_latency_ms histogram\n");
+	for (int i = 0; i < STATS_BUCKETS; i++) {
+		cum += s->cum_hist[i];
+		if (i < STATS_BUCKETS - 1)
+			metrics_printf(b, "pgpush_latency_ms_bucket{le=\"%g\"} "
+				       "%llu\n", stats_bucket_bounds_ms[i],
+				       (unsigned long long)cum);
+		else
+			metrics_printf(b, "pgpush_latency_ms_bucket{le=\"+Inf\"}"
+				       " %llu\n", (unsigned long long)cum);
+	}
+	metrics_printf(b, "pgpush_latency_ms_sum %.3f\n"
+		       "pgpush_latency_ms_count %llu\n", s->cum_latency_sum_ms,
+		       (unsigned long long)s->cum_latency_count);
+	metrics_printf(b, "# HELP pgpush_stats_flushes_total Upserts into "
+		       "push.stats_minute, by result.\n"
+		       "# TYPE pgpush_stats_flushes_total counter\n"
+		       "pgpush_stats_flushes_total{result=\"ok\"} %llu\n"
+		       "pgpush_stats_flushes_total{result=\"error\"} %llu\n",
+		       (unsigned long long)s->flushes,
+		       (unsigned long long)s->flush_failures);
+}
+
 void stats_free(struct stats *s)
 {
 	free(s->rows);
+	free(s->cum);
 	memset(s, 0, sizeof *s);
 }

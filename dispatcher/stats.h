@@ -13,6 +13,7 @@
 #ifndef PGPUSH_STATS_H
 #define PGPUSH_STATS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -39,11 +40,28 @@ struct stats_row {
 	int has_latency;
 };
 
+/* Since the process started, for the metrics endpoint. */
+struct stats_total {
+	int32_t app_id;
+	enum push_platform platform;
+	enum push_outcome outcome;
+	uint64_t count;
+	uint64_t attempts;
+	uint64_t bytes_sent;
+};
+
 struct stats {
 	struct stats_row *rows;
 	size_t len;
 	size_t cap;
+	bool off;                              /* stats_add() does nothing */
 	uint64_t totals[PUSH_OUTCOME_COUNT];   /* since start, for metrics */
+	struct stats_total *cum;               /* since start, by key */
+	size_t ncum, capcum;
+	uint64_t cum_hist[STATS_BUCKETS];      /* since start, latency */
+	double cum_latency_sum_ms;
+	uint64_t cum_latency_count;
+	uint64_t flushes, flush_failures;      /* upserts written, failed */
 };
 
 /* Count one finished attempt.  latency_ms < 0: no latency to record. */
@@ -73,6 +91,15 @@ void stats_build_params(const struct stats_row *rows, size_t n,
 void stats_free_params(char *params[12]);
 
 void stats_free(struct stats *s);
+
+struct metrics_buf;
+
+/*
+ * Append the counters since start in the Prometheus text format:
+ * pgpush_pushes_total, pgpush_attempts_total, pgpush_bytes_sent_total
+ * (by app_id, platform, outcome) and the pgpush_latency_ms histogram.
+ */
+void stats_render_metrics(const struct stats *s, struct metrics_buf *b);
 
 /* One statement merges a batch of rows into push.stats_minute. */
 extern const char STATS_UPSERT_SQL[];

@@ -64,3 +64,40 @@ COMMENT ON COLUMN push.campaign_targets.variables IS
   'Values for the template''s placeholders, e.g. {"name": "Ann"}.';
 COMMENT ON COLUMN push.campaign_targets.enqueued_at IS
   'When this target''s push was enqueued; NULL until then.';
+
+CREATE VIEW push.campaign_funnel AS
+SELECT c.id AS campaign_id, c.app_id, c.name, c.state,
+       coalesce(t.targets, 0) AS targets,
+       coalesce(t.queued, 0) AS queued,
+       coalesce(s.sent, 0) AS sent,
+       coalesce(s.failed, 0) AS failed,
+       coalesce(s.invalidated, 0) AS invalidated,
+       coalesce(s.expired, 0) AS expired,
+       coalesce(s.dropped, 0) AS dropped,
+       coalesce(s.retried, 0) AS retried,
+       s.latency_ms_p50, s.latency_ms_p95
+FROM push.campaigns c
+LEFT JOIN LATERAL (
+  SELECT count(*) AS targets, count(enqueued_at) AS queued
+  FROM push.campaign_targets ct WHERE ct.campaign_id = c.id
+) t ON true
+LEFT JOIN LATERAL (
+  SELECT sum(count) FILTER (WHERE outcome = 'sent') AS sent,
+         sum(count) FILTER (WHERE outcome = 'failed') AS failed,
+         sum(count) FILTER (WHERE outcome = 'invalid_token') AS invalidated,
+         sum(count) FILTER (WHERE outcome = 'expired') AS expired,
+         sum(count) FILTER (WHERE outcome IN ('dropped_banned',
+                                              'dropped_overload'))
+           AS dropped,
+         sum(count) FILTER (WHERE outcome = 'retry') AS retried,
+         push.hist_percentile(push.hist_merge(latency_hist), 0.50)
+           AS latency_ms_p50,
+         push.hist_percentile(push.hist_merge(latency_hist), 0.95)
+           AS latency_ms_p95
+  FROM push.stats_all sa WHERE sa.campaign_id = c.id
+) s ON true;
+COMMENT ON VIEW push.campaign_funnel IS
+  'Per campaign: targets, queued (targets whose push was enqueued), then '
+  'outcomes from the stats - sent, failed, invalidated (dead tokens), '
+  'expired, dropped (ban or overload), retried attempts - and latency '
+  'p50/p95.';

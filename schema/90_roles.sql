@@ -47,6 +47,13 @@ GRANT EXECUTE ON FUNCTION
   TO pgpush_analyst, pgpush_admin, pgpush_dispatcher;
 GRANT EXECUTE ON FUNCTION push.maintain_partitions(integer, integer)
   TO pgpush_admin, pgpush_dispatcher;
+-- Stats views, rollup and maintenance (issue #8, migration 0003).
+GRANT EXECUTE ON FUNCTION push.rollup_stats(integer), push.run_maintenance()
+  TO pgpush_admin, pgpush_dispatcher;
+GRANT SELECT ON push.stats_hour, push.stats_all, push.app_stats_hourly,
+  push.app_stats_daily, push.outcomes_by_device, push.devices_by_attribute,
+  push.token_churn_daily, push.dispatcher_health, push.campaign_funnel
+  TO pgpush_analyst;
 
 -- pgpush_app
 GRANT SELECT, INSERT ON push.pushes TO pgpush_app;

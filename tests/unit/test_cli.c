@@ -282,6 +282,34 @@ static void test_help_text(void)
 	free(text);
 }
 
+/* Issue #8: the metrics endpoint is off unless asked for; stats can be
+ * switched off with an interval of 0 (for measuring their cost). */
+static void test_metrics_stats_flags(void)
+{
+	char *def[] = { "pgpushd", "run" };
+	char *on[] = { "pgpushd", "run", "--metrics-listen",
+		       "127.0.0.1:9464", "--stats-interval-ms", "0" };
+	char *bad[] = { "pgpushd", "run", "--stats-interval-ms", "-1" };
+	char *noval[] = { "pgpushd", "run", "--metrics-listen" };
+	struct cli_opts o;
+	char err[256];
+
+	is_int(parse(&o, ARGC(def), def, err, sizeof(err)), 0,
+	       "run without --metrics-listen parses");
+	is_str(o.metrics_listen, "", "metrics endpoint off by default");
+	is_int(o.stats_interval_ms, 2000, "stats every 2000 ms by default");
+	is_int(parse(&o, ARGC(on), on, err, sizeof(err)), 0,
+	       "--metrics-listen and --stats-interval-ms 0 parse");
+	is_str(o.metrics_listen, "127.0.0.1:9464", "--metrics-listen value");
+	is_int(o.stats_interval_ms, 0, "--stats-interval-ms 0 (stats off)");
+	is_int(parse(&o, ARGC(bad), bad, err, sizeof(err)), -EINVAL,
+	       "--stats-interval-ms -1 is refused");
+	like_str(err, "--stats-interval-ms", "and the error names the flag");
+	is_int(parse(&o, ARGC(noval), noval, err, sizeof(err)), -EINVAL,
+	       "--metrics-listen without a value is refused");
+	like_str(err, "--metrics-listen needs a value", "and says so");
+}
+
 int main(void)
 {
 	test_defaults();
@@ -291,5 +319,6 @@ int main(void)
 	test_errors();
 	test_small_buffer();
 	test_help_text();
+	test_metrics_stats_flags();
 	return done_testing();
 }
