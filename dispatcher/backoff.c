@@ -128,3 +128,11 @@ int backoff_parse_retry_after(const char *value, int64_t now_us,
 		return 0;
 	}
 }
+
+bool backoff_retry_too_old(int64_t enqueued_at_us, int64_t max_age_us,
+			   int64_t now_us)
+{
+	if (max_age_us <= 0 || enqueued_at_us <= 0)
+		return false;
+	return now_us - enqueued_at_us > max_age_us;
+}

@@ -10,6 +10,7 @@
 #ifndef PGPUSH_BACKOFF_H
 #define PGPUSH_BACKOFF_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /*
@@ -44,5 +45,13 @@ int64_t backoff_delay_us(int attempt, int64_t base_us, int64_t cap_us,
  */
 int backoff_parse_retry_after(const char *value, int64_t now_us,
 			      int64_t *at_us);
+
+/*
+ * Whether a push enqueued at enqueued_at_us is too old to retry at now_us
+ * under the app's max_retry_age (max_age_us; 0 or less: no limit, and an
+ * unknown enqueue time (0) is never too old).  Such a push fails instead.
+ */
+bool backoff_retry_too_old(int64_t enqueued_at_us, int64_t max_age_us,
+			   int64_t now_us);
 
 #endif

@@ -65,18 +65,24 @@ port=$((20000 + RANDOM % 20000))
 as_server "$pg_bindir/initdb" -D "$tmp/data" -A trust -U postgres \
 	-E UTF8 --no-locale --no-sync >"$tmp/initdb.log" 2>&1 || {
 	cat "$tmp/initdb.log" >&2; exit 1; }
-as_server "$pg_bindir/pg_ctl" -D "$tmp/data" -w -t 60 -l "$tmp/server.log" \
-	-o "-p $port -k $tmp -c listen_addresses='' -c fsync=off \
+pg_opts="-p $port -k $tmp -c listen_addresses='' -c fsync=off \
 	    -c synchronous_commit=off -c full_page_writes=off \
 	    -c max_connections=100 -c shared_buffers=256MB \
 	    -c max_wal_size=4GB -c log_min_messages=warning \
-	    -c log_checkpoints=off" \
-	start >/dev/null
+	    -c log_checkpoints=off"
+as_server "$pg_bindir/pg_ctl" -D "$tmp/data" -w -t 60 -l "$tmp/server.log" \
+	-o "$pg_opts" start >/dev/null
 
 export PGHOST=$tmp PGPORT=$port PGUSER=postgres PGDATABASE=postgres
 export PGPUSH_TEMPLATE_DB=pgpush_template
 export PGPUSHD=$top/build/pgpushd
 export PGPUSH_TOP=$top
+# For the fault suite (tests/harness/fault.sh): how to stop and start this
+# cluster again with the same options.
+export PGPUSH_PGDATA=$tmp/data PGPUSH_PG_BINDIR=$pg_bindir
+export PGPUSH_PGLOG=$tmp/server.log
+export PGPUSH_PG_OPTS=$pg_opts
+export PGPUSH_AS_SERVER=${server_user:+runuser -u $server_user --}
 unset PGPASSWORD PGSERVICE PGOPTIONS
 
 createdb "$PGPUSH_TEMPLATE_DB"
