@@ -87,9 +87,10 @@ static const struct cli_flag cli_flags[] = {
 	  "run: outcomes are written back at least this often (and at once "
 	  "when 1000 are waiting)." },
 	{ "--stats-interval-ms", 0, "MS", CLI_TYPE_INT,
-	  OPT(stats_interval_ms), 100, 600000, "PGPUSH_STATS_INTERVAL_MS",
+	  OPT(stats_interval_ms), 0, 600000, "PGPUSH_STATS_INTERVAL_MS",
 	  "2000", "run: merge the in-memory counters into "
-	  "push.stats_minute this often." },
+	  "push.stats_minute this often; 0 turns statistics off (no "
+	  "counting, no writes; for measuring their cost)." },
 	{ "--heartbeat-interval-ms", 0, "MS", CLI_TYPE_INT,
 	  OPT(heartbeat_interval_ms), 100, 600000,
 	  "PGPUSH_HEARTBEAT_INTERVAL_MS", "2000",
@@ -103,6 +104,10 @@ static const struct cli_flag cli_flags[] = {
 	  "PGPUSH_REQUEST_TIMEOUT_MS", "10000",
 	  "run: give up a provider request (and retry it later) after this "
 	  "long." },
+	{ "--rebuild-after-ms", 0, "MS", CLI_TYPE_INT, OPT(rebuild_after_ms),
+	  100, 3600000, "PGPUSH_REBUILD_AFTER_MS", "120000",
+	  "run: after this long with nothing but timeouts and resets from a "
+	  "provider, open fresh connections for it (a hung provider)." },
 	{ "--drain-timeout-ms", 0, "MS", CLI_TYPE_INT, OPT(drain_timeout_ms),
 	  0, 600000, "PGPUSH_DRAIN_TIMEOUT_MS", "3000",
 	  "run: on SIGTERM, wait this long for requests in flight before "
@@ -111,6 +116,10 @@ static const struct cli_flag cli_flags[] = {
 	  OPT(max_host_connections), 1, 1000, "PGPUSH_MAX_HOST_CONNECTIONS",
 	  "4", "run: most connections to one provider host (HTTP/2 "
 	  "multiplexes many requests over each)." },
+	{ "--metrics-listen", 0, "HOST:PORT", CLI_TYPE_STRING,
+	  OPT(metrics_listen), 0, 0, "PGPUSH_METRICS_LISTEN", "",
+	  "run: serve Prometheus metrics at http://HOST:PORT/metrics (e.g. "
+	  "127.0.0.1:9464) from the dispatcher's loop; empty: off." },
 	{ "--help", 'h', NULL, CLI_TYPE_BOOL, OPT(help), 0, 0, NULL, NULL,
 	  "Print this help and exit." },
 	{ "--version", 'V', NULL, CLI_TYPE_BOOL, OPT(version), 0, 0, NULL,

@@ -54,7 +54,9 @@ struct cli_opts {
 	int connect_timeout_ms;		/* --connect-timeout-ms */
 	int request_timeout_ms;		/* --request-timeout-ms */
 	int drain_timeout_ms;		/* --drain-timeout-ms */
+	int rebuild_after_ms;		/* --rebuild-after-ms */
 	int max_host_connections;	/* --max-host-connections */
+	const char *metrics_listen;	/* --metrics-listen; "": off */
 };
 
 /* Looks up an environment variable; NULL when unset. */

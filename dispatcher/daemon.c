@@ -49,14 +49,17 @@
 #include "ack.h"
 #include "claim.h"
 #include "db.h"
+#include "faults.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
+#include "metrics.h"
 #include "pool.h"
 #include "push.h"
 #include "sender.h"
 #include "sqlarr.h"
 #include "stats.h"
+#include "trace.h"
 
 #define CONFIG_EVERY_MS 30000
 #define ACK_BACKLOG_MAX (4 * ACK_BATCH_MAX)   /* claim nothing beyond */
@@ -114,6 +117,13 @@ struct daemon {
 	bool stats_inflight;
 	bool heartbeat_inflight;
 	bool final_writes_done;
+	struct trace trace;             /* debug pushes' events */
+	struct trace_ev *trace_busy;    /* being written */
+	size_t trace_nbusy;
+	bool trace_inflight;
+	bool maint_inflight;
+	uv_timer_t maint_timer;         /* push.run_maintenance() */
+	struct metrics *metrics;        /* --metrics-listen, or NULL */
 
 	uv_timer_t kick_timer;      /* 0 ms: claim soon */
 	uv_timer_t poll_timer;
@@ -133,6 +143,7 @@ struct daemon {
 	uint64_t claims_at_last_hb, acked_at_last_hb;
 	int64_t last_hb_us;
 	char last_error[256];
+	struct faults faults;       /* sweeper, auto-ban, retry age */
 };
 
 static void daemon_kick(struct daemon *d);
@@ -142,6 +153,11 @@ static void maybe_finish_drain(struct daemon *d);
 static void config_load(struct daemon *d);
 static void stats_flush(struct daemon *d);
 static void heartbeat(struct daemon *d);
+static void trace_flush(struct daemon *d);
+static void trace_claimed(struct daemon *d, struct push_item *item,
+			  struct pool *p);
+static void trace_finished(struct daemon *d, struct push_item *item,
+			   const struct push_result *res);
 static void on_ack_timer(uv_timer_t *t);
 static void release_add(struct daemon *d, struct push_item *item);
 
@@ -182,6 +198,8 @@ static void finish_item(struct daemon *d, struct push_item *item,
 			 item->push_id, item->queue_id,
 			 push_outcome_name(res->outcome), res->http_status,
 			 res->reason);
+	if (item->debug)
+		trace_finished(d, item, res);
 	push_item_free(item);
 	if (d->ack.len >= ACK_BATCH_MAX)
 		ack_flush(d);
@@ -201,7 +219,12 @@ static void on_pool_finish(void *arg, struct pool *pool,
 		release_add(d, item);   /* waited too long: back, unsent */
 		release_flush(d);
 	} else {
-		finish_item(d, item, res);
+		struct push_result r = *res;
+
+		faults_on_finish(&d->faults, item, &r, item->sent_at_us != 0,
+				 pool->cred == NULL,
+				 d->state == DAEMON_RUNNING, push_now_us());
+		finish_item(d, item, &r);
 	}
 	/* Room in a ring: more work may be claimed. */
 	if (d->state == DAEMON_RUNNING)
@@ -229,6 +252,14 @@ static void on_ack_done(void *arg, const struct db_result *res)
 	d->ack_inflight = false;
 	if (db_result_ok(res)) {
 		d->acked_rows += d->ack_busy.len;
+		if (d->trace.nwait > 0) {
+			int64_t *ids = mem_alloc((d->ack_busy.len + 1) *
+						 sizeof *ids);
+			for (size_t i = 0; i < d->ack_busy.len; i++)
+				ids[i] = d->ack_busy.rows[i].queue_id;
+			trace_ack_done(&d->trace, ids, d->ack_busy.len);
+			free(ids);
+		}
 		ack_clear(&d->ack_busy);
 		daemon_kick(d);     /* a claim may have waited for this */
 	} else {
@@ -406,6 +437,8 @@ static void on_claim_done(void *arg, const struct db_result *res)
 		const char *v[CLAIM_NCOLS];
 		struct push_item *item;
 		bool gone;
+		enum push_outcome fault_outcome;
+		char fault_reason[256];
 
 		for (int c = 0; c < CLAIM_NCOLS; c++)
 			v[c] = db_result_isnull(res, r, c)
@@ -415,6 +448,8 @@ static void on_claim_done(void *arg, const struct db_result *res)
 			continue;
 		}
 		struct pool *p = find_pool(d, item->app_id, item->platform);
+		if (item->debug)
+			trace_claimed(d, item, p);
 		if (gone) {
 			finish_unsent(d, item, PUSH_OUTCOME_INVALID_TOKEN,
 				      "device invalidated since it was queued");
@@ -427,6 +462,14 @@ static void on_claim_done(void *arg, const struct db_result *res)
 		} else if (p == NULL || d->state != DAEMON_RUNNING ||
 			   p->lim.paused) {
 			release_add(d, item);
+		} else if (faults_on_claim(&d->faults, item,
+					   p->lim.max_attempts,
+					   p->len >= p->cap &&
+					   p->lim.banned_until_us <= now_claimed,
+					   now_claimed, &fault_outcome,
+					   fault_reason, sizeof fault_reason) ==
+			   FAULTS_FINISH) {
+			finish_unsent(d, item, fault_outcome, fault_reason);
 		} else {
 			/* Leave the request time plus a margin before the
 			 * lease lapses; later it goes back unsent. */
@@ -473,7 +516,11 @@ static void claim(struct daemon *d)
 	claim_req_reset(&d->creq);
 	for (size_t i = 0; i < d->npools; i++) {
 		struct pool *p = d->pools[i];
-		int want = pool_claim_want(p, d->opts->batch_size);
+		int want = faults_claim_want(&d->faults, p->app_id,
+			pool_claim_want(p, d->opts->batch_size),
+			p->len * 2 > p->cap && !p->lim.paused &&
+			p->claim_pending == 0, d->opts->batch_size,
+			push_now_us());
 		if (want > 0) {
 			claim_req_add(&d->creq, p->app_id, p->platform, want);
 			p->claim_pending = want;
@@ -523,7 +570,8 @@ static const char CONFIG_SQL[] =
 	"SELECT a.id, a.paused,"
 	" coalesce((extract(epoch FROM a.banned_until) * 1e6)::bigint, 0),"
 	" coalesce(a.ban_reason, ''), a.min_concurrency, a.max_concurrency,"
-	" a.max_attempts, c.platform, c.id, c.updated_at::text, c.row_json"
+	" a.max_attempts, c.platform, c.id,"
+	" c.updated_at::text || md5(c.row_json), c.row_json"
 	" FROM push.apps a"
 	" JOIN LATERAL ("
 	"  SELECT 'fcm' AS platform, x.id, x.updated_at,"
@@ -531,9 +579,11 @@ static const char CONFIG_SQL[] =
 	"  FROM push.fcm_credentials x WHERE x.app_id = a.id AND x.enabled"
 	"  UNION ALL SELECT 'apns', x.id, x.updated_at, row_to_json(x)::text"
 	"  FROM push.apns_credentials x WHERE x.app_id = a.id AND x.enabled"
-	"  UNION ALL SELECT 'wns', x.id, x.updated_at, row_to_json(x)::text"
+	"  UNION ALL SELECT 'wns', x.id, x.updated_at, (to_jsonb(x) ||"
+	"   jsonb_build_object('retry_ambiguous', a.retry_ambiguous))::text"
 	"  FROM push.wns_credentials x WHERE x.app_id = a.id AND x.enabled"
-	"  UNION ALL SELECT 'mpns', x.id, x.updated_at, row_to_json(x)::text"
+	"  UNION ALL SELECT 'mpns', x.id, x.updated_at, (to_jsonb(x) ||"
+	"   jsonb_build_object('retry_ambiguous', a.retry_ambiguous))::text"
 	"  FROM push.mpns_credentials x WHERE x.app_id = a.id AND x.enabled"
 	"  UNION ALL SELECT 'webpush', x.id, x.updated_at,"
 	"   row_to_json(x)::text"
@@ -697,6 +747,8 @@ static void config_load(struct daemon *d)
 	d->config_busy = true;
 	if (db_async_query(d->db_stats, CONFIG_SQL, 0, NULL, on_config, d) < 0)
 		d->config_busy = false;
+	else
+		faults_load_policy(&d->faults);
 }
 
 static void on_config_timer(uv_timer_t *t)
@@ -714,7 +766,9 @@ static void on_stats_done(void *arg, const struct db_result *res)
 	d->stats_inflight = false;
 	if (db_result_ok(res)) {
 		free(d->stats_rows);
+		d->stats.flushes++;
 	} else {
+		d->stats.flush_failures++;
 		note_error(d, "stats flush failed", db_result_error(res));
 		stats_merge_back(&d->stats, d->stats_rows, d->stats_nrows);
 	}
@@ -747,6 +801,270 @@ static void stats_flush(struct daemon *d)
 static void on_stats_timer(uv_timer_t *t)
 {
 	stats_flush(t->data);
+	trace_flush(t->data);
+}
+
+/* ------------------------------------------------------------------ */
+/* Tracing of debug pushes (push.debug_events), written in batches on    */
+/* the stats connection with the stats.  Only items with debug = true   */
+/* get here.                                                            */
+
+static void on_trace_done(void *arg, const struct db_result *res)
+{
+	struct daemon *d = arg;
+
+	d->trace_inflight = false;
+	if (db_result_ok(res)) {
+		d->trace.written += d->trace_nbusy;
+		trace_free_events(d->trace_busy, d->trace_nbusy);
+	} else {
+		const char *st = db_result_sqlstate(res);
+
+		d->trace.write_failures++;
+		note_error(d, "debug events write failed",
+			   db_result_error(res));
+		/* Keep them for the next try only if the connection failed;
+		 * a statement error would fail the same way again. */
+		if (st && st[0] && strncmp(st, "08", 2) != 0 &&
+		    strncmp(st, "57", 2) != 0 && strncmp(st, "53", 2) != 0) {
+			d->trace.dropped += d->trace_nbusy;
+			trace_free_events(d->trace_busy, d->trace_nbusy);
+		} else {
+			trace_put_back(&d->trace, d->trace_busy,
+				       d->trace_nbusy);
+		}
+	}
+	d->trace_busy = NULL;
+	d->trace_nbusy = 0;
+	maybe_finish_drain(d);
+}
+
+static void trace_flush(struct daemon *d)
+{
+	char *params[TRACE_NPARAMS];
+
+	if (d->trace_inflight || d->trace.len == 0)
+		return;
+	trace_take(&d->trace, &d->trace_busy, &d->trace_nbusy);
+	trace_build_params(d->trace_busy, d->trace_nbusy, d->id, params);
+	d->trace_inflight = true;
+	int rc = db_async_exec_prepared(d->db_stats, "trace", TRACE_NPARAMS,
+					(const char *const *)params,
+					on_trace_done, d);
+	trace_free_params(params);
+	if (rc < 0) {
+		d->trace_inflight = false;
+		trace_put_back(&d->trace, d->trace_busy, d->trace_nbusy);
+		d->trace_busy = NULL;
+		d->trace_nbusy = 0;
+	}
+}
+
+/* A sender's hook (sender_env.trace): request built, response... */
+static void on_sender_trace(void *arg, const struct push_item *item,
+			    const char *step, const char *detail_json)
+{
+	struct daemon *d = arg;
+
+	if (item != NULL && item->debug)
+		trace_event(&d->trace, 0, item, step, detail_json);
+}
+
+static void trace_claimed(struct daemon *d, struct push_item *item,
+			  struct pool *p)
+{
+	struct trace_json j;
+	int64_t now = push_now_us();
+
+	trace_json_begin(&j);
+	trace_json_str(&j, "by", d->id);
+	trace_json_int(&j, "attempt", item->attempts);
+	trace_json_int(&j, "device_id", item->device_id);
+	trace_json_str(&j, "priority", push_priority_name(item->priority));
+	if (item->enqueued_at_us)
+		trace_json_int(&j, "queued_ms",
+			       (now - item->enqueued_at_us) / 1000);
+	char *detail = trace_json_end(&j);
+	trace_event(&d->trace, now, item, "claimed", detail);
+	free(detail);
+
+	trace_json_begin(&j);
+	trace_json_int(&j, "app_id", item->app_id);
+	trace_json_str(&j, "platform", push_platform_name(item->platform));
+	if (p != NULL) {
+		trace_json_bool(&j, "found", true);
+		trace_json_int(&j, "ring", (int64_t)p->len);
+		trace_json_int(&j, "fill_percent", pool_fill_percent(p));
+		trace_json_int(&j, "window", p->window);
+		trace_json_int(&j, "in_flight", p->in_flight);
+		trace_json_bool(&j, "paused", p->lim.paused);
+	} else {
+		trace_json_bool(&j, "found", false);
+	}
+	detail = trace_json_end(&j);
+	trace_event(&d->trace, now, item, "pool", detail);
+	free(detail);
+}
+
+static void trace_finished(struct daemon *d, struct push_item *item,
+			   const struct push_result *res)
+{
+	struct trace_json j;
+	int64_t now = push_now_us();
+	char *detail;
+
+	if (item->sent_at_us) {
+		trace_json_begin(&j);
+		trace_json_int(&j, "status", res->http_status);
+		trace_json_str(&j, "reason", res->reason);
+		if (res->message_id[0])
+			trace_json_str(&j, "message_id", res->message_id);
+		trace_json_int(&j, "sent_ms_after_enqueue",
+			       item->enqueued_at_us ? (item->sent_at_us -
+			       item->enqueued_at_us) / 1000 : 0);
+		trace_json_int(&j, "response_ms",
+			       (now - item->sent_at_us) / 1000);
+		detail = trace_json_end(&j);
+		trace_event(&d->trace, now, item, "response", detail);
+		free(detail);
+	}
+
+	trace_json_begin(&j);
+	trace_json_str(&j, "outcome", push_outcome_name(res->outcome));
+	trace_json_str(&j, "reason", res->reason);
+	trace_json_bool(&j, "sent", item->sent_at_us != 0);
+	trace_json_bool(&j, "throttled", res->throttled);
+	trace_json_bool(&j, "auth_failure", res->auth_failure);
+	detail = trace_json_end(&j);
+	trace_event(&d->trace, now, item, "classified", detail);
+	free(detail);
+
+	trace_json_begin(&j);
+	trace_json_bool(&j, "retry", res->outcome == PUSH_OUTCOME_RETRY);
+	trace_json_int(&j, "attempt", item->attempts);
+	if (res->outcome == PUSH_OUTCOME_RETRY && res->retry_at_us)
+		trace_json_int(&j, "retry_in_ms",
+			       (res->retry_at_us - now) / 1000);
+	detail = trace_json_end(&j);
+	trace_event(&d->trace, now, item, "retry_decision", detail);
+	free(detail);
+	trace_ack_wait(&d->trace, item, res->outcome);
+}
+
+/* ------------------------------------------------------------------ */
+/* Maintenance: rollup, partitions, retention - push.run_maintenance(), */
+/* one dispatcher at a time (it takes an advisory lock or skips).       */
+
+#define MAINT_FIRST_MS 1000
+#define MAINT_EVERY_MS 300000
+
+static const char MAINT_SQL[] =
+	"SELECT action, object FROM push.run_maintenance()";
+
+static void on_maint_done(void *arg, const struct db_result *res)
+{
+	struct daemon *d = arg;
+
+	d->maint_inflight = false;
+	if (!db_result_ok(res)) {
+		note_error(d, "maintenance failed", db_result_error(res));
+	} else {
+		for (int r = 0; r < db_result_ntuples(res); r++)
+			log_info("maintenance", "action=%s object=%s",
+				 db_result_value(res, r, 0),
+				 db_result_value(res, r, 1));
+	}
+	maybe_finish_drain(d);
+}
+
+static void on_maint_timer(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	if (d->maint_inflight || d->state != DAEMON_RUNNING ||
+	    !db_async_is_up(d->db_stats))
+		return;
+	d->maint_inflight = true;
+	if (db_async_query(d->db_stats, MAINT_SQL, 0, NULL, on_maint_done,
+			   d) < 0)
+		d->maint_inflight = false;
+}
+
+/* ------------------------------------------------------------------ */
+/* The Prometheus endpoint's page, rendered on each scrape.             */
+
+static void metrics_render(void *arg, struct metrics_buf *b)
+{
+	struct daemon *d = arg;
+	int in_flight = 0;
+
+	for (size_t i = 0; i < d->npools; i++)
+		in_flight += d->pools[i]->in_flight;
+	metrics_printf(b, "# HELP pgpush_info This dispatcher.\n"
+		       "# TYPE pgpush_info gauge\npgpush_info{id=\"");
+	metrics_label_value(b, d->id);
+	metrics_printf(b, "\",version=\"%s\"} 1\n", PGPUSH_VERSION);
+	metrics_printf(b, "# HELP pgpush_start_time_seconds Process start, "
+		       "Unix time.\n# TYPE pgpush_start_time_seconds gauge\n"
+		       "pgpush_start_time_seconds %.3f\n",
+		       (double)d->started_at_us / 1e6);
+	metrics_printf(b, "# HELP pgpush_claims_total Claim statements.\n"
+		       "# TYPE pgpush_claims_total counter\n"
+		       "pgpush_claims_total %" PRIu64 "\n", d->claims);
+	metrics_printf(b, "# HELP pgpush_claimed_rows_total Queue rows "
+		       "claimed.\n# TYPE pgpush_claimed_rows_total counter\n"
+		       "pgpush_claimed_rows_total %" PRIu64 "\n",
+		       d->claimed_rows);
+	metrics_printf(b, "# HELP pgpush_acked_rows_total Outcomes written "
+		       "to push.deliveries.\n"
+		       "# TYPE pgpush_acked_rows_total counter\n"
+		       "pgpush_acked_rows_total %" PRIu64 "\n", d->acked_rows);
+	metrics_printf(b, "# HELP pgpush_ack_backlog Outcomes waiting to be "
+		       "written.\n# TYPE pgpush_ack_backlog gauge\n"
+		       "pgpush_ack_backlog %zu\n",
+		       d->ack.len + d->ack_busy.len);
+	metrics_printf(b, "# HELP pgpush_in_flight Provider requests in "
+		       "flight.\n# TYPE pgpush_in_flight gauge\n"
+		       "pgpush_in_flight %d\n", in_flight);
+	metrics_printf(b, "# HELP pgpush_pools Active pools.\n"
+		       "# TYPE pgpush_pools gauge\npgpush_pools %zu\n",
+		       d->npools);
+	metrics_printf(b, "# HELP pgpush_pg_connections Postgres connections "
+		       "up.\n# TYPE pgpush_pg_connections gauge\n"
+		       "pgpush_pg_connections %d\n",
+		       db_async_is_up(d->db_listen) +
+		       db_async_is_up(d->db_claim) +
+		       db_async_is_up(d->db_ack) + db_async_is_up(d->db_stats));
+	metrics_printf(b, "# HELP pgpush_pool_ring Pushes waiting in a pool's "
+		       "ring.\n# TYPE pgpush_pool_ring gauge\n");
+	for (size_t i = 0; i < d->npools; i++)
+		metrics_printf(b, "pgpush_pool_ring{app_id=\"%d\","
+			       "platform=\"%s\"} %zu\n", d->pools[i]->app_id,
+			       push_platform_name(d->pools[i]->platform),
+			       d->pools[i]->len);
+	metrics_printf(b, "# HELP pgpush_pool_fill_percent Ring fill.\n"
+		       "# TYPE pgpush_pool_fill_percent gauge\n");
+	for (size_t i = 0; i < d->npools; i++)
+		metrics_printf(b, "pgpush_pool_fill_percent{app_id=\"%d\","
+			       "platform=\"%s\"} %d\n", d->pools[i]->app_id,
+			       push_platform_name(d->pools[i]->platform),
+			       pool_fill_percent(d->pools[i]));
+	metrics_printf(b, "# HELP pgpush_pool_in_flight Requests in flight "
+		       "per pool.\n# TYPE pgpush_pool_in_flight gauge\n");
+	for (size_t i = 0; i < d->npools; i++)
+		metrics_printf(b, "pgpush_pool_in_flight{app_id=\"%d\","
+			       "platform=\"%s\"} %d\n", d->pools[i]->app_id,
+			       push_platform_name(d->pools[i]->platform),
+			       d->pools[i]->in_flight);
+	metrics_printf(b, "# HELP pgpush_debug_events_total Trace events of "
+		       "debug pushes, by fate.\n"
+		       "# TYPE pgpush_debug_events_total counter\n"
+		       "pgpush_debug_events_total{state=\"recorded\"} %" PRIu64
+		       "\npgpush_debug_events_total{state=\"written\"} %" PRIu64
+		       "\npgpush_debug_events_total{state=\"dropped\"} %" PRIu64
+		       "\n", d->trace.events, d->trace.written,
+		       d->trace.dropped);
+	stats_render_metrics(&d->stats, b);
 }
 
 static const char HEARTBEAT_SQL[] =
@@ -754,13 +1072,13 @@ static const char HEARTBEAT_SQL[] =
 	" started_at, heartbeat_at, stopped_at, cpu_user_seconds,"
 	" cpu_system_seconds, rss_bytes, open_fds, pg_connections, pools,"
 	" in_flight, queue_depth, claims_per_second, acks_per_second,"
-	" pool_detail, last_error)"
+	" pool_detail, last_error, heartbeat_interval_ms)"
 	" VALUES ($1, $2, $3::int, $4, $5, to_timestamp($6::bigint / 1e6),"
 	"  now(), CASE WHEN $5 = 'stopped' THEN now() END, $7::float8,"
 	"  $8::float8, $9::bigint, $10::int, $11::int, $12::int, $13::int,"
 	"  (SELECT greatest(reltuples, 0)::bigint FROM pg_class"
 	"   WHERE oid = 'push.queue'::regclass),"
-	"  $14::float8, $15::float8, $16::jsonb, nullif($17, ''))"
+	"  $14::float8, $15::float8, $16::jsonb, nullif($17, ''), $18::int)"
 	" ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state,"
 	"  heartbeat_at = now(), stopped_at = EXCLUDED.stopped_at,"
 	"  cpu_user_seconds = EXCLUDED.cpu_user_seconds,"
@@ -771,7 +1089,8 @@ static const char HEARTBEAT_SQL[] =
 	"  claims_per_second = EXCLUDED.claims_per_second,"
 	"  acks_per_second = EXCLUDED.acks_per_second,"
 	"  pool_detail = EXCLUDED.pool_detail,"
-	"  last_error = EXCLUDED.last_error";
+	"  last_error = EXCLUDED.last_error,"
+	"  heartbeat_interval_ms = EXCLUDED.heartbeat_interval_ms";
 
 static long rss_bytes(void)
 {
@@ -814,8 +1133,8 @@ static void on_heartbeat_done(void *arg, const struct db_result *res)
 static void heartbeat(struct daemon *d)
 {
 	struct rusage ru;
-	char v[17][64];
-	const char *params[17];
+	char v[18][64];
+	const char *params[18];
 	int in_flight = 0, conns = 0;
 	int64_t now = push_now_us();
 	double secs = d->last_hb_us ? (double)(now - d->last_hb_us) / 1e6 : 0;
@@ -872,11 +1191,13 @@ static void heartbeat(struct daemon *d)
 		params[k] = v[k];
 	params[15] = json;
 	params[16] = d->last_error;
+	snprintf(v[17], 64, "%d", d->opts->heartbeat_interval_ms);
+	params[17] = v[17];
 	d->claims_at_last_hb = d->claimed_rows;
 	d->acked_at_last_hb = d->acked_rows;
 	d->last_hb_us = now;
 	d->heartbeat_inflight = true;
-	if (db_async_exec_prepared(d->db_stats, "heartbeat", 17, params,
+	if (db_async_exec_prepared(d->db_stats, "heartbeat", 18, params,
 				   on_heartbeat_done, d) < 0)
 		d->heartbeat_inflight = false;
 	free(json);
@@ -1026,9 +1347,12 @@ static void maybe_finish_drain(struct daemon *d)
 		release_flush(d);
 	if (d->stats.len > 0)
 		stats_flush(d);
+	if (d->trace.len > 0 && !d->ack_inflight && d->ack.len == 0)
+		trace_flush(d);
 	if (d->ack_inflight || d->release_inflight || d->stats_inflight ||
 	    d->heartbeat_inflight || d->ack.len > 0 || d->release_n > 0 ||
-	    d->stats.len > 0) {
+	    d->stats.len > 0 || d->trace_inflight || d->trace.len > 0 ||
+	    d->maint_inflight) {
 		/* Still writing; if Postgres is gone, give up at the hard
 		 * deadline (leases expire and another dispatcher retries). */
 		if (push_now_us() < d->drain_deadline_us + 5000000)
@@ -1054,6 +1378,8 @@ static void on_tick(uv_timer_t *t)
 		pool_pump(d->pools[i], now);
 	}
 	free_idle_retired(d);
+	if (d->state == DAEMON_RUNNING)
+		faults_tick(&d->faults, now);
 	maybe_finish_drain(d);
 }
 
@@ -1115,6 +1441,9 @@ static void close_handles(struct daemon *d)
 				 &d->config_timer };
 	for (size_t i = 0; i < sizeof timers / sizeof *timers; i++)
 		uv_close((uv_handle_t *)timers[i], NULL);
+	uv_close((uv_handle_t *)&d->maint_timer, NULL);
+	metrics_close(d->metrics);
+	d->metrics = NULL;
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
@@ -1124,6 +1453,34 @@ static void close_handles(struct daemon *d)
 	db_async_close(d->db_stats, on_db_closed, d);
 	http_close(d->http, on_http_closed, d);
 	d->http_closed = true;
+}
+
+/* faults.h hooks: an auto-ban written to push.apps applies at once (the
+ * NOTIFY reload confirms it); a held critical app gives its waiting
+ * pushes back. */
+static void on_fault_ban(void *arg, int32_t app_id, int64_t until_us,
+			 const char *reason)
+{
+	struct daemon *d = arg;
+
+	for (size_t i = 0; i < d->npools; i++) {
+		struct pool *p = d->pools[i];
+		if (p->app_id != app_id)
+			continue;
+		p->lim.banned_until_us = until_us;
+		snprintf(p->lim.ban_reason, sizeof p->lim.ban_reason, "%s",
+			 reason);
+		pool_pump(p, push_now_us());
+	}
+}
+
+static void on_fault_hold(void *arg, int32_t app_id)
+{
+	struct daemon *d = arg;
+
+	for (size_t i = 0; i < d->npools; i++)
+		if (d->pools[i]->app_id == app_id)
+			pool_give_back(d, d->pools[i]);
 }
 
 static void raise_nofile_limit(void)
@@ -1164,8 +1521,13 @@ int daemon_run(const struct cli_opts *opts)
 	struct http_opts ho;
 	memset(&ho, 0, sizeof ho);
 	ho.max_host_connections = opts->max_host_connections;
+	/* Keep an easy handle for every request a full window may have in
+	 * flight: a new handle costs libcurl its buffers and options anew
+	 * for every request over the free list's size. */
+	ho.free_handles = 1024;
 	ho.connect_timeout_ms = opts->connect_timeout_ms;
 	ho.request_timeout_ms = opts->request_timeout_ms;
+	ho.rebuild_after_ms = opts->rebuild_after_ms;
 	if (http_new(&d->http, &d->loop, &ho) < 0) {
 		log_error("cannot start the HTTP client", NULL);
 		goto out_loop;
@@ -1175,6 +1537,8 @@ int daemon_run(const struct cli_opts *opts)
 	d->env.connect_timeout_ms = opts->connect_timeout_ms;
 	d->env.request_timeout_ms = opts->request_timeout_ms;
 	d->env.max_attempts = 8;
+	d->env.trace = on_sender_trace;
+	d->env.trace_arg = d;
 
 	if (open_db(d, &d->db_listen, "listener", on_listen_ready, err,
 		    sizeof err) < 0 ||
@@ -1191,7 +1555,21 @@ int daemon_run(const struct cli_opts *opts)
 	db_async_prepare_once(d->db_ack, "release", RELEASE_SQL,
 			      RELEASE_NPARAMS);
 	db_async_prepare_once(d->db_stats, "stats", STATS_UPSERT_SQL, 12);
-	db_async_prepare_once(d->db_stats, "heartbeat", HEARTBEAT_SQL, 17);
+	db_async_prepare_once(d->db_stats, "heartbeat", HEARTBEAT_SQL, 18);
+	db_async_prepare_once(d->db_stats, "trace", TRACE_INSERT_SQL,
+			      TRACE_NPARAMS);
+	if (opts->metrics_listen && opts->metrics_listen[0]) {
+		if (metrics_start(&d->metrics, &d->loop, opts->metrics_listen,
+				  metrics_render, d, err, sizeof err) < 0) {
+			log_error("cannot serve metrics", "error=%s", err);
+			goto out_close;
+		}
+		log_info("serving metrics", "listen=%s", opts->metrics_listen);
+	}
+	struct faults_hooks fh = { d, on_fault_ban, on_fault_hold };
+	faults_init(&d->faults, d->db_stats, d->id, opts->lease_seconds,
+		    opts->heartbeat_interval_ms, &fh);
+	faults_prepare(&d->faults);
 
 	uv_timer_t *timers[] = { &d->kick_timer, &d->poll_timer,
 				 &d->tick_timer, &d->ack_timer,
@@ -1204,9 +1582,17 @@ int daemon_run(const struct cli_opts *opts)
 	uv_timer_start(&d->poll_timer, on_poll,
 		       (uint64_t)opts->poll_interval_ms, 0);
 	uv_timer_start(&d->tick_timer, on_tick, TICK_MS, TICK_MS);
-	uv_timer_start(&d->stats_timer, on_stats_timer,
-		       (uint64_t)opts->stats_interval_ms,
-		       (uint64_t)opts->stats_interval_ms);
+	/* --stats-interval-ms 0: no stats; the timer still writes the
+	 * debug events, every second. */
+	d->stats.off = opts->stats_interval_ms == 0;
+	uint64_t stats_ms = opts->stats_interval_ms > 0
+		? (uint64_t)opts->stats_interval_ms : 1000;
+	uv_timer_start(&d->stats_timer, on_stats_timer, stats_ms, stats_ms);
+	uv_timer_init(&d->loop, &d->maint_timer);
+	d->maint_timer.data = d;
+	uv_timer_start(&d->maint_timer, on_maint_timer, MAINT_FIRST_MS,
+		       MAINT_EVERY_MS);
+
 	uv_timer_start(&d->heartbeat_timer, on_heartbeat_timer,
 		       (uint64_t)opts->heartbeat_interval_ms,
 		       (uint64_t)opts->heartbeat_interval_ms);
@@ -1248,6 +1634,9 @@ out_loop:
 	free(d->release);
 	free(d->release_busy);
 	stats_free(&d->stats);
+	trace_free(&d->trace);
+	trace_free_events(d->trace_busy, d->trace_nbusy);
+	faults_free(&d->faults);
 	free(d->pools);
 	free(d->retired);
 	free(d);

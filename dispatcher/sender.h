@@ -33,6 +33,16 @@ struct sender_env {
 	long connect_timeout_ms;  /* per connection attempt */
 	long request_timeout_ms;  /* per request, whole exchange */
 	int max_attempts;         /* default when the app sets none */
+	/*
+	 * Optional tracing (NULL: none).  For an item with debug = true a
+	 * sender may report a step ("request" with the headers it built,
+	 * "response" with status, headers and a body excerpt) as a JSON
+	 * object - never a secret (no Authorization value, key or token).
+	 * Buffered into push.debug_events by the daemon (trace.h).
+	 */
+	void (*trace)(void *arg, const struct push_item *item,
+		      const char *step, const char *detail_json);
+	void *trace_arg;
 };
 
 /*

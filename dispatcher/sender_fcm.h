@@ -38,6 +38,14 @@ extern const struct sender_ops sender_fcm_ops;
 int sender_fcm_build_body(const struct push_item *item, int64_t now_us,
 			  char **body, struct push_result *res);
 
+/*
+ * The same through a json-c tree, which sender_fcm_build_body() uses only
+ * for a push with an fcm override; for tests, which hold the two to the
+ * same output.
+ */
+int sender_fcm_build_body_tree(const struct push_item *item, int64_t now_us,
+			       char **body, struct push_result *res);
+
 /* What came back for one request. */
 struct sender_fcm_answer {
 	long status;             /* HTTP status; 0: transport error */
