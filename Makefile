@@ -7,6 +7,7 @@
 #   make demo         pgpush end to end on a local Postgres and the fake FCM
 #   make bench        dispatcher throughput and latency, one JSON line
 #   make valgrind     the C unit tests under valgrind
+#   make fuzz         libFuzzer on the senders' builders and classifiers
 #   make clean
 
 CC      ?= cc
@@ -95,6 +96,42 @@ demo: all fakes
 # Throughput vs. the raw SQL ceiling; one JSON line (BENCH_N, BENCH_MODE).
 bench: all fakes
 	@tests/tools/bench.sh
+
+# libFuzzer targets for the senders' builders and classifiers
+# (tests/fuzz/targets.c), built with clang + ASan/UBSan in build/fuzz/ and
+# run FUZZ_SECONDS each over tests/fuzz/corpus/<target>/ (seeds and every
+# crash kept as a regression input).  New inputs go to build/fuzz/corpus/.
+FUZZ_SECONDS ?= 20
+FUZZ_TARGETS := fcm_body fcm_classify apns_body apns_classify \
+	wns_body wns_classify mpns_body mpns_classify
+FUZZ_CC      := clang
+FUZZ_FLAGS   := -g -O1 -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE -Idispatcher \
+	$(PKG_CFLAGS) -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_OBJS    := $(LIB_SRCS:%.c=$(BUILD)/fuzz/%.o)
+FUZZ_BINS    := $(FUZZ_TARGETS:%=$(BUILD)/fuzz/%)
+
+$(BUILD)/fuzz/dispatcher/%.o: dispatcher/%.c
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer-no-link -c -o $@ $<
+
+$(BUILD)/fuzz/%: tests/fuzz/targets.c $(FUZZ_OBJS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer \
+	  -DFUZZ_$(shell echo $* | tr a-z A-Z) -o $@ $^ $(PKG_LIBS) -lm -lpthread
+
+.PHONY: fuzz
+fuzz: $(FUZZ_BINS)
+	@for t in $(FUZZ_TARGETS); do \
+	  mkdir -p $(BUILD)/fuzz/corpus/$$t; \
+	  echo "fuzz: $$t for $(FUZZ_SECONDS) s"; \
+	  $(BUILD)/fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -max_len=8192 \
+	    -print_final_stats=0 -artifact_prefix=$(BUILD)/fuzz/crash-$$t- \
+	    $(BUILD)/fuzz/corpus/$$t tests/fuzz/corpus/$$t \
+	    >$(BUILD)/fuzz/$$t.log 2>&1 || \
+	  { tail -n 40 $(BUILD)/fuzz/$$t.log; \
+	    echo "fuzz: $$t crashed; the input is in $(BUILD)/fuzz/crash-$$t-*" \
+	         "(add it to tests/fuzz/corpus/$$t/ with the fix)"; exit 1; }; \
+	  grep -E '^Done [0-9]+ runs' $(BUILD)/fuzz/$$t.log | sed 's/^/fuzz:   /'; \
+	done
 
 # Each unit test under valgrind; quiet unless something is wrong.
 valgrind: $(UNIT_BINS)
