@@ -76,6 +76,7 @@
 #include "http.h"
 #include "log.h"
 #include "mem.h"
+#include "trace.h"
 
 #define USEC 1000000LL
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -732,6 +733,10 @@ static void resend_later(struct apns_send *s)
 			       (uint64_t)(delay / 1000 + 1), 0);
 }
 
+/* Answer headers a debug push's trace keeps. */
+static const char *const apns_trace_headers[] = { "apns-id",
+						   "apns-unique-id", NULL };
+
 static void on_answer(void *arg, const struct http_response *hr)
 {
 	struct apns_send *s = arg;
@@ -747,6 +752,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 		finish(s, &res);
 		return;
 	}
+	trace_http_response(&cred->env, s->item, NULL, hr, apns_trace_headers);
 	if (unprocessed(hr) &&
 	    s->unprocessed < SENDER_APNS_MAX_UNPROCESSED_RESENDS) {
 		log_debug("apns request not processed, resending",
@@ -850,6 +856,7 @@ static void post(struct apns_send *s)
 	req.done = on_answer;
 	req.arg = s;
 	s->item->sent_at_us = push_now_us();
+	trace_http_request(&cred->env, s->item, NULL, &req);
 	rc = http_submit(cred->env.http, &req, &s->xfer);
 	wipe_free(auth);
 	if (rc < 0) {

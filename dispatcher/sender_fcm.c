@@ -1033,45 +1033,9 @@ static void on_auth(void *arg, const char *token,
 	finish(s, &res);
 }
 
-/* Debug pushes: what went out (never the Authorization header) and
- * what came back, into push.debug_events. */
-static void trace_request(struct fcm_send *s, const struct http_request *req,
-			  const char *const *headers, size_t nheaders)
-{
-	struct trace_json j;
-	char *detail;
-
-	trace_json_begin(&j);
-	trace_json_str(&j, "method", req->method);
-	trace_json_str(&j, "url", req->url);
-	trace_json_headers(&j, "headers", headers, nheaders);
-	trace_json_int(&j, "body_bytes", (int64_t)req->body_len);
-	trace_json_int(&j, "reauth", s->reauthed);
-	detail = trace_json_end(&j);
-	s->cred->env.trace(s->cred->env.trace_arg, s->item, "request", detail);
-	free(detail);
-}
-
-static void trace_response(struct fcm_send *s, const struct http_response *hr,
-			   const char *retry_after)
-{
-	struct trace_json j;
-	char *detail;
-
-	trace_json_begin(&j);
-	trace_json_int(&j, "status", hr->status);
-	trace_json_int(&j, "http_version", hr->http_version);
-	if (hr->error != NULL)
-		trace_json_str(&j, "error", hr->error);
-	if (retry_after != NULL)
-		trace_json_str(&j, "retry_after", retry_after);
-	trace_json_str_max(&j, "body", hr->body, 512);
-	trace_json_int(&j, "ms", (push_now_us() - s->item->sent_at_us) / 1000);
-	detail = trace_json_end(&j);
-	s->cred->env.trace(s->cred->env.trace_arg, s->item, "http_response",
-			   detail);
-	free(detail);
-}
+/* Answer headers a debug push's trace keeps. */
+static const char *const fcm_trace_headers[] = { "retry-after",
+						  "content-type", NULL };
 
 static void on_answer(void *arg, const struct http_response *hr)
 {
@@ -1093,8 +1057,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 	ans.body_len = hr->body_len;
 	ans.error = hr->error;
 	ans.retry_after = http_response_header(hr, "retry-after");
-	if (s->item->debug && cred->env.trace != NULL)
-		trace_response(s, hr, ans.retry_after);
+	trace_http_response(&cred->env, s->item, NULL, hr, fcm_trace_headers);
 	sender_fcm_classify(&ans, s->item->attempts, s->max_attempts,
 			    push_now_us(), retry_delay(s), &res);
 	if (res.reauth && !s->reauthed) {
@@ -1146,8 +1109,7 @@ static void post(struct fcm_send *s, const char *token)
 	req.timeout_ms = cred->env.request_timeout_ms;
 	req.done = on_answer;
 	req.arg = s;
-	if (s->item->debug && cred->env.trace != NULL)
-		trace_request(s, &req, headers + 1, 1);   /* not the token */
+	trace_http_request(&cred->env, s->item, NULL, &req);
 	s->item->sent_at_us = push_now_us();
 	rc = http_submit(cred->env.http, &req, &s->xfer);
 	explicit_bzero(auth, strlen(auth));

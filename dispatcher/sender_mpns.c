@@ -52,6 +52,7 @@
 #include "http.h"
 #include "log.h"
 #include "mem.h"
+#include "trace.h"
 #include "xml.h"
 
 #define USEC 1000000LL
@@ -566,6 +567,11 @@ static void part_done(struct mpns_part_state *p, const struct push_result *r)
 		complete(s);
 }
 
+/* Answer headers a debug push's trace keeps. */
+static const char *const mpns_trace_headers[] = { "x-notificationstatus",
+	"x-subscriptionstatus", "x-deviceconnectionstatus", "x-messageid",
+	"content-type", NULL };
+
 static void on_answer(void *arg, const struct http_response *hr)
 {
 	struct mpns_part_state *p = arg;
@@ -580,6 +586,8 @@ static void on_answer(void *arg, const struct http_response *hr)
 		part_done(p, &res);
 		return;
 	}
+	trace_http_response(&cred->env, s->item, p->part->name, hr,
+			    mpns_trace_headers);
 	memset(&ans, 0, sizeof ans);
 	ans.status = hr->status;
 	ans.error = hr->error;
@@ -637,6 +645,7 @@ static void post(struct mpns_part_state *p)
 	if (s->item->sent_at_us == 0)
 		s->item->sent_at_us = push_now_us();
 	p->active = true;
+	trace_http_request(&cred->env, s->item, p->part->name, &req);
 	rc = http_submit(cred->env.http, &req, &p->xfer);
 	if (rc < 0) {
 		p->xfer = NULL;

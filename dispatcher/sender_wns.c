@@ -57,6 +57,7 @@
 #include "http.h"
 #include "log.h"
 #include "mem.h"
+#include "trace.h"
 #include "xml.h"
 
 #define USEC 1000000LL
@@ -699,6 +700,10 @@ static void get_token(struct wns_part_state *p)
 		auth_wns_wait(cred->auth, &p->waiter, on_auth, p);
 }
 
+/* Answer headers a debug push's trace keeps. */
+static const char *const wns_trace_headers[] = { "x-wns-status", "x-wns-error-description",
+	"x-wns-msg-id", "x-wns-debug-trace", "retry-after", NULL };
+
 static void on_answer(void *arg, const struct http_response *hr)
 {
 	struct wns_part_state *p = arg;
@@ -713,6 +718,8 @@ static void on_answer(void *arg, const struct http_response *hr)
 		part_done(p, &res);
 		return;
 	}
+	trace_http_response(&cred->env, s->item, p->part->name, hr,
+			    wns_trace_headers);
 	memset(&ans, 0, sizeof ans);
 	ans.status = hr->status;
 	ans.error = hr->error;
@@ -803,6 +810,7 @@ static void post(struct wns_part_state *p, const char *token)
 	if (s->item->sent_at_us == 0)
 		s->item->sent_at_us = push_now_us();
 	p->active = true;
+	trace_http_request(&cred->env, s->item, p->part->name, &req);
 	rc = http_submit(cred->env.http, &req, &p->xfer);
 	wipe_free(auth);
 	if (rc < 0) {
