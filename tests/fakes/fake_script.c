@@ -104,7 +104,7 @@ get_str(json_object *spec, const char *key)
 static const char *known_keys[] = {
 	"provider", "token", "status", "reason", "times", "delay_ms",
 	"action", "error_code", "retry_after", "timestamp", "headers",
-	"body", "seconds", NULL
+	"body", "seconds", "percent", NULL
 };
 
 /* Parses a rule/mode spec into r (zeroed by the call). */
@@ -235,10 +235,11 @@ int
 fake_script_add_mode(json_object *spec, char *err, size_t errlen)
 {
 	struct fake_rule *r = fake_xcalloc(1, sizeof *r);
-	int seconds = 0;
+	int seconds = 0, percent = 100;
 
 	if (parse_rule(spec, r, err, errlen) != 0 ||
-	    get_int(spec, "seconds", &seconds, 0, 86400, err, errlen)) {
+	    get_int(spec, "seconds", &seconds, 0, 86400, err, errlen) ||
+	    get_int(spec, "percent", &percent, 1, 100, err, errlen)) {
 		rule_free(r);
 		return -1;
 	}
@@ -248,6 +249,7 @@ fake_script_add_mode(json_object *spec, char *err, size_t errlen)
 		return -1;
 	}
 	r->until_ms = fake_now_ms() + (int64_t)seconds * 1000;
+	r->percent = percent;
 	r->next = modes;
 	modes = r;
 	return 0;
@@ -291,7 +293,9 @@ fake_script_mode(int prov, struct fake_rule *out)
 			rule_free(r);
 			continue;
 		}
-		if (r->prov < 0 || r->prov == prov) {
+		/* a partial mode hits each request with its odds */
+		if ((r->prov < 0 || r->prov == prov) &&
+		    (r->percent >= 100 || rand() % 100 < r->percent)) {
 			rule_copy(out, r);
 			return 1;
 		}

@@ -27,6 +27,7 @@ struct fake_rule {
 	json_object *headers;	/* extra response headers, owned */
 	char *body;		/* replaces the body, or NULL */
 	int64_t until_ms;	/* modes: end time */
+	int percent;		/* modes: share of requests hit, 1..100 */
 	struct fake_rule *next;
 };
 
