@@ -74,10 +74,16 @@ wait_for $DB "SELECT NOT EXISTS (SELECT 1 FROM push.queue
               WHERE app_id IN ($A503, $A429, $ARST, $AHANG, $AAGE, $AHOLD))" 60
 ok $? "the storm apps' queues drain"
 is "$(sent_once "$A503")" "40|40" "503 storm on half the tokens: every push sent once"
-is "$(q $DB "SELECT count(*) || '|' || bool_and(d.attempt >= 3)
-             FROM push.deliveries d JOIN push.devices v ON v.id = d.device_id
-             WHERE v.token LIKE 's503-token-%' AND d.outcome = 'sent'")" "20|true" \
-	"  each stormed push sent after its two 503s were retried"
+# The fake's own count: every stormed token was answered 503 twice and
+# then 200. (Not the deliveries' attempt numbers: a 503 the fake sent on
+# a connection another app's scripted TCP reset then killed never reached
+# the daemon, and is resent without counting an attempt.)
+is "$(ctl GET '/counters?provider=fcm' | perl -MJSON::PP -0777 -ne '
+	my $c = decode_json($_)->{fcm}; my ($n, $good) = (0, 0);
+	for my $t (grep { /^s503-token-/ } keys %$c) {
+		$n++; $good++ if $c->{$t}{failed} == 2 && $c->{$t}{ok} >= 1 }
+	print "$n|$good"')" "20|20" \
+	"  each stormed token got its two 503s, then was sent"
 is "$(q $DB "SELECT bool_and(retry_at > finished_at) FROM push.deliveries
              WHERE app_id = $A503 AND outcome = 'retry'")" t \
 	"  every retry waited (backoff), no tight loop"
