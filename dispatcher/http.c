@@ -21,6 +21,21 @@
  * handle from its share, so every submit sets CURLOPT_SHARE (NULL for the
  * common cache).
  *
+ * Warm-up groups (APNs token auth: one stream per connection until the
+ * server has accepted a JWT) are gated twice.  Our own submits wait in
+ * the group (struct http_group).  But libcurl 7.88 also retries
+ * transfers by itself - streams a GOAWAY left unprocessed, or refused -
+ * and puts every such retry on the newest connection, still connecting,
+ * so they all leave in the first flight, before the server's SETTINGS
+ * can say "one".  The server refuses the extra streams or ends the
+ * connection, killing the one request it had processed, which libcurl
+ * then sends again: a duplicate.  So each request of a warm-up group
+ * passes a pre-request check (CURLOPT_PREREQFUNCTION, called with the
+ * connection's addresses right before the request goes out): on a
+ * connection that has not answered yet, only one request may be in
+ * flight.  A request turned back there never left; it waits in its
+ * group until an answer comes, then starts again (not an attempt).
+ *
  * Lifetimes: a struct http_xfer lives from http_submit() to the end of
  * its callback, on the bridge's in-flight list.  Easy handles go back to
  * a free list (curl_easy_reset) when their transfer ends; connections
@@ -38,9 +53,11 @@
 #include <string.h>
 #include <strings.h>
 
+#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <curl/curl.h>
 
 #include "log.h"
@@ -70,6 +87,8 @@ struct http_xfer {
 	char errbuf[CURL_ERROR_SIZE];
 	struct http_group *group;  /* NULL: the common cache */
 	bool held;                 /* waiting on group->held, not in multi */
+	bool turned_back;          /* refused by on_prereq(): not sent */
+	struct http_conn *conn;    /* counted in its streams; or NULL */
 	struct http_xfer *held_next;
 	struct http_xfer *prev, *next;
 };
@@ -97,6 +116,20 @@ struct http_group {
 	bool rebuild;                   /* fresh connection per request */
 };
 
+/*
+ * A connection of a warm-up group, from the socket libcurl opens for it
+ * (on_open_socket) until libcurl closes that socket (on_close_socket):
+ * whether it has answered, and how many of our requests are on it.
+ */
+struct http_conn {
+	curl_socket_t fd;
+	int local_port;            /* 0: not looked up yet */
+	char local_ip[64];
+	bool answered;
+	unsigned streams;
+	struct http_conn *next;
+};
+
 struct http {
 	uv_loop_t *loop;
 	CURLM *multi;
@@ -107,6 +140,7 @@ struct http {
 	CURL **free_easy;
 	unsigned n_free;
 	struct http_group *groups;
+	struct http_conn *conns;        /* warm-up groups' connections */
 	struct http_stats stats;
 	int64_t failing_since_ms;       /* the common cache: as in a group */
 	bool rebuild;
@@ -502,6 +536,35 @@ static void note_health(struct http *http, struct http_group *g,
 	}
 }
 
+/*
+ * A request on_prereq() turned back never left: out of the multi, to
+ * the front of its group's queue (it is the oldest), and the group
+ * waits for an answer before it starts anything more.
+ */
+static void xfer_turn_back(struct http *http, struct http_xfer *x)
+{
+	struct http_group *g = x->group;
+
+	curl_multi_remove_handle(http->multi, x->easy);
+	x->turned_back = false;
+	x->body_len = 0;
+	x->headers_len = 0;
+	x->errbuf[0] = '\0';
+	if (g->opening == x)
+		g->opening = NULL;
+	g->active--;
+	if (g->warm)
+		log_info("holding requests until a new connection answers",
+			 "group=%s", g->name);
+	g->warm = false;
+	x->held = true;
+	x->held_next = g->held;
+	g->held = x;
+	if (g->held_tail == NULL)
+		g->held_tail = x;
+	group_release(http, g);
+}
+
 /* Detach, report and free one transfer. */
 static void xfer_finish(struct http *http, struct http_xfer *x,
 			CURLcode rc, const char *why)
@@ -549,6 +612,12 @@ static void xfer_finish(struct http *http, struct http_xfer *x,
 		curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &ver);
 		res.http_version = ver == CURL_HTTP_VERSION_2_0 ? 2 : 1;
 	}
+	if (x->conn != NULL) {
+		x->conn->streams--;
+		if (status != 0)
+			x->conn->answered = true;
+		x->conn = NULL;
+	}
 	if (g != NULL && g->opening == x)
 		g->opening = NULL;
 	if (g != NULL && !held) {
@@ -579,9 +648,128 @@ static void check_multi_info(struct http *http)
 			continue;
 		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
 				  (char **)&x);
-		if (x != NULL)
+		if (x == NULL)
+			continue;
+		if (x->turned_back && x->group != NULL)
+			xfer_turn_back(http, x);
+		else
 			xfer_finish(http, x, msg->data.result, NULL);
 	}
+}
+
+/* CURLOPT_OPENSOCKETFUNCTION of warm-up groups: note the connection. */
+static curl_socket_t on_open_socket(void *arg, curlsocktype purpose,
+				    struct curl_sockaddr *addr)
+{
+	struct http *http = arg;
+	struct http_conn *c;
+	int fd;
+
+	(void)purpose;
+	fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC,
+		    addr->protocol);
+	if (fd < 0)
+		return CURL_SOCKET_BAD;
+	c = mem_alloc_zero(1, sizeof *c);
+	c->fd = fd;
+	c->next = http->conns;
+	http->conns = c;
+	return fd;
+}
+
+/* CURLOPT_CLOSESOCKETFUNCTION: the connection is gone. */
+static int on_close_socket(void *arg, curl_socket_t fd)
+{
+	struct http *http = arg;
+	struct http_conn **pp, *c;
+	struct http_xfer *x;
+
+	for (pp = &http->conns; (c = *pp) != NULL; pp = &c->next) {
+		if (c->fd != fd)
+			continue;
+		*pp = c->next;
+		for (x = http->xfers; x != NULL; x = x->next)
+			if (x->conn == c)
+				x->conn = NULL;
+		free(c);
+		break;
+	}
+	return close(fd);
+}
+
+/* The warm-up connection whose local end is ip:port, or NULL. */
+static struct http_conn *conn_by_local(struct http *http, const char *ip,
+				       int port)
+{
+	struct http_conn *c;
+
+	for (c = http->conns; c != NULL; c = c->next) {
+		if (c->local_port == 0) {
+			struct sockaddr_storage ss;
+			socklen_t len = sizeof ss;
+			const void *a = NULL;
+
+			if (getsockname(c->fd, (struct sockaddr *)&ss,
+					&len) < 0)
+				continue;
+			if (ss.ss_family == AF_INET) {
+				struct sockaddr_in *in = (void *)&ss;
+
+				c->local_port = ntohs(in->sin_port);
+				a = &in->sin_addr;
+			} else if (ss.ss_family == AF_INET6) {
+				struct sockaddr_in6 *in6 = (void *)&ss;
+
+				c->local_port = ntohs(in6->sin6_port);
+				a = &in6->sin6_addr;
+			}
+			if (c->local_port == 0)
+				continue;          /* not bound yet */
+			if (a == NULL || inet_ntop(ss.ss_family, a,
+			    c->local_ip, sizeof c->local_ip) == NULL)
+				c->local_ip[0] = '\0';
+		}
+		if (c->local_port == port && strcmp(c->local_ip, ip) == 0)
+			return c;
+	}
+	return NULL;
+}
+
+/*
+ * CURLOPT_PREREQFUNCTION of warm-up groups (see the top): the request is
+ * about to go out on the connection with this local end.  One request
+ * at a time on a connection until it has answered; others are turned
+ * back (xfer_finish() puts them back in their group).  libcurl gives no
+ * address (port 0) to a request that joined a connection still being
+ * made: a new connection, so the same rule, as long as another request
+ * of the group is out to bring the answer that lets it go.
+ */
+static int on_prereq(void *arg, char *peer_ip, char *local_ip,
+		     int peer_port, int local_port)
+{
+	struct http_xfer *x = arg;
+	struct http_conn *c;
+
+	(void)peer_ip;
+	(void)peer_port;
+	/* libcurl retrying it elsewhere: it left the old connection. */
+	if (x->conn != NULL) {
+		x->conn->streams--;
+		x->conn = NULL;
+	}
+	c = local_port > 0 ? conn_by_local(x->http, local_ip, local_port)
+	    : NULL;
+	if (c != NULL ? !c->answered && c->streams > 0
+	    : local_port <= 0 && x->group->active > 1) {
+		x->turned_back = true;
+		x->http->stats.turned_back++;
+		return CURL_PREREQFUNC_ABORT;
+	}
+	if (c != NULL) {
+		c->streams++;
+		x->conn = c;
+	}
+	return CURL_PREREQFUNC_OK;
 }
 
 /* Group `name`, made on first use; NULL when it cannot be. */
@@ -695,6 +883,15 @@ int http_submit(struct http *http, const struct http_request *req,
 	 */
 	curl_easy_setopt(e, CURLOPT_PIPEWAIT,
 			 group != NULL && group->warmup ? 0L : 1L);
+	if (group != NULL && group->warmup) {
+		curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+		curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
+		curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
+		curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, http);
+		curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION,
+				 on_close_socket);
+		curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, http);
+	}
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	/* A group that only fails (hung provider): a fresh connection per
 	 * request, not kept (note_health). */
@@ -863,6 +1060,12 @@ void http_close(struct http *http, void (*cb)(void *arg), void *arg)
 	for (i = 0; i < http->n_free; i++)
 		curl_easy_cleanup(http->free_easy[i]);
 	http->n_free = 0;
+	while (http->conns != NULL) {       /* closed by now */
+		struct http_conn *c = http->conns;
+
+		http->conns = c->next;
+		free(c);
+	}
 	/* Every easy handle is gone, so no share is in use any more. */
 	while (http->groups != NULL) {
 		struct http_group *g = http->groups;

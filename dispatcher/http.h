@@ -129,6 +129,8 @@ struct http_stats {
 	uint64_t groups;         /* connection groups made */
 	uint64_t rebuilds;       /* times a group started rebuilding its
 				  * connections (rebuild_after_ms) */
+	uint64_t turned_back;    /* warm-up requests held back from a
+				  * connection that had not answered yet */
 };
 
 /*

@@ -38,6 +38,10 @@ static uint64_t next_conn_id = 1;
 static char readbuf[256 * 1024];
 
 static void do_close(struct fake_conn *c);
+static void linger_start(struct fake_conn *c);
+
+/* How long a closing connection waits for the peer's FIN at most. */
+#define LINGER_MS 2000
 
 static void
 conn_unref(struct fake_conn *c)
@@ -99,7 +103,7 @@ on_write(uv_write_t *req, int status)
 	c->writes--;
 	if (c->close_after_write && c->writes == 0) {
 		c->close_after_write = 0;
-		do_close(c);
+		linger_start(c);
 	}
 }
 
@@ -165,8 +169,61 @@ fake_conn_write(struct fake_conn *c, const void *data, size_t len)
 }
 
 static void
+on_linger_close(uv_handle_t *h)
+{
+	conn_unref(h->data);
+}
+
+static void
+on_shutdown(uv_shutdown_t *req, int status)
+{
+	(void)status;
+	conn_unref(req->data);
+}
+
+static void
+on_linger_timeout(uv_timer_t *t)
+{
+	do_close(t->data);
+}
+
+/*
+ * A graceful close lingers, as servers do (RFC 9112 section 9.6): our
+ * last bytes go out, then a TLS close_notify and a FIN, and we keep
+ * reading (and dropping) what the peer still sends until its FIN, or
+ * LINGER_MS.  Closing at once with unread input makes the kernel answer
+ * with a RST, and the peer may lose the responses we have just sent
+ * (libcurl sends a RST_STREAM for every answered stream, so there is
+ * always something unread).
+ */
+static void
+linger_start(struct fake_conn *c)
+{
+	if (uv_is_closing((uv_handle_t *)&c->tcp) || c->lingering)
+		return;
+	if (c->ssl != NULL && SSL_is_init_finished(c->ssl)) {
+		ERR_clear_error();
+		(void)SSL_shutdown(c->ssl);
+		drain_wbio(c);
+	}
+	c->shut.data = c;
+	if (uv_shutdown(&c->shut, (uv_stream_t *)&c->tcp, on_shutdown) == 0)
+		c->refs++;
+	uv_timer_init(c->tcp.loop, &c->linger);
+	c->linger.data = c;
+	c->refs++;
+	c->lingering = 1;
+	uv_timer_start(&c->linger, on_linger_timeout, LINGER_MS, 0);
+}
+
+static void
 do_close(struct fake_conn *c)
 {
+	if (c->lingering) {
+		c->lingering = 0;
+		uv_timer_stop(&c->linger);
+		uv_close((uv_handle_t *)&c->linger, on_linger_close);
+	}
 	if (uv_is_closing((uv_handle_t *)&c->tcp))
 		return;
 	if (c->reset_on_close)
@@ -185,7 +242,8 @@ fake_conn_close(struct fake_conn *c, int graceful)
 	if (c->closing)
 		return;
 	c->closing = 1;
-	uv_read_stop((uv_stream_t *)&c->tcp);
+	if (!graceful || c->reset_on_close)
+		uv_read_stop((uv_stream_t *)&c->tcp);
 	while (c->defers != NULL) {
 		struct fake_defer *d = c->defers;
 
@@ -195,6 +253,8 @@ fake_conn_close(struct fake_conn *c, int graceful)
 	}
 	if (graceful && c->writes > 0 && !c->reset_on_close)
 		c->close_after_write = 1;
+	else if (graceful && !c->reset_on_close)
+		linger_start(c);
 	else
 		do_close(c);
 }
@@ -410,11 +470,14 @@ on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
 	struct fake_conn *c = s->data;
 
 	if (nread < 0) {
-		fake_conn_close(c, 0);
+		if (c->closing)
+			do_close(c);	/* the peer's FIN while lingering */
+		else
+			fake_conn_close(c, 0);
 		return;
 	}
 	if (nread == 0 || c->closing)
-		return;
+		return;		/* closing: read and dropped */
 	if (c->ssl != NULL) {
 		tls_input(c, buf->base, (size_t)nread);
 		return;

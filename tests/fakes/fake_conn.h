@@ -40,7 +40,10 @@ struct fake_conn {
 	struct fake_h1 *h1;
 	int refs;		/* open handles */
 	int closing;
-	int close_after_write;
+	int close_after_write;	/* linger once the writes are out */
+	int lingering;		/* linger timer running */
+	uv_timer_t linger;
+	uv_shutdown_t shut;
 	int reset_on_close;
 	int writes;		/* uv_write requests in flight */
 	struct fake_defer *defers;
