@@ -63,11 +63,11 @@ is "$(perl -MJSON::PP -ne 'my $r = decode_json($_); next unless $r->{provider} e
       awk '{print $1}' | uniq -d | wc -l | tr -d ' ')" 0 \
 	"  no connection mixed certificate and token auth"
 # More than one connection per team (20 streams each were not enough),
-# and no churn. Counted over the whole run: 4 per team on a quiet
-# machine, but once 11 for one team under ASan (connections replaced
-# during the run; not explained yet, see the closing note of session 2),
-# so the bound is 4 x 4.
-ok "$([ "$n1" -ge 2 ] && [ "$n1" -le 16 ] && [ "$n2" -ge 2 ] && [ "$n2" -le 16 ]; echo $?)" \
+# and no churn. Counted over the whole run: 4 per team (--max-host-
+# connections), under ASan too. Once 11 were seen under ASan before
+# http.c held libcurl's own retries off connections that had not answered
+# yet (a refused stream ends its connection); the bound allows twice 4.
+ok "$([ "$n1" -ge 2 ] && [ "$n1" -le 8 ] && [ "$n2" -ge 2 ] && [ "$n2" -le 8 ]; echo $?)" \
 	"streams full: more connections per team, no churn ($n1, $n2 over the run)"
 is "$(apns_log | awk '$5 != "-"' | awk '{print $5, $7}' | sort -u | wc -l | tr -d ' ')" 2 \
 	"one provider token per team for the whole run"
