@@ -955,7 +955,6 @@ static void trace_finished(struct daemon *d, struct push_item *item,
 /* Maintenance: rollup, partitions, retention - push.run_maintenance(), */
 /* one dispatcher at a time (it takes an advisory lock or skips).       */
 
-#define MAINT_FIRST_MS 1000
 #define MAINT_EVERY_MS 300000
 
 static const char MAINT_SQL[] =
@@ -977,10 +976,8 @@ static void on_maint_done(void *arg, const struct db_result *res)
 	maybe_finish_drain(d);
 }
 
-static void on_maint_timer(uv_timer_t *t)
+static void maint_start(struct daemon *d)
 {
-	struct daemon *d = t->data;
-
 	if (d->maint_inflight || d->state != DAEMON_RUNNING ||
 	    !db_async_is_up(d->db_stats))
 		return;
@@ -988,6 +985,11 @@ static void on_maint_timer(uv_timer_t *t)
 	if (db_async_query(d->db_stats, MAINT_SQL, 0, NULL, on_maint_done,
 			   d) < 0)
 		d->maint_inflight = false;
+}
+
+static void on_maint_timer(uv_timer_t *t)
+{
+	maint_start(t->data);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1254,8 +1256,17 @@ static void on_stats_ready(void *arg)
 {
 	struct daemon *d = arg;
 
-	if (!d->config_loaded)
+	if (!d->config_loaded) {
+		/*
+		 * Maintenance first: it makes today's deliveries partition
+		 * when there is none (a new database, a long stop), and doing
+		 * that while an ack inserts into the default partition fails
+		 * the ack once.  Queries on a connection run in order, and
+		 * nothing is claimed before the configuration is loaded.
+		 */
+		maint_start(d);
 		config_load(d);
+	}
 	heartbeat(d);
 }
 
@@ -1590,7 +1601,7 @@ int daemon_run(const struct cli_opts *opts)
 	uv_timer_start(&d->stats_timer, on_stats_timer, stats_ms, stats_ms);
 	uv_timer_init(&d->loop, &d->maint_timer);
 	d->maint_timer.data = d;
-	uv_timer_start(&d->maint_timer, on_maint_timer, MAINT_FIRST_MS,
+	uv_timer_start(&d->maint_timer, on_maint_timer, MAINT_EVERY_MS,
 		       MAINT_EVERY_MS);
 
 	uv_timer_start(&d->heartbeat_timer, on_heartbeat_timer,
