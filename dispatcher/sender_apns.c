@@ -58,7 +58,8 @@
  * timer).  TooManyProviderTokenUpdates stops minting and retries the push
  * later.  A push waiting for the mint floor is retried with the last HTTP
  * status it got (it is not a transport failure).  Results decided inside
- * send() are delivered from a zero timer, never from inside send().
+ * send() are delivered from the sendq's zero timer (sendq.h), never from
+ * inside send().
  */
 #include "sender_apns.h"
 
@@ -76,6 +77,7 @@
 #include "http.h"
 #include "log.h"
 #include "mem.h"
+#include "sendq.h"
 #include "trace.h"
 
 #define USEC 1000000LL
@@ -528,10 +530,8 @@ struct sender_cred {
 	unsigned char *p12;
 	size_t p12_len;
 	char *key_password;
-	struct apns_send *sends;        /* in flight */
-	struct apns_send *ready;        /* decided, waiting for `defer` */
-	struct apns_send *later;        /* to resend at their resend_at */
-	uv_timer_t defer;
+	struct sendq q;                 /* in flight */
+	struct sendq_item *later;       /* to resend at their resend_at */
 	uv_timer_t resend;              /* fires for the earliest on `later` */
 	bool closing;
 };
@@ -551,28 +551,12 @@ struct apns_send {
 	int last_status;                /* of the last answer; 0: none */
 	int64_t resend_at_us;           /* when on `later` */
 	struct http_xfer *xfer;
-	struct push_result res;         /* when on `ready` */
-	struct apns_send *prev, *next;
+	struct sendq_item qi;           /* on cred->q or cred->later */
 };
 
-static void send_link(struct apns_send **head, struct apns_send *s)
+static struct apns_send *send_of(struct sendq_item *it)
 {
-	s->prev = NULL;
-	s->next = *head;
-	if (*head != NULL)
-		(*head)->prev = s;
-	*head = s;
-}
-
-static void send_unlink(struct apns_send **head, struct apns_send *s)
-{
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		*head = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	s->prev = s->next = NULL;
+	return sendq_entry(it, struct apns_send, qi);
 }
 
 static void wipe_free(char *s)
@@ -595,7 +579,7 @@ static void finish(struct apns_send *s, struct push_result *res)
 {
 	struct push_item *item = s->item;
 
-	send_unlink(&s->cred->sends, s);
+	sendq_remove(&s->cred->q, &s->qi);
 	/* The delivery row names the apns-id we sent, even without an
 	 * answer, so it can be matched to Apple's logs. */
 	if (res->message_id[0] == '\0' && s->apns_id[0] != '\0')
@@ -611,41 +595,16 @@ static void finish(struct apns_send *s, struct push_result *res)
 	send_free(s);
 }
 
-static void on_defer(uv_timer_t *t)
+/* A result decided inside send(), delivered by the queue's timer. */
+static void finish_deferred(struct sendq_item *it, struct push_result *res)
 {
-	struct sender_cred *cred = t->data;
-
-	while (cred->ready != NULL) {
-		struct apns_send *s = cred->ready;
-
-		send_unlink(&cred->ready, s);
-		send_link(&cred->sends, s);
-		finish(s, &s->res);
-	}
-}
-
-static void finish_later(struct apns_send *s, const struct push_result *res)
-{
-	struct sender_cred *cred = s->cred;
-
-	send_unlink(&cred->sends, s);
-	s->res = *res;
-	send_link(&cred->ready, s);
-	uv_timer_start(&cred->defer, on_defer, 0, 0);
+	finish(send_of(it), res);
 }
 
 static int64_t retry_delay(const struct apns_send *s)
 {
 	return backoff_delay_us(s->item->attempts, SENDER_APNS_BACKOFF_BASE_US,
 				SENDER_APNS_BACKOFF_CAP_US, NULL, NULL);
-}
-
-static void cancelled(struct push_result *res)
-{
-	memset(res, 0, sizeof *res);
-	res->outcome = PUSH_OUTCOME_RETRY;
-	res->retry_at_us = push_now_us();
-	snprintf(res->reason, sizeof res->reason, "cancelled");
 }
 
 /* No token to send now: retry at `at`, or fail (signing is broken). */
@@ -695,13 +654,15 @@ static void on_resend(uv_timer_t *t)
 {
 	struct sender_cred *cred = t->data;
 	int64_t now = push_now_us(), next = 0;
-	struct apns_send *s, *nx;
+	struct sendq_item *it, *nx;
 
-	for (s = cred->later; s != NULL; s = nx) {
-		nx = s->next;
+	for (it = cred->later; it != NULL; it = nx) {
+		struct apns_send *s = send_of(it);
+
+		nx = it->next;
 		if (s->resend_at_us <= now) {
-			send_unlink(&cred->later, s);
-			send_link(&cred->sends, s);
+			sendq_list_remove(&cred->later, it);
+			sendq_add(&cred->q, it);
 			post(s);
 		} else if (next == 0 || s->resend_at_us < next) {
 			next = s->resend_at_us;
@@ -724,9 +685,9 @@ static void resend_later(struct apns_send *s)
 	int64_t delay = step / 2 + backoff_delay_us(1, step / 2, step, NULL,
 						    NULL);
 
-	send_unlink(&cred->sends, s);
+	sendq_remove(&cred->q, &s->qi);
 	s->resend_at_us = push_now_us() + delay;
-	send_link(&cred->later, s);
+	sendq_list_push(&cred->later, &s->qi);
 	if (!uv_is_active((uv_handle_t *)&cred->resend) ||
 	    uv_timer_get_due_in(&cred->resend) > (uint64_t)(delay / 1000))
 		uv_timer_start(&cred->resend, on_resend,
@@ -748,7 +709,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 
 	s->xfer = NULL;
 	if (cred->closing) {
-		cancelled(&res);
+		sendq_set_cancelled(&res);
 		finish(s, &res);
 		return;
 	}
@@ -816,7 +777,7 @@ static void post(struct apns_send *s)
 		if (tok == NULL) {
 			no_token(s, ra, "provider token refused; waiting "
 				 "to mint a new one", &res);
-			finish_later(s, &res);
+			sendq_finish_later(&cred->q, &s->qi, &res);
 			return;
 		}
 		if (s->token == NULL || strcmp(s->token, tok) != 0) {
@@ -867,7 +828,7 @@ static void post(struct apns_send *s)
 			 strerror(-rc));
 		retry_or_fail(&res, s->item->attempts, s->max_attempts,
 			      push_now_us() + retry_delay(s));
-		finish_later(s, &res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 	}
 }
 
@@ -883,15 +844,15 @@ static int apns_send(struct sender_cred *cred, struct push_item *item,
 			  : cred->env.max_attempts;
 	s->done = done;
 	s->arg = arg;
-	send_link(&cred->sends, s);
+	sendq_add(&cred->q, &s->qi);
 	if (cred->closing) {
-		cancelled(&res);
-		finish_later(s, &res);
+		sendq_set_cancelled(&res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 		return 0;
 	}
 	if (sender_apns_build(item, cred->topic, push_now_us(), &s->msg,
 			      &res) < 0) {
-		finish_later(s, &res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 		return 0;
 	}
 	s->url = mem_alloc(strlen(cred->base_url) + strlen(item->token) + 1);
@@ -1065,8 +1026,7 @@ static int apns_cred_open(struct sender_cred **out,
 	cred->base_url = mem_alloc(n + 16);
 	sprintf(cred->base_url, "%.*s/3/device/", (int)n, endpoint);
 	cred->ca_path = ca != NULL ? mem_strdup(ca) : NULL;
-	uv_timer_init(env->loop, &cred->defer);
-	cred->defer.data = cred;
+	sendq_init(&cred->q, env->loop, finish_deferred);
 	uv_timer_init(env->loop, &cred->resend);
 	cred->resend.data = cred;
 	wipe_row(row);
@@ -1081,16 +1041,11 @@ fail:
 	return rc < 0 ? rc : -EINVAL;
 }
 
-static void on_defer_closed(uv_handle_t *h)
-{
-	free(h->data);
-}
-
 static void on_resend_closed(uv_handle_t *h)
 {
 	struct sender_cred *cred = h->data;
 
-	uv_close((uv_handle_t *)&cred->defer, on_defer_closed);
+	sendq_close(&cred->q, free, cred);
 }
 
 static void apns_cred_close(struct sender_cred *cred)
@@ -1100,26 +1055,26 @@ static void apns_cred_close(struct sender_cred *cred)
 	if (cred == NULL)
 		return;
 	cred->closing = true;
-	while (cred->sends != NULL) {
-		struct apns_send *s = cred->sends;
+	while (cred->q.sends != NULL) {
+		struct apns_send *s = send_of(cred->q.sends);
 
 		if (s->xfer != NULL) {
 			/* on_answer sees `closing` and finishes it. */
 			http_cancel(cred->env.http, s->xfer);
 		} else {
-			cancelled(&res);
+			sendq_set_cancelled(&res);
 			finish(s, &res);
 		}
 	}
 	while (cred->later != NULL) {
-		struct apns_send *s = cred->later;
+		struct sendq_item *it = cred->later;
 
-		send_unlink(&cred->later, s);
-		send_link(&cred->sends, s);
-		cancelled(&res);
-		finish(s, &res);
+		sendq_list_remove(&cred->later, it);
+		sendq_add(&cred->q, it);
+		sendq_set_cancelled(&res);
+		finish(send_of(it), &res);
 	}
-	on_defer(&cred->defer);
+	sendq_flush(&cred->q);
 	cred_free(cred);
 	/* The second close frees cred: run it after the first is done. */
 	uv_close((uv_handle_t *)&cred->resend, on_resend_closed);

@@ -33,13 +33,14 @@
  * notification, android data/notification, apns headers, plus the
  * serialized apns payload).  Both make the push FAILED before sending.
  *
- * Sending: a send takes the cached access token (auth_fcm) or waits for
- * one, POSTs through the HTTP bridge, and classifies the answer.  A 401
- * without an FcmError invalidates the token and resends once with a new
- * one (not an attempt); a second 401 is FAILED with auth_failure.  Each
- * send is on the credential's list until its done callback, so
- * cred_close() can cancel them all; results decided inside send() are
- * queued and delivered from a zero timer, never from inside send().
+ * Sending: a send takes the cached access token (auth_fcm.h makes the
+ * oauth_cache) or waits for one, POSTs through the HTTP bridge, and
+ * classifies the answer.  A 401 without an FcmError invalidates the token
+ * and resends once with a new one (not an attempt); a second 401 is
+ * FAILED with auth_failure.  Each send is on the credential's sendq until
+ * its done callback, so cred_close() can cancel them all; results decided
+ * inside send() are queued and delivered from the sendq's zero timer,
+ * never from inside send().
  */
 #include "sender_fcm.h"
 
@@ -56,6 +57,7 @@
 #include "http.h"
 #include "log.h"
 #include "mem.h"
+#include "sendq.h"
 #include "trace.h"
 
 #define USEC 1000000LL
@@ -895,10 +897,8 @@ struct sender_cred {
 	char *project_id;
 	char *send_url;
 	char *ca_path;
-	struct auth_fcm *auth;
-	struct fcm_send *sends;         /* in flight (waiting or HTTP) */
-	struct fcm_send *ready;         /* decided, waiting for `defer` */
-	uv_timer_t defer;
+	struct oauth_cache *auth;
+	struct sendq q;                 /* in flight (waiting or HTTP) */
 	bool closing;
 };
 
@@ -911,31 +911,10 @@ struct fcm_send {
 	char *body;
 	char *token;                    /* the bearer token sent */
 	bool reauthed;
-	struct auth_fcm_waiter waiter;
+	struct oauth_cache_waiter waiter;
 	struct http_xfer *xfer;
-	struct push_result res;         /* when on `ready` */
-	struct fcm_send *prev, *next;
+	struct sendq_item qi;           /* on cred->q */
 };
-
-static void send_link(struct fcm_send **head, struct fcm_send *s)
-{
-	s->prev = NULL;
-	s->next = *head;
-	if (*head != NULL)
-		(*head)->prev = s;
-	*head = s;
-}
-
-static void send_unlink(struct fcm_send **head, struct fcm_send *s)
-{
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		*head = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	s->prev = s->next = NULL;
-}
 
 static void send_free(struct fcm_send *s)
 {
@@ -952,7 +931,7 @@ static void finish(struct fcm_send *s, struct push_result *res)
 {
 	struct push_item *item = s->item;
 
-	send_unlink(&s->cred->sends, s);
+	sendq_remove(&s->cred->q, &s->qi);
 	if (item->debug)
 		log_info("fcm push done", "push_id=%lld outcome=%s status=%d "
 			 "reason=%s", (long long)item->push_id,
@@ -964,29 +943,10 @@ static void finish(struct fcm_send *s, struct push_result *res)
 	send_free(s);
 }
 
-/* Deliver the results queued by finish_later(). */
-static void on_defer(uv_timer_t *t)
+/* A result decided inside send(), delivered by the queue's timer. */
+static void finish_deferred(struct sendq_item *it, struct push_result *res)
 {
-	struct sender_cred *cred = t->data;
-
-	while (cred->ready != NULL) {
-		struct fcm_send *s = cred->ready;
-
-		send_unlink(&cred->ready, s);
-		send_link(&cred->sends, s);
-		finish(s, &s->res);
-	}
-}
-
-/* Queue a result decided inside send(), for the next loop turn. */
-static void finish_later(struct fcm_send *s, const struct push_result *res)
-{
-	struct sender_cred *cred = s->cred;
-
-	send_unlink(&cred->sends, s);
-	s->res = *res;
-	send_link(&cred->ready, s);
-	uv_timer_start(&cred->defer, on_defer, 0, 0);
+	finish(sendq_entry(it, struct fcm_send, qi), res);
 }
 
 static int64_t retry_delay(const struct fcm_send *s)
@@ -995,18 +955,10 @@ static int64_t retry_delay(const struct fcm_send *s)
 				SENDER_FCM_BACKOFF_CAP_US, NULL, NULL);
 }
 
-static void cancelled(struct push_result *res)
-{
-	memset(res, 0, sizeof *res);
-	res->outcome = PUSH_OUTCOME_RETRY;
-	res->retry_at_us = push_now_us();
-	snprintf(res->reason, sizeof res->reason, "cancelled");
-}
-
 static void post(struct fcm_send *s, const char *token);
 
 static void on_auth(void *arg, const char *token,
-		    const struct auth_fcm_error *err)
+		    const struct oauth_cache_error *err)
 {
 	struct fcm_send *s = arg;
 	struct push_result res;
@@ -1020,7 +972,7 @@ static void on_auth(void *arg, const char *token,
 	memset(&res, 0, sizeof res);
 	snprintf(res.reason, sizeof res.reason, "%s", err->reason);
 	if (s->cred->closing) {
-		cancelled(&res);
+		sendq_set_cancelled(&res);
 	} else if (err->permanent) {
 		res.outcome = PUSH_OUTCOME_FAILED;
 		res.auth_failure = true;
@@ -1047,7 +999,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 
 	s->xfer = NULL;
 	if (cred->closing) {
-		cancelled(&res);
+		sendq_set_cancelled(&res);
 		finish(s, &res);
 		return;
 	}
@@ -1065,12 +1017,12 @@ static void on_answer(void *arg, const struct http_response *hr)
 		log_info("fcm access token refused, refreshing",
 			 "project=%s push_id=%lld", cred->project_id,
 			 (long long)s->item->push_id);
-		auth_fcm_invalidate(cred->auth, s->token);
-		tok = auth_fcm_token(cred->auth, push_now_us());
+		oauth_cache_invalidate(cred->auth, s->token);
+		tok = oauth_cache_token(cred->auth, push_now_us());
 		if (tok != NULL)
 			post(s, tok);
 		else
-			auth_fcm_wait(cred->auth, &s->waiter, on_auth, s);
+			oauth_cache_wait(cred->auth, &s->waiter, on_auth, s);
 		return;
 	}
 	finish(s, &res);
@@ -1122,7 +1074,7 @@ static void post(struct fcm_send *s, const char *token)
 			 strerror(-rc));
 		retry_or_fail(&res, s->item->attempts, s->max_attempts,
 			      push_now_us() + retry_delay(s));
-		finish_later(s, &res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 	}
 }
 
@@ -1139,21 +1091,21 @@ static int fcm_send(struct sender_cred *cred, struct push_item *item,
 			  : cred->env.max_attempts;
 	s->done = done;
 	s->arg = arg;
-	send_link(&cred->sends, s);
+	sendq_add(&cred->q, &s->qi);
 	if (cred->closing) {
-		cancelled(&res);
-		finish_later(s, &res);
+		sendq_set_cancelled(&res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 		return 0;
 	}
 	if (sender_fcm_build_body(item, push_now_us(), &s->body, &res) < 0) {
-		finish_later(s, &res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 		return 0;
 	}
-	tok = auth_fcm_token(cred->auth, push_now_us());
+	tok = oauth_cache_token(cred->auth, push_now_us());
 	if (tok != NULL)
 		post(s, tok);
 	else
-		auth_fcm_wait(cred->auth, &s->waiter, on_auth, s);
+		oauth_cache_wait(cred->auth, &s->waiter, on_auth, s);
 	return 0;
 }
 
@@ -1241,8 +1193,7 @@ static int fcm_cred_open(struct sender_cred **out,
 	sprintf(cred->send_url, "%.*s/v1/projects/%s/messages:send", (int)n,
 		endpoint, project);
 	cred->ca_path = ca != NULL ? mem_strdup(ca) : NULL;
-	uv_timer_init(env->loop, &cred->defer);
-	cred->defer.data = cred;
+	sendq_init(&cred->q, env->loop, finish_deferred);
 	*out = cred;
 	rc = 0;
 out:
@@ -1259,11 +1210,6 @@ out:
 	return rc;
 }
 
-static void on_defer_closed(uv_handle_t *h)
-{
-	free(h->data);
-}
-
 static void fcm_cred_close(struct sender_cred *cred)
 {
 	struct push_result res;
@@ -1271,24 +1217,25 @@ static void fcm_cred_close(struct sender_cred *cred)
 	if (cred == NULL)
 		return;
 	cred->closing = true;
-	while (cred->sends != NULL) {
-		struct fcm_send *s = cred->sends;
+	while (cred->q.sends != NULL) {
+		struct fcm_send *s = sendq_entry(cred->q.sends,
+						 struct fcm_send, qi);
 
 		if (s->xfer != NULL) {
 			/* on_answer sees `closing` and finishes it. */
 			http_cancel(cred->env.http, s->xfer);
 		} else {
-			auth_fcm_cancel(cred->auth, &s->waiter);
-			cancelled(&res);
+			oauth_cache_cancel(cred->auth, &s->waiter);
+			sendq_set_cancelled(&res);
 			finish(s, &res);
 		}
 	}
-	on_defer(&cred->defer);
-	auth_fcm_free(cred->auth);
+	sendq_flush(&cred->q);
+	oauth_cache_free(cred->auth);
 	free(cred->project_id);
 	free(cred->send_url);
 	free(cred->ca_path);
-	uv_close((uv_handle_t *)&cred->defer, on_defer_closed);
+	sendq_close(&cred->q, free, cred);
 }
 
 const struct sender_ops sender_fcm_ops = {

@@ -52,6 +52,7 @@
 #include "http.h"
 #include "log.h"
 #include "mem.h"
+#include "sendq.h"
 #include "trace.h"
 #include "xml.h"
 
@@ -413,9 +414,7 @@ struct sender_cred {
 	struct hostlist *hosts;
 	struct parts_memo *memo;        /* queue id -> parts settled */
 	struct parts_memo *holds;       /* channel -> held until */
-	struct mpns_send *sends;
-	struct mpns_send *ready;
-	uv_timer_t defer;
+	struct sendq q;                 /* in flight */
 	bool closing;
 };
 
@@ -431,29 +430,8 @@ struct mpns_send {
 	size_t pending;
 	struct sender_mpns_request req;
 	struct mpns_part_state ps[PARTS_MAX];
-	struct push_result res;
-	struct mpns_send *prev, *next;
+	struct sendq_item qi;           /* on cred->q */
 };
-
-static void send_link(struct mpns_send **head, struct mpns_send *s)
-{
-	s->prev = NULL;
-	s->next = *head;
-	if (*head != NULL)
-		(*head)->prev = s;
-	*head = s;
-}
-
-static void send_unlink(struct mpns_send **head, struct mpns_send *s)
-{
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		*head = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	s->prev = s->next = NULL;
-}
 
 static void wipe_free(char *s)
 {
@@ -474,7 +452,7 @@ static void finish(struct mpns_send *s, struct push_result *res)
 {
 	struct push_item *item = s->item;
 
-	send_unlink(&s->cred->sends, s);
+	sendq_remove(&s->cred->q, &s->qi);
 	if (item->debug)
 		log_info("mpns push done", "push_id=%lld outcome=%s "
 			 "status=%d reason=%s", (long long)item->push_id,
@@ -484,41 +462,16 @@ static void finish(struct mpns_send *s, struct push_result *res)
 	send_free(s);
 }
 
-static void on_defer(uv_timer_t *t)
+/* A result decided inside send(), delivered by the queue's timer. */
+static void finish_deferred(struct sendq_item *it, struct push_result *res)
 {
-	struct sender_cred *cred = t->data;
-
-	while (cred->ready != NULL) {
-		struct mpns_send *s = cred->ready;
-
-		send_unlink(&cred->ready, s);
-		send_link(&cred->sends, s);
-		finish(s, &s->res);
-	}
-}
-
-static void finish_later(struct mpns_send *s, const struct push_result *res)
-{
-	struct sender_cred *cred = s->cred;
-
-	send_unlink(&cred->sends, s);
-	s->res = *res;
-	send_link(&cred->ready, s);
-	uv_timer_start(&cred->defer, on_defer, 0, 0);
+	finish(sendq_entry(it, struct mpns_send, qi), res);
 }
 
 static int64_t retry_delay(const struct mpns_send *s)
 {
 	return backoff_delay_us(s->item->attempts, SENDER_MPNS_BACKOFF_BASE_US,
 				SENDER_MPNS_BACKOFF_CAP_US, NULL, NULL);
-}
-
-static void cancelled(struct push_result *res)
-{
-	memset(res, 0, sizeof *res);
-	res->outcome = PUSH_OUTCOME_RETRY;
-	res->retry_at_us = push_now_us();
-	snprintf(res->reason, sizeof res->reason, "cancelled");
 }
 
 static void complete(struct mpns_send *s)
@@ -552,7 +505,7 @@ static void complete(struct mpns_send *s)
 	else if (res.outcome != PUSH_OUTCOME_RETRY)
 		parts_memo_del(cred->memo, s->key);
 	if (s->in_send)
-		finish_later(s, &res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 	else
 		finish(s, &res);
 }
@@ -582,7 +535,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 
 	p->xfer = NULL;
 	if (cred->closing) {
-		cancelled(&res);
+		sendq_set_cancelled(&res);
 		part_done(p, &res);
 		return;
 	}
@@ -675,10 +628,10 @@ static int mpns_send(struct sender_cred *cred, struct push_item *item,
 	s->done = done;
 	s->arg = arg;
 	snprintf(s->key, sizeof s->key, "%lld", (long long)item->queue_id);
-	send_link(&cred->sends, s);
+	sendq_add(&cred->q, &s->qi);
 	if (cred->closing) {
-		cancelled(&res);
-		finish_later(s, &res);
+		sendq_set_cancelled(&res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 		return 0;
 	}
 	if (item->token == NULL ||
@@ -689,7 +642,7 @@ static int mpns_send(struct sender_cred *cred, struct push_item *item,
 		log_warn("mpns channel refused", "push_id=%lld app=%d "
 			 "reason=%s", (long long)item->push_id, item->app_id,
 			 res.reason);
-		finish_later(s, &res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 		return 0;
 	}
 	if (parts_memo_get(cred->holds, item->token, now, NULL, NULL,
@@ -700,19 +653,19 @@ static int mpns_send(struct sender_cred *cred, struct push_item *item,
 			 "hour after a 406/412; not sent");
 		res.throttled = true;
 		retry_or_fail(&res, item->attempts, s->max_attempts, until);
-		finish_later(s, &res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 		return 0;
 	}
 	s->url = hostlist_rebase_url(item->token, cred->endpoint);
 	if (s->url == NULL) {
 		push_result_set(&res, PUSH_OUTCOME_FAILED,
 				"channel URL cannot be used");
-		finish_later(s, &res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 		return 0;
 	}
 	if (sender_mpns_build(item, now, &s->req, &res) < 0) {
 		parts_memo_del(cred->memo, s->key);
-		finish_later(s, &res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 		return 0;
 	}
 	parts_memo_get(cred->memo, s->key, now, &acc, &unc, NULL);
@@ -830,8 +783,7 @@ static int mpns_cred_open(struct sender_cred **out,
 		json_object_get_boolean(v);
 	cred->memo = parts_memo_new(MEMO_CAP);
 	cred->holds = parts_memo_new(HOLD_CAP);
-	uv_timer_init(env->loop, &cred->defer);
-	cred->defer.data = cred;
+	sendq_init(&cred->q, env->loop, finish_deferred);
 	*out = cred;
 	rc = 0;
 out:
@@ -844,11 +796,6 @@ out:
 	return rc;
 }
 
-static void on_defer_closed(uv_handle_t *h)
-{
-	free(h->data);
-}
-
 static void mpns_cred_close(struct sender_cred *cred)
 {
 	struct push_result res;
@@ -856,8 +803,9 @@ static void mpns_cred_close(struct sender_cred *cred)
 	if (cred == NULL)
 		return;
 	cred->closing = true;
-	while (cred->sends != NULL) {
-		struct mpns_send *s = cred->sends;
+	while (cred->q.sends != NULL) {
+		struct mpns_send *s = sendq_entry(cred->q.sends,
+						  struct mpns_send, qi);
 		struct mpns_part_state *p = NULL;
 
 		for (size_t i = 0; i < s->req.n && p == NULL; i++)
@@ -867,11 +815,11 @@ static void mpns_cred_close(struct sender_cred *cred)
 			/* on_answer sees `closing` and settles the part. */
 			http_cancel(cred->env.http, p->xfer);
 		} else {
-			cancelled(&res);
+			sendq_set_cancelled(&res);
 			finish(s, &res);
 		}
 	}
-	on_defer(&cred->defer);
+	sendq_flush(&cred->q);
 	hostlist_free(cred->hosts);
 	parts_memo_free(cred->memo);
 	parts_memo_free(cred->holds);
@@ -879,7 +827,7 @@ static void mpns_cred_close(struct sender_cred *cred)
 	wipe_free(cred->key_pem);
 	free(cred->endpoint);
 	free(cred->ca_path);
-	uv_close((uv_handle_t *)&cred->defer, on_defer_closed);
+	sendq_close(&cred->q, free, cred);
 }
 
 const struct sender_ops sender_mpns_ops = {

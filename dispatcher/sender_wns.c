@@ -30,14 +30,15 @@
  *
  * Sending: the channel URL's host must match the credential's
  * channel_hosts (hostlist.c) or the push fails without a request.  The
- * parts go out at once, each with the cached OAuth token (auth_wns); a
- * 401 drops the token and resends that part once with a new one (not an
- * attempt); a second 401 fails it with auth_failure.  When every part
- * has answered, parts_combine() makes the push's result; parts accepted
- * before a retry are remembered (parts_memo) and not sent again.  Each
- * send is on the credential's list until its done callback so
- * cred_close() can cancel it; a result decided inside send() is
- * delivered from a zero timer, never from inside send().
+ * parts go out at once, each with the cached OAuth token (auth_wns.h
+ * makes the oauth_cache); a 401 drops the token and resends that part
+ * once with a new one (not an attempt); a second 401 fails it with
+ * auth_failure.  When every part has answered, parts_combine() makes the
+ * push's result; parts accepted before a retry are remembered
+ * (parts_memo) and not sent again.  Each send is on the credential's
+ * sendq until its done callback so cred_close() can cancel it; a result
+ * decided inside send() is delivered from the sendq's zero timer, never
+ * from inside send().
  */
 #include "sender_wns.h"
 
@@ -57,6 +58,7 @@
 #include "http.h"
 #include "log.h"
 #include "mem.h"
+#include "sendq.h"
 #include "trace.h"
 #include "xml.h"
 
@@ -492,7 +494,7 @@ struct wns_part_state {
 	struct wns_send *send;
 	struct sender_wns_part *part;
 	struct http_xfer *xfer;
-	struct auth_wns_waiter waiter;
+	struct oauth_cache_waiter waiter;
 	char *token;                    /* the bearer token sent */
 	bool reauthed;
 	bool active;                    /* waiting for auth or HTTP */
@@ -506,11 +508,9 @@ struct sender_cred {
 	char *ca_path;
 	bool retry_ambiguous;
 	struct hostlist *hosts;
-	struct auth_wns *auth;
+	struct oauth_cache *auth;
 	struct parts_memo *memo;
-	struct wns_send *sends;         /* in flight */
-	struct wns_send *ready;         /* decided, waiting for `defer` */
-	uv_timer_t defer;
+	struct sendq q;                 /* in flight */
 	bool closing;
 };
 
@@ -526,29 +526,8 @@ struct wns_send {
 	size_t pending;
 	struct sender_wns_request req;
 	struct wns_part_state ps[PARTS_MAX];
-	struct push_result res;         /* when on `ready` */
-	struct wns_send *prev, *next;
+	struct sendq_item qi;           /* on cred->q */
 };
-
-static void send_link(struct wns_send **head, struct wns_send *s)
-{
-	s->prev = NULL;
-	s->next = *head;
-	if (*head != NULL)
-		(*head)->prev = s;
-	*head = s;
-}
-
-static void send_unlink(struct wns_send **head, struct wns_send *s)
-{
-	if (s->prev != NULL)
-		s->prev->next = s->next;
-	else
-		*head = s->next;
-	if (s->next != NULL)
-		s->next->prev = s->prev;
-	s->prev = s->next = NULL;
-}
 
 static void wipe_free(char *s)
 {
@@ -571,7 +550,7 @@ static void finish(struct wns_send *s, struct push_result *res)
 {
 	struct push_item *item = s->item;
 
-	send_unlink(&s->cred->sends, s);
+	sendq_remove(&s->cred->q, &s->qi);
 	if (item->debug)
 		log_info("wns push done", "push_id=%lld outcome=%s status=%d "
 			 "reason=%s", (long long)item->push_id,
@@ -582,41 +561,16 @@ static void finish(struct wns_send *s, struct push_result *res)
 	send_free(s);
 }
 
-static void on_defer(uv_timer_t *t)
+/* A result decided inside send(), delivered by the queue's timer. */
+static void finish_deferred(struct sendq_item *it, struct push_result *res)
 {
-	struct sender_cred *cred = t->data;
-
-	while (cred->ready != NULL) {
-		struct wns_send *s = cred->ready;
-
-		send_unlink(&cred->ready, s);
-		send_link(&cred->sends, s);
-		finish(s, &s->res);
-	}
-}
-
-static void finish_later(struct wns_send *s, const struct push_result *res)
-{
-	struct sender_cred *cred = s->cred;
-
-	send_unlink(&cred->sends, s);
-	s->res = *res;
-	send_link(&cred->ready, s);
-	uv_timer_start(&cred->defer, on_defer, 0, 0);
+	finish(sendq_entry(it, struct wns_send, qi), res);
 }
 
 static int64_t retry_delay(const struct wns_send *s)
 {
 	return backoff_delay_us(s->item->attempts, SENDER_WNS_BACKOFF_BASE_US,
 				SENDER_WNS_BACKOFF_CAP_US, NULL, NULL);
-}
-
-static void cancelled(struct push_result *res)
-{
-	memset(res, 0, sizeof *res);
-	res->outcome = PUSH_OUTCOME_RETRY;
-	res->retry_at_us = push_now_us();
-	snprintf(res->reason, sizeof res->reason, "cancelled");
 }
 
 /* Every part has answered: combine, remember, hand back. */
@@ -643,7 +597,7 @@ static void complete(struct wns_send *s)
 	else if (res.outcome != PUSH_OUTCOME_RETRY)
 		parts_memo_del(cred->memo, s->key);
 	if (s->in_send)
-		finish_later(s, &res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 	else
 		finish(s, &res);
 }
@@ -661,7 +615,7 @@ static void part_done(struct wns_part_state *p, const struct push_result *r)
 static void post(struct wns_part_state *p, const char *token);
 
 static void on_auth(void *arg, const char *token,
-		    const struct auth_wns_error *err)
+		    const struct oauth_cache_error *err)
 {
 	struct wns_part_state *p = arg;
 	struct wns_send *s = p->send;
@@ -675,7 +629,7 @@ static void on_auth(void *arg, const char *token,
 	memset(&res, 0, sizeof res);
 	snprintf(res.reason, sizeof res.reason, "%.200s", err->reason);
 	if (s->cred->closing) {
-		cancelled(&res);
+		sendq_set_cancelled(&res);
 	} else if (err->permanent) {
 		res.outcome = PUSH_OUTCOME_FAILED;
 		res.auth_failure = true;
@@ -691,13 +645,13 @@ static void on_auth(void *arg, const char *token,
 static void get_token(struct wns_part_state *p)
 {
 	struct sender_cred *cred = p->send->cred;
-	const char *tok = auth_wns_token(cred->auth, push_now_us());
+	const char *tok = oauth_cache_token(cred->auth, push_now_us());
 
 	p->active = true;
 	if (tok != NULL)
 		post(p, tok);
 	else
-		auth_wns_wait(cred->auth, &p->waiter, on_auth, p);
+		oauth_cache_wait(cred->auth, &p->waiter, on_auth, p);
 }
 
 /* Answer headers a debug push's trace keeps. */
@@ -714,7 +668,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 
 	p->xfer = NULL;
 	if (cred->closing) {
-		cancelled(&res);
+		sendq_set_cancelled(&res);
 		part_done(p, &res);
 		return;
 	}
@@ -747,7 +701,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 	if (res.reauth && !p->reauthed) {
 		/* Microsoft: resend at most once on a rejected token. */
 		p->reauthed = true;
-		auth_wns_invalidate(cred->auth, p->token);
+		oauth_cache_invalidate(cred->auth, p->token);
 		get_token(p);
 		return;
 	}
@@ -841,10 +795,10 @@ static int wns_send(struct sender_cred *cred, struct push_item *item,
 	s->done = done;
 	s->arg = arg;
 	snprintf(s->key, sizeof s->key, "%lld", (long long)item->queue_id);
-	send_link(&cred->sends, s);
+	sendq_add(&cred->q, &s->qi);
 	if (cred->closing) {
-		cancelled(&res);
-		finish_later(s, &res);
+		sendq_set_cancelled(&res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 		return 0;
 	}
 	if (item->token == NULL ||
@@ -855,19 +809,19 @@ static int wns_send(struct sender_cred *cred, struct push_item *item,
 		log_warn("wns channel refused", "push_id=%lld app=%d "
 			 "reason=%s", (long long)item->push_id, item->app_id,
 			 res.reason);
-		finish_later(s, &res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 		return 0;
 	}
 	s->url = hostlist_rebase_url(item->token, cred->endpoint);
 	if (s->url == NULL) {
 		push_result_set(&res, PUSH_OUTCOME_FAILED,
 				"channel URL cannot be used");
-		finish_later(s, &res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 		return 0;
 	}
 	if (sender_wns_build(item, now, &s->req, &res) < 0) {
 		parts_memo_del(cred->memo, s->key);
-		finish_later(s, &res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
 		return 0;
 	}
 	parts_memo_get(cred->memo, s->key, now, &acc, &unc, NULL);
@@ -990,8 +944,7 @@ static int wns_cred_open(struct sender_cred **out,
 		!json_object_is_type(v, json_type_boolean) ||
 		json_object_get_boolean(v);
 	cred->memo = parts_memo_new(MEMO_CAP);
-	uv_timer_init(env->loop, &cred->defer);
-	cred->defer.data = cred;
+	sendq_init(&cred->q, env->loop, finish_deferred);
 	*out = cred;
 	rc = 0;
 	goto out;
@@ -1008,11 +961,6 @@ out:
 	return rc;
 }
 
-static void on_defer_closed(uv_handle_t *h)
-{
-	free(h->data);
-}
-
 static void wns_cred_close(struct sender_cred *cred)
 {
 	struct push_result res;
@@ -1020,32 +968,33 @@ static void wns_cred_close(struct sender_cred *cred)
 	if (cred == NULL)
 		return;
 	cred->closing = true;
-	while (cred->sends != NULL) {
-		struct wns_send *s = cred->sends;
+	while (cred->q.sends != NULL) {
+		struct wns_send *s = sendq_entry(cred->q.sends,
+						 struct wns_send, qi);
 		struct wns_part_state *p = NULL;
 
 		for (size_t i = 0; i < s->req.n && p == NULL; i++)
 			if (s->ps[i].active)
 				p = &s->ps[i];
-		cancelled(&res);
+		sendq_set_cancelled(&res);
 		if (p == NULL) {
 			finish(s, &res);      /* nothing outstanding */
 		} else if (p->xfer != NULL) {
 			/* on_answer sees `closing` and settles the part. */
 			http_cancel(cred->env.http, p->xfer);
 		} else {
-			auth_wns_cancel(cred->auth, &p->waiter);
+			oauth_cache_cancel(cred->auth, &p->waiter);
 			part_done(p, &res);
 		}
 	}
-	on_defer(&cred->defer);
-	auth_wns_free(cred->auth);
+	sendq_flush(&cred->q);
+	oauth_cache_free(cred->auth);
 	hostlist_free(cred->hosts);
 	parts_memo_free(cred->memo);
 	free(cred->client_id);
 	free(cred->endpoint);
 	free(cred->ca_path);
-	uv_close((uv_handle_t *)&cred->defer, on_defer_closed);
+	sendq_close(&cred->q, free, cred);
 }
 
 const struct sender_ops sender_wns_ops = {

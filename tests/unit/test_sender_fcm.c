@@ -498,10 +498,10 @@ int main(void)
 	test_mapping();
 	test_direct_vs_tree();
 	test_classify();
-	is_int(auth_fcm_refresh_after(3599), 2880, "oauth: 1 h token "
+	is_int(oauth_cache_refresh_after(3599), 2880, "oauth: 1 h token "
 	       "refreshed at 80 %%");
-	is_int(auth_fcm_refresh_after(1200), 900, "20 min token: 5 min "
+	is_int(oauth_cache_refresh_after(1200), 900, "20 min token: 5 min "
 	       "before the end");
-	is_int(auth_fcm_refresh_after(6), 3, "6 s token: at half");
+	is_int(oauth_cache_refresh_after(6), 3, "6 s token: at half");
 	return done_testing();
 }
