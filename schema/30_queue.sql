@@ -11,7 +11,9 @@
 --      of that user, or to the newest one only) and writes one push.queue
 --      row per device;
 --   3. records pushes that cannot be sent at all (the device is invalidated,
---      the user has no active device) in push.deliveries right away;
+--      the user has no active device) in push.deliveries right away, and
+--      counts them in push.stats_inbox (folded into push.stats_minute by
+--      push.run_maintenance());
 --   4. sends one NOTIFY pgpush_enqueue, whatever the row count.
 -- A row-level BEFORE trigger, only for rows that carry an idempotency_key,
 -- turns a second insert with the same (app, key) into a no-op.
@@ -306,19 +308,32 @@ CREATE FUNCTION push.finish_unsendable(p_push_id bigint, p_app_id integer,
   p_enqueued_at timestamptz, p_reason text) RETURNS boolean
 LANGUAGE plpgsql AS $$
 BEGIN
-  INSERT INTO push.deliveries (push_id, app_id, platform, device_id,
-    campaign_id, outcome, provider_reason, enqueued_at)
-  VALUES (p_push_id, p_app_id, p_platform, p_device_id, p_campaign_id,
-    CASE WHEN p_device_id IS NULL THEN 'no_device'::push.outcome
-         ELSE 'invalid_token'::push.outcome END,
-    p_reason, p_enqueued_at);
+  -- The delivery row and its count in one statement. The count is a plain
+  -- append to push.stats_inbox (no row that a dispatcher's stats merge
+  -- could hold locked); push.fold_stats_inbox() adds it to
+  -- push.stats_minute later. Only unsendable pushes come here: a statement
+  -- whose pushes are all sendable writes nothing to either table.
+  WITH finished AS (
+    INSERT INTO push.deliveries (push_id, app_id, platform, device_id,
+      campaign_id, outcome, provider_reason, enqueued_at)
+    VALUES (p_push_id, p_app_id, p_platform, p_device_id, p_campaign_id,
+      CASE WHEN p_device_id IS NULL THEN 'no_device'::push.outcome
+           ELSE 'invalid_token'::push.outcome END,
+      p_reason, p_enqueued_at)
+    RETURNING finished_at, app_id, platform, campaign_id, outcome
+  )
+  INSERT INTO push.stats_inbox (minute, app_id, platform, campaign_id,
+    outcome, count)
+  SELECT date_trunc('minute', finished_at, 'UTC'), app_id, platform,
+    campaign_id, outcome, 1
+  FROM finished;
   RETURN false;
 END $$;
 COMMENT ON FUNCTION push.finish_unsendable(bigint, integer, push.platform,
   bigint, bigint, timestamptz, text) IS
   'Enqueue helper: records a push that cannot be sent (invalidated device: '
-  'invalid_token; user without devices: no_device) in push.deliveries. '
-  'Returns false, so the row is not queued.';
+  'invalid_token; user without devices: no_device) in push.deliveries and '
+  'counts it in push.stats_inbox. Returns false, so the row is not queued.';
 
 CREATE FUNCTION push.take_idempotency_key() RETURNS trigger
 LANGUAGE plpgsql AS $$
@@ -512,7 +527,8 @@ END $$;
 COMMENT ON FUNCTION push.enqueue_pushes() IS
   'Statement trigger on push.pushes: validates every new row, fans targets '
   'out to push.queue (one row per device), records unsendable pushes in '
-  'push.deliveries, and sends one NOTIFY pgpush_enqueue per statement.';
+  'push.deliveries (counted in push.stats_inbox), and sends one NOTIFY '
+  'pgpush_enqueue per statement.';
 
 CREATE TRIGGER pushes_enqueue AFTER INSERT ON push.pushes
   REFERENCING NEW TABLE AS new_pushes

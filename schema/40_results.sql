@@ -209,10 +209,19 @@ COMMENT ON FUNCTION push.hist_percentile(bigint[], double precision) IS
   'ms of the bucket that holds it (Infinity past the last bound; NULL if '
   'empty).';
 
+CREATE FUNCTION push.hist_count(h bigint[]) RETURNS bigint
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+  SELECT coalesce(sum(n), 0)::bigint FROM unnest(h) AS n
+$$;
+COMMENT ON FUNCTION push.hist_count(bigint[]) IS
+  'Latencies a histogram holds (the sum of its buckets): the divisor of a '
+  'mean latency, since not every counted push has a latency (drops, '
+  'outcomes decided at enqueue).';
+
 CREATE TABLE push.stats_minute (
   minute         timestamptz NOT NULL,
   app_id         integer NOT NULL,
-  platform       push.platform NOT NULL,
+  platform       push.platform,
   campaign_id    bigint,
   outcome        push.outcome NOT NULL,
   count          bigint NOT NULL DEFAULT 0,
@@ -228,10 +237,15 @@ CREATE UNIQUE INDEX stats_minute_key ON push.stats_minute
 COMMENT ON TABLE push.stats_minute IS
   'Per-minute rollup of delivery outcomes by app, platform, campaign and '
   'outcome, merged from each dispatcher''s in-memory counters every few '
-  'seconds with INSERT ... ON CONFLICT DO UPDATE.';
+  'seconds with INSERT ... ON CONFLICT DO UPDATE. Outcomes decided at '
+  'enqueue (no_device, invalid_token of an already invalidated device) '
+  'wait in push.stats_inbox and are added by push.fold_stats_inbox() '
+  '(every push.run_maintenance()); push.stats_all counts them meanwhile.';
 COMMENT ON COLUMN push.stats_minute.minute IS 'Start of the minute.';
 COMMENT ON COLUMN push.stats_minute.app_id IS 'The app (push.apps.id).';
-COMMENT ON COLUMN push.stats_minute.platform IS 'The platform.';
+COMMENT ON COLUMN push.stats_minute.platform IS
+  'The platform; NULL only for no_device outcomes of a user target that '
+  'named no platform.';
 COMMENT ON COLUMN push.stats_minute.campaign_id IS
   'Campaign, or NULL for pushes outside campaigns.';
 COMMENT ON COLUMN push.stats_minute.outcome IS 'What happened.';
@@ -252,7 +266,7 @@ COMMENT ON COLUMN push.stats_minute.latency_hist IS
 CREATE TABLE push.stats_hour (
   hour           timestamptz NOT NULL,
   app_id         integer NOT NULL,
-  platform       push.platform NOT NULL,
+  platform       push.platform,
   campaign_id    bigint,
   outcome        push.outcome NOT NULL,
   count          bigint NOT NULL DEFAULT 0,
@@ -271,9 +285,44 @@ COMMENT ON TABLE push.stats_hour IS
   'Query the views (push.stats_hourly, push.app_stats_hourly...), which '
   'read both tables.';
 COMMENT ON COLUMN push.stats_hour.hour IS 'Start of the UTC hour.';
+COMMENT ON COLUMN push.stats_hour.platform IS
+  'The platform; NULL only for no_device outcomes of a user target that '
+  'named no platform.';
 COMMENT ON COLUMN push.stats_hour.count IS 'Pushes with this outcome.';
 COMMENT ON COLUMN push.stats_hour.latency_hist IS
   'Latency histogram (push.latency_bounds_ms() buckets).';
+
+-- Outcomes decided at enqueue are counted here, one row per finished push
+-- and device, by push.finish_unsendable() in the enqueue trigger: a plain
+-- append, so bulk enqueues never wait on the stats rows the dispatchers
+-- merge into (nor they on them). push.fold_stats_inbox() moves the counts
+-- into push.stats_minute; push.stats_all reads the rows not folded yet.
+CREATE TABLE push.stats_inbox (
+  minute      timestamptz NOT NULL,
+  app_id      integer NOT NULL,
+  platform    push.platform,
+  campaign_id bigint,
+  outcome     push.outcome NOT NULL,
+  count       bigint NOT NULL
+);
+COMMENT ON TABLE push.stats_inbox IS
+  'Outcomes decided at enqueue (no_device, invalid_token of an already '
+  'invalidated device), appended by the enqueue trigger and moved into '
+  'push.stats_minute by push.fold_stats_inbox(), which '
+  'push.run_maintenance() calls (pgpushd runs it every 5 minutes). '
+  'push.stats_all and the views count these rows too, so totals are exact '
+  'before and after a fold. Not written by hand.';
+COMMENT ON COLUMN push.stats_inbox.minute IS
+  'Start of the (UTC) minute of the outcome (push.deliveries.finished_at).';
+COMMENT ON COLUMN push.stats_inbox.app_id IS 'The app (push.apps.id).';
+COMMENT ON COLUMN push.stats_inbox.platform IS
+  'The platform; NULL for no_device of a user target without a platform.';
+COMMENT ON COLUMN push.stats_inbox.campaign_id IS
+  'Campaign, or NULL for pushes outside campaigns.';
+COMMENT ON COLUMN push.stats_inbox.outcome IS
+  'no_device or invalid_token.';
+COMMENT ON COLUMN push.stats_inbox.count IS
+  'Pushes with this outcome (no requests, bytes or latency: none was sent).';
 
 CREATE VIEW push.stats_all AS
 SELECT minute AS at, app_id, platform, campaign_id, outcome, count,
@@ -284,11 +333,17 @@ UNION ALL
 SELECT hour, app_id, platform, campaign_id, outcome, count, attempts,
        bytes_sent, latency_ms_sum, latency_ms_min, latency_ms_max,
        latency_hist
-FROM push.stats_hour;
+FROM push.stats_hour
+UNION ALL
+SELECT minute, app_id, platform, campaign_id, outcome, count, 0::bigint,
+       0::bigint, 0::double precision, NULL::double precision,
+       NULL::double precision, '{}'::bigint[]
+FROM push.stats_inbox;
 COMMENT ON VIEW push.stats_all IS
-  'Every statistics row, minute (push.stats_minute) or rolled-up hour '
-  '(push.stats_hour); `at` is the start of its minute or hour. The base '
-  'of the other stats views.';
+  'Every statistics row, minute (push.stats_minute), rolled-up hour '
+  '(push.stats_hour) or insert-time outcome not folded yet '
+  '(push.stats_inbox: count only, no latency); `at` is the start of its '
+  'minute or hour. The base of the other stats views.';
 
 CREATE FUNCTION push.rollup_stats(p_after_minutes integer DEFAULT NULL)
 RETURNS bigint
@@ -333,6 +388,38 @@ COMMENT ON FUNCTION push.rollup_stats(integer) IS
   'the stats_rollup_after_minutes setting) into push.stats_hour, summed '
   'per UTC hour. Returns the hourly rows written. Totals are unchanged.';
 
+CREATE FUNCTION push.fold_stats_inbox() RETURNS bigint
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+  v_n bigint;
+BEGIN
+  -- One statement deletes and merges, so each row is counted once: a
+  -- concurrent fold waits for this DELETE and then skips the rows it took,
+  -- and rows of an enqueue not committed yet stay for the next fold. Keys
+  -- are merged in order, so two folds lock stats rows in the same order.
+  WITH moved AS (
+    DELETE FROM push.stats_inbox
+    RETURNING minute, app_id, platform, campaign_id, outcome, count
+  ), merged AS (
+    INSERT INTO push.stats_minute AS s (minute, app_id, platform,
+      campaign_id, outcome, count)
+    SELECT minute, app_id, platform, campaign_id, outcome, sum(count)
+    FROM moved
+    GROUP BY 1, 2, 3, 4, 5
+    ORDER BY 1, 2, 3, 4, 5
+    ON CONFLICT (minute, app_id, platform, campaign_id, outcome)
+    DO UPDATE SET count = s.count + EXCLUDED.count
+  )
+  SELECT coalesce(sum(count), 0) INTO v_n FROM moved;
+  RETURN v_n;
+END $$;
+COMMENT ON FUNCTION push.fold_stats_inbox() IS
+  'Moves the insert-time outcomes waiting in push.stats_inbox into '
+  'push.stats_minute (counts only; requests, bytes and latency untouched). '
+  'Returns the outcomes moved. push.run_maintenance() calls it; call it '
+  'by hand for an immediate fold. Totals seen through push.stats_all are '
+  'unchanged.';
+
 CREATE FUNCTION push.run_maintenance()
 RETURNS TABLE (action text, object text)
 LANGUAGE plpgsql SECURITY DEFINER
@@ -348,11 +435,6 @@ BEGIN
     RETURN NEXT;
     RETURN;
   END IF;
-  v_n := push.rollup_stats();
-  IF v_n > 0 THEN
-    action := 'rolled up'; object := v_n || ' rows of push.stats_hour';
-    RETURN NEXT;
-  END IF;
   RETURN QUERY SELECT * FROM push.maintain_partitions();
   DELETE FROM push.debug_events WHERE at < now() - make_interval(days => v_days);
   GET DIAGNOSTICS v_n = ROW_COUNT;
@@ -360,18 +442,35 @@ BEGIN
     action := 'deleted'; object := v_n || ' rows of push.debug_events';
     RETURN NEXT;
   END IF;
+  -- Statistics last: the recent push.stats_minute rows the fold merges
+  -- into stay locked against the dispatchers' stats merges only until the
+  -- commit right after. The fold comes before the rollup, so insert-time
+  -- counts of minutes already due for rollup reach push.stats_hour now.
+  v_n := push.fold_stats_inbox();
+  IF v_n > 0 THEN
+    action := 'folded';
+    object := v_n || ' insert-time outcomes into push.stats_minute';
+    RETURN NEXT;
+  END IF;
+  v_n := push.rollup_stats();
+  IF v_n > 0 THEN
+    action := 'rolled up'; object := v_n || ' rows of push.stats_hour';
+    RETURN NEXT;
+  END IF;
 END $$;
 COMMENT ON FUNCTION push.run_maintenance() IS
-  'What pgpushd runs every few minutes: push.rollup_stats(), '
-  'push.maintain_partitions() and the debug_events_retention_days '
-  'retention of push.debug_events. One session at a time (advisory lock); '
-  'a second caller returns ''skipped'' at once.';
+  'What pgpushd runs every few minutes: push.maintain_partitions(), the '
+  'debug_events_retention_days retention of push.debug_events, '
+  'push.fold_stats_inbox() and then push.rollup_stats(). One session at a '
+  'time (advisory lock); a second caller returns ''skipped'' at once.';
 
 CREATE VIEW push.stats_hourly AS
 SELECT date_trunc('hour', at) AS hour, app_id, platform, outcome,
        sum(count) AS count, sum(attempts) AS attempts,
        sum(bytes_sent) AS bytes_sent,
-       sum(latency_ms_sum) / nullif(sum(count), 0) AS latency_ms_avg,
+       sum(latency_ms_sum) /
+         nullif(push.hist_count(push.hist_merge(latency_hist)), 0)
+         AS latency_ms_avg,
        push.hist_percentile(push.hist_merge(latency_hist), 0.50)
          AS latency_ms_p50,
        push.hist_percentile(push.hist_merge(latency_hist), 0.95)
@@ -387,7 +486,9 @@ CREATE VIEW push.stats_daily AS
 SELECT date_trunc('day', at) AS day, app_id, platform, outcome,
        sum(count) AS count, sum(attempts) AS attempts,
        sum(bytes_sent) AS bytes_sent,
-       sum(latency_ms_sum) / nullif(sum(count), 0) AS latency_ms_avg,
+       sum(latency_ms_sum) /
+         nullif(push.hist_count(push.hist_merge(latency_hist)), 0)
+         AS latency_ms_avg,
        push.hist_percentile(push.hist_merge(latency_hist), 0.50)
          AS latency_ms_p50,
        push.hist_percentile(push.hist_merge(latency_hist), 0.95)
@@ -473,7 +574,11 @@ SELECT s.hour, s.app_id, s.platform, s.total, s.sent, s.retried, s.failed,
        s.uncertain, s.no_device, s.cancelled, s.attempts, s.bytes_sent,
        s.latency_ms_avg, s.latency_ms_p50, s.latency_ms_p95, s.latency_ms_p99,
        (SELECT jsonb_object_agg(r.reason, r.n ORDER BY r.reason)
-        FROM (SELECT coalesce(d.provider_reason, d.outcome::text) AS reason,
+        FROM (SELECT CASE WHEN d.dispatcher IS NULL
+                            AND d.outcome = 'invalid_token'
+                       THEN 'device invalidated before enqueue'
+                       ELSE coalesce(d.provider_reason, d.outcome::text)
+                     END AS reason,
                      count(*) AS n
               FROM push.deliveries d
               WHERE d.app_id = s.app_id AND d.platform = s.platform
@@ -502,8 +607,9 @@ FROM (
          coalesce(sum(count) FILTER (WHERE outcome = 'cancelled'), 0)
            AS cancelled,
          sum(attempts) AS attempts, sum(bytes_sent) AS bytes_sent,
-         sum(latency_ms_sum) / nullif(sum(count) FILTER
-           (WHERE latency_ms_min IS NOT NULL), 0) AS latency_ms_avg,
+         sum(latency_ms_sum) /
+           nullif(push.hist_count(push.hist_merge(latency_hist)), 0)
+           AS latency_ms_avg,
          push.hist_percentile(push.hist_merge(latency_hist), 0.50)
            AS latency_ms_p50,
          push.hist_percentile(push.hist_merge(latency_hist), 0.95)
@@ -516,7 +622,9 @@ FROM (
 COMMENT ON VIEW push.app_stats_hourly IS
   'One row per hour, app and platform: pushes by outcome (sent, retried, '
   'failed, invalid_token = invalidated tokens, expired, dropped by ban or '
-  'overload...), requests, bytes, latency (enqueue to provider response) '
+  'overload, no_device...; outcomes decided at enqueue included, platform '
+  'NULL for no_device of a user target that named none), requests, '
+  'bytes, latency (enqueue to provider response) '
   'mean and p50/p95/p99 from the histogram (bucket upper bounds), and the '
   'failures (failed, invalid_token) by provider reason from '
   'push.deliveries (while its partitions are kept).';
@@ -527,7 +635,11 @@ SELECT s.day, s.app_id, s.platform, s.total, s.sent, s.retried, s.failed,
        s.uncertain, s.no_device, s.cancelled, s.attempts, s.bytes_sent,
        s.latency_ms_avg, s.latency_ms_p50, s.latency_ms_p95, s.latency_ms_p99,
        (SELECT jsonb_object_agg(r.reason, r.n ORDER BY r.reason)
-        FROM (SELECT coalesce(d.provider_reason, d.outcome::text) AS reason,
+        FROM (SELECT CASE WHEN d.dispatcher IS NULL
+                            AND d.outcome = 'invalid_token'
+                       THEN 'device invalidated before enqueue'
+                       ELSE coalesce(d.provider_reason, d.outcome::text)
+                     END AS reason,
                      count(*) AS n
               FROM push.deliveries d
               WHERE d.app_id = s.app_id AND d.platform = s.platform
@@ -556,8 +668,9 @@ FROM (
          coalesce(sum(count) FILTER (WHERE outcome = 'cancelled'), 0)
            AS cancelled,
          sum(attempts) AS attempts, sum(bytes_sent) AS bytes_sent,
-         sum(latency_ms_sum) / nullif(sum(count) FILTER
-           (WHERE latency_ms_min IS NOT NULL), 0) AS latency_ms_avg,
+         sum(latency_ms_sum) /
+           nullif(push.hist_count(push.hist_merge(latency_hist)), 0)
+           AS latency_ms_avg,
          push.hist_percentile(push.hist_merge(latency_hist), 0.50)
            AS latency_ms_p50,
          push.hist_percentile(push.hist_merge(latency_hist), 0.95)
@@ -620,9 +733,12 @@ WITH reg AS (
          count(*) AS registrations
   FROM push.devices GROUP BY 1, 2, 3
 ), inv AS (
-  SELECT date_trunc('day', at) AS day, app_id, platform,
-         sum(count) AS invalidations
-  FROM push.stats_all WHERE outcome = 'invalid_token' GROUP BY 1, 2, 3
+  -- When each token died, once per device (push.devices.invalidated_at):
+  -- invalid_token outcomes would count again every push that found a
+  -- device already dead (at enqueue or at claim).
+  SELECT date_trunc('day', invalidated_at) AS day, app_id, platform,
+         count(*)::numeric AS invalidations
+  FROM push.devices WHERE invalidated_at IS NOT NULL GROUP BY 1, 2, 3
 )
 SELECT day, app_id, platform,
        coalesce(reg.registrations, 0) AS registrations,
@@ -631,9 +747,10 @@ SELECT day, app_id, platform,
          AS net
 FROM reg FULL JOIN inv USING (day, app_id, platform);
 COMMENT ON VIEW push.token_churn_daily IS
-  'Token churn per day, app and platform: registrations (new tokens in '
-  'push.devices) vs invalidations (invalid_token outcomes in the stats), '
-  'and the difference.';
+  'Token churn per day, app and platform: registrations (devices created '
+  'that day) vs invalidations (devices whose token was invalidated that '
+  'day, once each; a token registered again is active, no longer counted), '
+  'from push.devices, and the difference.';
 
 CREATE VIEW push.dispatcher_health AS
 SELECT id, host, pid, version, started_at, heartbeat_at,

@@ -75,7 +75,8 @@ SELECT c.id AS campaign_id, c.app_id, c.name, c.state,
        coalesce(s.expired, 0) AS expired,
        coalesce(s.dropped, 0) AS dropped,
        coalesce(s.retried, 0) AS retried,
-       s.latency_ms_p50, s.latency_ms_p95
+       s.latency_ms_p50, s.latency_ms_p95,
+       coalesce(s.no_device, 0) AS no_device
 FROM push.campaigns c
 LEFT JOIN LATERAL (
   SELECT count(*) AS targets, count(enqueued_at) AS queued
@@ -90,6 +91,7 @@ LEFT JOIN LATERAL (
                                               'dropped_overload'))
            AS dropped,
          sum(count) FILTER (WHERE outcome = 'retry') AS retried,
+         sum(count) FILTER (WHERE outcome = 'no_device') AS no_device,
          push.hist_percentile(push.hist_merge(latency_hist), 0.50)
            AS latency_ms_p50,
          push.hist_percentile(push.hist_merge(latency_hist), 0.95)
@@ -98,6 +100,9 @@ LEFT JOIN LATERAL (
 ) s ON true;
 COMMENT ON VIEW push.campaign_funnel IS
   'Per campaign: targets, queued (targets whose push was enqueued), then '
-  'outcomes from the stats - sent, failed, invalidated (dead tokens), '
-  'expired, dropped (ban or overload), retried attempts - and latency '
-  'p50/p95.';
+  'outcomes from the stats, one per device pushed - sent, failed, '
+  'invalidated (dead tokens, including devices already invalidated at '
+  'enqueue), expired, dropped (ban or overload), no_device (targets '
+  'without an active device, counted at enqueue), retried attempts - and '
+  'latency p50/p95. Outcomes decided at enqueue count at once (from '
+  'push.stats_inbox until they are folded).';

@@ -54,6 +54,14 @@ GRANT SELECT ON push.stats_hour, push.stats_all, push.app_stats_hourly,
   push.app_stats_daily, push.outcomes_by_device, push.devices_by_attribute,
   push.token_churn_daily, push.dispatcher_health, push.campaign_funnel
   TO pgpush_analyst;
+-- Insert-time outcomes (migration 0004). The enqueue trigger writes
+-- push.stats_inbox as its owner (SECURITY DEFINER): app roles need no grant
+-- on it; only the fold (definer too) deletes from it.
+GRANT EXECUTE ON FUNCTION push.fold_stats_inbox()
+  TO pgpush_admin, pgpush_dispatcher;
+GRANT SELECT ON push.stats_inbox TO pgpush_analyst;
+GRANT EXECUTE ON FUNCTION push.hist_count(bigint[])
+  TO pgpush_analyst, pgpush_admin, pgpush_dispatcher;
 
 -- pgpush_app
 GRANT SELECT, INSERT ON push.pushes TO pgpush_app;

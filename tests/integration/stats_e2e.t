@@ -12,7 +12,11 @@
 #   - the debug push has every step in push.debug_events, in order; the
 #     others have none; no secret of the test credentials is in any trace;
 #   - the daemon ran the maintenance (partitions ahead exist), heartbeats
-#     its interval, shows live, then stopped.
+#     its interval, shows live, then stopped;
+#   - outcomes decided at enqueue (a user without a device, a device already
+#     invalidated) count in the funnel and the app views at once, and after
+#     push.run_maintenance() push.stats_minute equals push.deliveries
+#     outcome by outcome, those included.
 . "$(dirname "$0")/../harness/lib.sh"
 . "$(dirname "$0")/../harness/dispatch.sh"
 
@@ -253,6 +257,44 @@ daemon_stop
 is "$(q $DB "SELECT status || ' ' || live FROM push.dispatcher_health
              WHERE id = '$ID'")" "stopped false" \
    "after SIGTERM push.dispatcher_health shows it stopped"
+
+# Outcomes decided at enqueue: a second campaign to a user without a device
+# and to a device the provider already killed (UNREGISTERED above).
+CAMP2=$(q $DB "INSERT INTO push.campaigns (app_id, name, payload_template,
+               state) VALUES ($APP, 'stats-camp2', '{\"title\": \"hi\"}',
+               'running') RETURNING id")
+q $DB "
+  INSERT INTO push.campaign_targets (campaign_id, user_id, enqueued_at)
+  VALUES ($CAMP2, 'cu-none', now()), ($CAMP2, 'cu-dead', now());
+  INSERT INTO push.pushes (app_id, user_id, payload, campaign_id)
+  VALUES ($APP, 'cu-none', '{\"title\": \"camp2\"}', $CAMP2);
+  INSERT INTO push.pushes (app_id, device_id, payload, campaign_id)
+  SELECT $APP, id, '{\"title\": \"camp2\"}', $CAMP2 FROM push.devices
+  WHERE token = 'stats-unreg-token-0001';" >/dev/null
+is "$(q $DB "SELECT count(*) FROM push.queue")" 0 \
+   "insert-time outcomes: nothing queued"
+is "$(q $DB "SELECT targets || ' ' || queued || ' ' || invalidated || ' ' ||
+                    no_device || ' ' || sent
+             FROM push.campaign_funnel WHERE campaign_id = $CAMP2")" \
+   "2 2 1 1 0" "  campaign_funnel counts them at once: 1 invalidated, 1 no_device"
+is "$(q $DB "SELECT sum(invalid_token) || ' ' || sum(no_device)
+             FROM push.app_stats_daily WHERE app_id = $APP")" "4 1" \
+   "  app_stats_daily too: 3 + 1 invalid tokens, 1 no_device"
+is "$(q $DB "SELECT string_agg(action || ': ' || object, ',')
+             FROM push.run_maintenance() WHERE action = 'folded'")" \
+   "folded: 2 insert-time outcomes into push.stats_minute" \
+   "  push.run_maintenance() folds them into push.stats_minute"
+is "$(q $DB "SELECT string_agg(outcome || '=' || n, ' ' ORDER BY outcome)
+             FROM (SELECT outcome, sum(count) n FROM push.stats_minute
+                   GROUP BY 1) x")" \
+   "$(q $DB "SELECT string_agg(outcome || '=' || n, ' ' ORDER BY outcome)
+             FROM (SELECT outcome, count(*) n FROM push.deliveries
+                   GROUP BY 1) x")" \
+   "  push.stats_minute equals push.deliveries, outcome by outcome"
+is "$(q $DB "SELECT targets - sent - failed - invalidated - expired - dropped
+                    - no_device FROM push.campaign_funnel
+             WHERE campaign_id IN ($CAMP, $CAMP2) ORDER BY campaign_id")" \
+   "$(printf '0\n0')" "  both campaigns' targets add up to their outcomes"
 
 # --stats-interval-ms 0: statistics off - pushes go out, no stats written,
 # the heartbeat and the debug events still are.

@@ -18,10 +18,12 @@ DO $$ BEGIN PERFORM push.register_device(push.app_id('bi_other'), 'fcm',
 
 -- Everything an enqueue could have written, as one comparable string.
 CREATE FUNCTION pg_temp.footprint() RETURNS text LANGUAGE sql AS $$
-  SELECT format('pushes=%s queue=%s deliveries=%s devices=%s keys=%s',
+  SELECT format('pushes=%s queue=%s deliveries=%s devices=%s keys=%s '
+                'inbox=%s',
     (SELECT count(*) FROM push.pushes), (SELECT count(*) FROM push.queue),
     (SELECT count(*) FROM push.deliveries), (SELECT count(*) FROM push.devices),
-    (SELECT count(*) FROM push.idempotency_keys))
+    (SELECT count(*) FROM push.idempotency_keys),
+    (SELECT count(*) FROM push.stats_inbox))
 $$;
 
 -- rejected(sql, sqlstate, message, what): two tests - the statement fails

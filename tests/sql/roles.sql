@@ -3,7 +3,7 @@
 -- transactional) and used with SET LOCAL ROLE; RESET ROLE goes back to the
 -- superuser, which sets fixtures up and checks effects.
 BEGIN;
-SELECT plan(97);
+SELECT plan(109);
 
 -- pgTAP keeps its state in temp tables owned by the superuser; let the
 -- roles under test write their results there.
@@ -84,6 +84,15 @@ SELECT lives_ok('SELECT * FROM push.stats_hourly',
                 'analyst reads push.stats_hourly');
 SELECT lives_ok('SELECT * FROM push.stats_daily',
                 'analyst reads push.stats_daily');
+SELECT lives_ok('SELECT count(*) FROM push.stats_inbox',
+                'analyst reads push.stats_inbox');
+SELECT throws_ok($$INSERT INTO push.stats_inbox (minute, app_id, outcome,
+                   count) VALUES (now(), push.app_id('rl_a'), 'no_device', 1)$$,
+                 '42501', 'permission denied for table stats_inbox',
+                 'analyst cannot write push.stats_inbox');
+SELECT throws_ok('SELECT push.fold_stats_inbox()', '42501',
+                 'permission denied for function fold_stats_inbox',
+                 'analyst cannot fold the stats inbox');
 SELECT results_eq($$
   SELECT app_version FROM push.devices WHERE user_id = 'u1'
   ORDER BY app_version$$, ARRAY['1.0', '2.0'],
@@ -151,6 +160,28 @@ SELECT results_eq($$SELECT payload ->> 'title' FROM push.pushes
                     WHERE idempotency_key IS NULL ORDER BY 1$$,
   ARRAY['a device push', 'a token push', 'a user push'],
   'app role reads its own pushes and sees none of app B''s');
+SELECT lives_ok($$
+  INSERT INTO push.pushes (app_id, user_id, payload)
+  VALUES (push.app_id('rl_a'), 'rl-nobody', '{"title": "a nobody push"}')$$,
+  'app role enqueues a push to a user without devices (counted by the '
+  'trigger in push.stats_inbox, which the role cannot touch)');
+SELECT throws_ok('SELECT count(*) FROM push.stats_inbox', '42501',
+                 'permission denied for table stats_inbox',
+                 'app role cannot read push.stats_inbox');
+SELECT throws_ok($$INSERT INTO push.stats_inbox (minute, app_id, outcome,
+                   count) VALUES (now(), push.app_id('rl_a'), 'no_device', 9)$$,
+                 '42501', 'permission denied for table stats_inbox',
+                 'app role cannot write push.stats_inbox');
+SELECT throws_ok('DELETE FROM push.stats_inbox', '42501',
+                 'permission denied for table stats_inbox',
+                 'app role cannot delete from push.stats_inbox');
+SELECT throws_ok('SELECT push.fold_stats_inbox()', '42501',
+                 'permission denied for function fold_stats_inbox',
+                 'app role cannot fold the stats inbox');
+SELECT throws_ok($$SELECT push.finish_unsendable(1, push.app_id('rl_a'),
+                    NULL, NULL, NULL, now(), 'forged')$$, '42501',
+                 'permission denied for function finish_unsendable',
+                 'app role cannot call the trigger''s helper directly');
 SELECT results_eq($$SELECT token FROM push.devices$$,
                   ARRAY['rl-a-device-0001'],
                   'app role reads its app''s devices, tokens included');
@@ -248,8 +279,15 @@ SELECT results_eq($$
   LEFT JOIN push.queue q ON q.push_id = p.id
   WHERE p.app_id = push.app_id('rl_a') AND p.idempotency_key IS NULL
   GROUP BY 1 ORDER BY 1$$,
-  $$VALUES ('a device push', 1), ('a token push', 1), ('a user push', 1)$$,
+  $$VALUES ('a device push', 1), ('a nobody push', 0), ('a token push', 1),
+           ('a user push', 1)$$,
   'the app role''s pushes were queued, app B''s device untouched by them');
+SELECT results_eq($$
+  SELECT outcome::text, platform::text, count::int FROM push.stats_inbox
+  WHERE app_id = push.app_id('rl_a')$$,
+  $$VALUES ('no_device', NULL::text, 1)$$,
+  'the app role''s push to a user without devices is counted in '
+  'push.stats_inbox');
 SELECT results_eq($$SELECT app_version FROM push.devices
                     WHERE token = 'rl-b-device-0001'$$, ARRAY['2.0'],
                   'app B''s device was not changed');
@@ -335,6 +373,12 @@ SELECT lives_ok($$INSERT INTO push.stats_minute (minute, app_id, platform,
                   DO UPDATE SET count = push.stats_minute.count
                                         + EXCLUDED.count$$,
                 'dispatcher merges stats with INSERT ... ON CONFLICT');
+SELECT results_eq('SELECT push.fold_stats_inbox()', ARRAY[1::bigint],
+                  'dispatcher folds the stats inbox');
+SELECT throws_ok($$INSERT INTO push.stats_inbox (minute, app_id, outcome,
+                   count) VALUES (now(), push.app_id('rl_a'), 'no_device', 1)$$,
+                 '42501', 'permission denied for table stats_inbox',
+                 'dispatcher cannot write push.stats_inbox directly');
 SELECT lives_ok($$INSERT INTO push.dispatchers (id, host, pid, version)
                   VALUES ('rl:1:0', 'rl', 1, 'test')$$,
                 'dispatcher writes its heartbeat row');

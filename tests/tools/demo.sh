@@ -47,6 +47,7 @@ cleanup() {
 		DELETE FROM push.queue WHERE app_id = $app;
 		DELETE FROM push.deliveries WHERE app_id = $app;
 		DELETE FROM push.stats_minute WHERE app_id = $app;
+		DELETE FROM push.stats_inbox WHERE app_id = $app;
 		DELETE FROM push.pushes WHERE app_id = $app;
 		DELETE FROM push.apps WHERE id = $app;" >/dev/null 2>&1 ||
 			echo "demo: could not remove app $app_name from PGPUSH_DB" >&2
