@@ -1066,6 +1066,33 @@ static void metrics_render(void *arg, struct metrics_buf *b)
 		       "\npgpush_debug_events_total{state=\"dropped\"} %" PRIu64
 		       "\n", d->trace.events, d->trace.written,
 		       d->trace.dropped);
+	if (d->http != NULL) {
+		struct http_stats hs;
+
+		http_get_stats(d->http, &hs);
+		metrics_printf(b, "# HELP pgpush_http_requests_total Provider "
+			       "requests finished (answered or not).\n"
+			       "# TYPE pgpush_http_requests_total counter\n"
+			       "pgpush_http_requests_total %" PRIu64 "\n",
+			       hs.completed);
+		metrics_printf(b, "# HELP pgpush_http_connects_total Provider "
+			       "connections opened.\n"
+			       "# TYPE pgpush_http_connects_total counter\n"
+			       "pgpush_http_connects_total %" PRIu64 "\n",
+			       hs.connects);
+		metrics_printf(b, "# HELP pgpush_http_turned_back_total "
+			       "Requests held back from a connection that had "
+			       "not answered yet (APNs token auth).\n"
+			       "# TYPE pgpush_http_turned_back_total counter\n"
+			       "pgpush_http_turned_back_total %" PRIu64 "\n",
+			       hs.turned_back);
+		metrics_printf(b, "# HELP pgpush_http_rebuilds_total Times a "
+			       "provider only failed and its connections were "
+			       "rebuilt.\n"
+			       "# TYPE pgpush_http_rebuilds_total counter\n"
+			       "pgpush_http_rebuilds_total %" PRIu64 "\n",
+			       hs.rebuilds);
+	}
 	stats_render_metrics(&d->stats, b);
 }
 

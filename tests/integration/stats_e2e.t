@@ -200,6 +200,12 @@ is "$(awk '$1 == "pgpush_latency_ms_count" {print $2}' "$DT/metrics")" \
    "$(q $DB "SELECT count(*) FROM push.deliveries WHERE dispatcher = '$ID'
              AND latency_ms IS NOT NULL")" \
    "  the latency histogram counts every latency"
+hreq=$(awk '$1 == "pgpush_http_requests_total" {print $2}' "$DT/metrics")
+ok "$([ "${hreq:-0}" -ge "$(q $DB "SELECT count(*) FROM push.deliveries
+      WHERE dispatcher = '$ID' AND provider_status IS NOT NULL")" ]; echo $?)" \
+   "  pgpush_http_requests_total ($hreq) counts every answered push"
+ok "$([ "$(awk '$1 == "pgpush_http_connects_total" {print $2}' "$DT/metrics")" -ge 1 ]; echo $?)" \
+   "  pgpush_http_connects_total counts the connections made"
 is "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/")" 404 \
    "GET / is 404"
 is "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$MPORT/metrics")" \
