@@ -1,7 +1,8 @@
 -- cancel_campaign.sql - cancel a campaign: sets push.campaigns.state to
 -- 'cancelled' and, in the same statement, deletes the campaign's queue rows
 -- that no dispatcher holds and records each in push.deliveries with outcome
--- 'cancelled' (attempt 0, provider_reason saying who cancelled). Rows a
+-- 'cancelled' (attempt 0, provider_reason saying who cancelled), counted
+-- in the stats (push.stats_inbox: push.campaign_funnel's `cancelled`). Rows a
 -- dispatcher has claimed under a live lease are left to finish (their
 -- number is printed); rows under a lapsed lease are cancelled. A row being
 -- claimed at this very moment is either cancelled or claimed, never both:
@@ -83,7 +84,17 @@ WITH old AS (
          g.enqueued_at,
          jsonb_build_object('attempts_before', g.attempts)
   FROM gone g
-  RETURNING 1
+  RETURNING finished_at, app_id, platform, campaign_id
+), counted AS (
+  -- Counted in the stats like the outcomes decided at enqueue: appended
+  -- to push.stats_inbox (push.stats_all reads it; the next maintenance
+  -- folds it into push.stats_minute).
+  INSERT INTO push.stats_inbox (minute, app_id, platform, campaign_id,
+    outcome, count)
+  SELECT date_trunc('minute', finished_at, 'UTC'), app_id, platform,
+         campaign_id, 'cancelled', count(*)
+  FROM recorded
+  GROUP BY 1, 2, 3, 4
 )
 SELECT camp.id AS campaign_id, camp.name AS campaign, camp.previous_state,
        'cancelled'::push.campaign_state AS state,

@@ -76,7 +76,9 @@ SELECT c.id AS campaign_id, c.app_id, c.name, c.state,
        coalesce(s.dropped, 0) AS dropped,
        coalesce(s.retried, 0) AS retried,
        s.latency_ms_p50, s.latency_ms_p95,
-       coalesce(s.no_device, 0) AS no_device
+       coalesce(s.no_device, 0) AS no_device,
+       coalesce(s.uncertain, 0) AS uncertain,
+       coalesce(s.cancelled, 0) AS cancelled
 FROM push.campaigns c
 LEFT JOIN LATERAL (
   SELECT count(*) AS targets, count(enqueued_at) AS queued
@@ -92,6 +94,8 @@ LEFT JOIN LATERAL (
            AS dropped,
          sum(count) FILTER (WHERE outcome = 'retry') AS retried,
          sum(count) FILTER (WHERE outcome = 'no_device') AS no_device,
+         sum(count) FILTER (WHERE outcome = 'uncertain') AS uncertain,
+         sum(count) FILTER (WHERE outcome = 'cancelled') AS cancelled,
          push.hist_percentile(push.hist_merge(latency_hist), 0.50)
            AS latency_ms_p50,
          push.hist_percentile(push.hist_merge(latency_hist), 0.95)
@@ -103,6 +107,8 @@ COMMENT ON VIEW push.campaign_funnel IS
   'outcomes from the stats, one per device pushed - sent, failed, '
   'invalidated (dead tokens, including devices already invalidated at '
   'enqueue), expired, dropped (ban or overload), no_device (targets '
-  'without an active device, counted at enqueue), retried attempts - and '
-  'latency p50/p95. Outcomes decided at enqueue count at once (from '
-  'push.stats_inbox until they are folded).';
+  'without an active device, counted at enqueue), retried attempts, '
+  'latency p50/p95, uncertain (maybe delivered: an ambiguous answer) and '
+  'cancelled (admin-sql/cancel_campaign.sql). Outcomes decided at enqueue '
+  'or by a cancel count at once (from push.stats_inbox until they are '
+  'folded).';

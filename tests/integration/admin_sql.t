@@ -7,7 +7,7 @@
 # each script fails with a clear message and a non-zero exit for a missing
 # variable and for an unknown app.
 . "$(dirname "$0")/../harness/lib.sh"
-plan 88
+plan 90
 
 db=admin_sql
 admin=pgpush_admin_sql_t
@@ -256,8 +256,12 @@ is "$(q "$db" "SELECT string_agg(p.collapse_key || ':' || d.platform || ':'
 	WHERE d.outcome = 'cancelled'")" \
 	"C1:apns:0:true:true,C2:fcm:0:true:true,C4:apns:0:true:true" \
 	"each is recorded as a cancelled delivery"
+is "$(q "$db" "SELECT cancelled FROM push.campaign_funnel WHERE name = 'bf'")" 3 \
+	"the campaign funnel counts the 3 cancelled"
 run cancel_campaign -v app=shop -v campaign=bf
 like "$out" "\|bf\|cancelled\|cancelled\|0\|1" "running it again cancels nothing more"
+is "$(q "$db" "SELECT sum(count) FROM push.stats_all WHERE outcome = 'cancelled'")" 3 \
+	"  and the stats count nothing twice"
 
 # --- requeue_failed -------------------------------------------------------
 queued() {
