@@ -29,7 +29,7 @@ ctl POST /latency '{"provider":"apns","distribution":"uniform","min_ms":2,"max_m
 apns_enqueue $DB $APP tok 3000
 apns_enqueue $DB $CAPP cert 1000
 
-daemon_start $DB
+daemon_start $DB --max-host-connections 4
 # Three GOAWAYs, each with requests in flight on every connection.
 for at in 1200 2000 2800; do
 	wait_for $DB "SELECT count(*) >= $at FROM push.deliveries" 40
@@ -57,8 +57,12 @@ dups=$(apns_log | awk '$3 == 200 {print $2}' | sort | uniq -d)
 is "$(printf '%s\n' $dups | grep -c "^$(apns_tok cert)")" 0 \
 	"the certificate app: nothing duplicated"
 is "$(printf '%s\n' $dups | grep -c .)" 0 "nothing duplicated at all"
+# libcurl's own retries each take a new connection while the group's
+# count allows (--max-host-connections 4): per GOAWAY at most 4 new ones
+# for each of the two apps, so 2 + 3 x 2 x 4 = 26 at most (seen 9-18;
+# 115-162 before http.c held retries off unanswered token connections).
 nconn=$(apns_log | awk '{print $1}' | sort -u | wc -l | tr -d ' ')
-ok "$([ "$nconn" -le 16 ]; echo $?)" \
+ok "$([ "$nconn" -le 26 ]; echo $?)" \
 	"reconnected after each GOAWAY without a burst: $nconn connections in all"
 diag "requests held back from a connection that had not answered: $(grep -c 'holding requests until' "$DAEMON_LOG") times"
 
