@@ -4,6 +4,8 @@
  */
 #include "hostlist.h"
 
+#include <json-c/json.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -231,4 +233,28 @@ out:
 	curl_url_cleanup(o);
 	curl_url_cleanup(u);
 	return out;
+}
+
+int hostlist_add_json(struct hostlist *hl, struct json_object *hosts,
+		      const char *def, char *err, size_t errlen)
+{
+	if (hosts == NULL || json_object_is_type(hosts, json_type_null))
+		return hostlist_add(hl, def, err, errlen);
+	if (!json_object_is_type(hosts, json_type_array)) {
+		snprintf(err, errlen, "channel_hosts is not an array");
+		return -EINVAL;
+	}
+	for (size_t i = 0; i < json_object_array_length(hosts); i++) {
+		json_object *e = json_object_array_get_idx(hosts, i);
+
+		if (!json_object_is_type(e, json_type_string)) {
+			snprintf(err, errlen, "channel_hosts holds a "
+				 "non-string");
+			return -EINVAL;
+		}
+		if (hostlist_add(hl, json_object_get_string(e), err,
+				 errlen) < 0)
+			return -EINVAL;
+	}
+	return 0;
 }

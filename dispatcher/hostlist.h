@@ -44,6 +44,16 @@ int hostlist_add(struct hostlist *hl, const char *pattern, char *err,
 size_t hostlist_count(const struct hostlist *hl);
 
 /*
+ * Add the patterns of a credential's `channel_hosts` JSON value: an array
+ * of strings, or `def` (one pattern) when `hosts` is NULL or JSON null.
+ * 0, or -EINVAL with a reason in err (not an array, a non-string, or a
+ * pattern hostlist_add() refuses).
+ */
+struct json_object;
+int hostlist_add_json(struct hostlist *hl, struct json_object *hosts,
+		      const char *def, char *err, size_t errlen);
+
+/*
  * Does host (with port, 0 for the scheme's default) match a pattern?
  * `host` is as libcurl gives it (IPv6 in brackets).
  */

@@ -859,34 +859,6 @@ static const char *opt_str(json_object *o, const char *key)
 	return s != NULL && s[0] != '\0' ? s : NULL;
 }
 
-/* The credential's channel_hosts (a JSON array) into `hl`; `def` when
- * absent. */
-static int load_hosts(struct hostlist *hl, json_object *row,
-		      const char *def, char *err, size_t errlen)
-{
-	json_object *h = get(row, "channel_hosts");
-
-	if (h == NULL || json_object_is_type(h, json_type_null))
-		return hostlist_add(hl, def, err, errlen);
-	if (!json_object_is_type(h, json_type_array)) {
-		snprintf(err, errlen, "channel_hosts is not an array");
-		return -EINVAL;
-	}
-	for (size_t i = 0; i < json_object_array_length(h); i++) {
-		json_object *e = json_object_array_get_idx(h, i);
-
-		if (!json_object_is_type(e, json_type_string)) {
-			snprintf(err, errlen, "channel_hosts holds a "
-				 "non-string");
-			return -EINVAL;
-		}
-		if (hostlist_add(hl, json_object_get_string(e), err,
-				 errlen) < 0)
-			return -EINVAL;
-	}
-	return 0;
-}
-
 static int wns_cred_open(struct sender_cred **out,
 			 const struct sender_env *env, const char *row_json,
 			 char *err, size_t errlen)
@@ -906,8 +878,8 @@ static int wns_cred_open(struct sender_cred **out,
 	}
 	cred = mem_alloc_zero(1, sizeof *cred);
 	cred->hosts = hostlist_new();
-	if (load_hosts(cred->hosts, row, DEFAULT_HOSTS, aerr,
-				   sizeof aerr) < 0) {
+	if (hostlist_add_json(cred->hosts, get(row, "channel_hosts"),
+			      DEFAULT_HOSTS, aerr, sizeof aerr) < 0) {
 		snprintf(err, errlen, "wns credential: %s", aerr);
 		goto fail;
 	}
