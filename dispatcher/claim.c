@@ -52,6 +52,8 @@ const char CLAIM_SQL[] =
 	" LEFT JOIN LATERAL (SELECT x.token, x.invalidated_at"
 	"   FROM push.devices x WHERE x.id = c.device_id LIMIT 1) d ON true";
 
+const char WORK_SESSION_SQL[] = "SET plan_cache_mode = force_generic_plan";
+
 void claim_req_reset(struct claim_req *c)
 {
 	sqlarr_reset(&c->apps);

@@ -1269,14 +1269,37 @@ static void on_notify(void *arg, const char *channel, const char *payload)
 		daemon_kick(d);
 }
 
-static void on_work_ready(void *arg)
+static void on_session_set(void *arg, const struct db_result *res)
 {
-	struct daemon *d = arg;
+	(void)arg;
+	/* Not fatal: the statements run as well with per-call plans. */
+	if (db_result_status(res) == DB_ERR_QUERY)
+		log_warn("session settings refused", "sql=\"%s\" error=%s",
+			 WORK_SESSION_SQL, db_result_error(res));
+}
 
+static void on_work_ready(struct daemon *d, struct db_async *conn)
+{
+	/* First on the new session, before the flushes below. */
+	db_async_query(conn, WORK_SESSION_SQL, 0, NULL, on_session_set, d);
 	/* Buffered outcomes survive a reconnect: write them now. */
 	ack_flush(d);
 	release_flush(d);
 	daemon_kick(d);
+}
+
+static void on_claim_ready(void *arg)
+{
+	struct daemon *d = arg;
+
+	on_work_ready(d, d->db_claim);
+}
+
+static void on_ack_ready(void *arg)
+{
+	struct daemon *d = arg;
+
+	on_work_ready(d, d->db_ack);
 }
 
 static void on_stats_ready(void *arg)
@@ -1580,9 +1603,9 @@ int daemon_run(const struct cli_opts *opts)
 
 	if (open_db(d, &d->db_listen, "listener", on_listen_ready, err,
 		    sizeof err) < 0 ||
-	    open_db(d, &d->db_claim, "claim", on_work_ready, err,
+	    open_db(d, &d->db_claim, "claim", on_claim_ready, err,
 		    sizeof err) < 0 ||
-	    open_db(d, &d->db_ack, "ack", on_work_ready, err, sizeof err) < 0 ||
+	    open_db(d, &d->db_ack, "ack", on_ack_ready, err, sizeof err) < 0 ||
 	    open_db(d, &d->db_stats, "stats", on_stats_ready, err,
 		    sizeof err) < 0) {
 		log_error("bad connection string", "error=%s", err);

@@ -78,7 +78,11 @@ static PGconn *connect_prepared(const char *conninfo)
 	PGconn *c = PQconnectdb(conninfo);
 	if (PQstatus(c) != CONNECTION_OK)
 		die(c, NULL, "connect");
-	PGresult *r = PQprepare(c, "claim", CLAIM_SQL, CLAIM_NPARAMS, NULL);
+	PGresult *r = PQexec(c, WORK_SESSION_SQL);   /* as the daemon does */
+	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+		die(c, r, "session settings");
+	PQclear(r);
+	r = PQprepare(c, "claim", CLAIM_SQL, CLAIM_NPARAMS, NULL);
 	if (PQresultStatus(r) != PGRES_COMMAND_OK)
 		die(c, r, "prepare claim");
 	PQclear(r);
