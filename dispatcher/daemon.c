@@ -478,7 +478,7 @@ static void on_claim_done(void *arg, const struct db_result *res)
 				5000000;
 			if (item->send_by_us <= now_claimed)
 				item->send_by_us = now_claimed + lease_us / 2;
-			pool_add(p, item);
+			pool_add(p, item, now_claimed);
 		}
 	}
 	release_flush(d);

@@ -7,8 +7,10 @@
  * while its ring is more than half full; otherwise enough to fill the
  * ring.  Claimed items go into the ring (pool_add); pool_pump() starts
  * sends while fewer than `window` are in flight.  The window starts at the
- * app's minimum, grows in steps while the ring is more than 10% full and
- * shrinks back toward the minimum when the pool is idle (pool_tick).  So a
+ * app's minimum, grows in steps while the ring is more than 10% full
+ * (pool_tick) or as soon as a push has waited for a slot for a few
+ * milliseconds (pool_pump), and shrinks back toward the minimum when the
+ * pool is idle (pool_tick).  So a
  * backlog in one app fills only that app's ring; other apps' pools claim
  * and send on their own.
  *
@@ -109,12 +111,13 @@ void pool_set_limits(struct pool *p, const struct pool_limits *lim);
 int pool_claim_want(const struct pool *p, int max_batch);
 
 /* Add a claimed item to the ring; the pool owns it.  Never fails: the
- * claim asked for at most the free space. */
-void pool_add(struct pool *p, struct push_item *item);
+ * claim asked for at most the free space.  `now_us` is push_now_us(). */
+void pool_add(struct pool *p, struct push_item *item, int64_t now_us);
 
 /*
  * Start sends while the window allows, finishing banned and expired
- * pushes without a request.  `now_us` is push_now_us().
+ * pushes without a request; grow the window when the oldest waiting push
+ * has waited WAIT_GROW_US for a slot.  `now_us` is push_now_us().
  */
 void pool_pump(struct pool *p, int64_t now_us);
 

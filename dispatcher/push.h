@@ -61,6 +61,7 @@ struct push_item {
 	int64_t expires_at_us;    /* 0: never */
 	int64_t enqueued_at_us;
 	int64_t sent_at_us;       /* set when the request goes out */
+	int64_t pooled_at_us;     /* when it entered its pool's ring */
 	int64_t send_by_us;       /* not sent after this (its lease would
 				   * lapse in flight): given back; 0: none */
 	int attempts;             /* attempts made, this one included */

@@ -146,7 +146,7 @@ static void test_pool(void)
 	is_int(pool_claim_want(p, 500), 64, "an empty pool wants a full ring");
 	is_int(pool_claim_want(p, 10), 10, "capped by the batch size");
 	for (int i = 0; i < 40; i++)
-		pool_add(p, item(i + 1, 0));
+		pool_add(p, item(i + 1, 0), 1000);
 	is_int(pool_claim_want(p, 500), 0, "over half full: claims nothing");
 	lim.paused = true;
 	pool_set_limits(p, &lim);
@@ -161,6 +161,20 @@ static void test_pool(void)
 	is_int(nsent, 2, "sends start up to the window (min 2)");
 	is_int(p->in_flight, 2, "two in flight");
 	is_int(p->len, 38, "the rest wait in the ring");
+
+	pool_pump(p, 1000 + 4999);
+	is_int(p->window, 2, "pushes waiting under 5 ms: the window stays");
+	pool_pump(p, 1000 + 5000);
+	is_int(p->window, 3, "a push waiting 5 ms for a slot grows the window");
+	is_int(p->in_flight, 3, "and the new slot is used at once");
+	pool_pump(p, 1000 + 9000);
+	is_int(p->window, 3, "but not again within 5 ms");
+	lim.max_window = 3;
+	pool_set_limits(p, &lim);
+	pool_pump(p, 1000 + 20000);
+	is_int(p->window, 3, "nor past the app's maximum");
+	lim.max_window = 16;
+	pool_set_limits(p, &lim);
 
 	pool_tick(p, 1000000);
 	ok(p->window > 2, "a ring over 10%% full grows the window (now %d)",
@@ -187,13 +201,13 @@ static void test_pool(void)
 	nsent = 0;
 
 	/* Expired and banned pushes never reach the sender. */
-	pool_add(p, item(100, 500));
+	pool_add(p, item(100, 500), 1000);
 	pool_pump(p, 1000);
 	is_int(nsent, 0, "an expired push is not sent");
 	is_int(last_outcome, PUSH_OUTCOME_EXPIRED, "it is finished as expired");
 	lim.banned_until_us = 5000;
 	pool_set_limits(p, &lim);
-	pool_add(p, item(101, 0));
+	pool_add(p, item(101, 0), 1000);
 	pool_pump(p, 1000);
 	is_int(nsent, 0, "a banned app's push is not sent");
 	is_int(last_outcome, PUSH_OUTCOME_DROPPED_BANNED, "it is dropped");
@@ -203,7 +217,7 @@ static void test_pool(void)
 	/* A push that waited past its send-by time goes back unsent. */
 	struct push_item *late = item(102, 0);
 	late->send_by_us = 900;
-	pool_add(p, late);
+	pool_add(p, late, 1000);
 	pool_pump(p, 1000);
 	is_int(nsent, 0, "a push past its send-by time is not sent");
 	is_int(ngiven_back, 1, "it is given back (NULL result)");
@@ -213,7 +227,7 @@ static void test_pool(void)
 	lim.max_window = 1;
 	pool_set_limits(p, &lim);
 	for (int i = 0; i < 5; i++)
-		pool_add(p, item(200 + i, 0));
+		pool_add(p, item(200 + i, 0), 1000);
 	pool_pump(p, 1000);
 	struct push_item *back[8];
 	is_int(pool_take_unsent(p, back), 4, "four unsent are taken back");
