@@ -24,6 +24,8 @@ struct fake_h2 {
 	struct h2_stream *streams;	/* open streams we allocated */
 	uint8_t *out;
 	size_t outcap;
+	int goaway_sent;		/* a GOAWAY was submitted ... */
+	int32_t goaway_last;		/* ... with this last-stream-id */
 };
 
 struct h2_stream {
@@ -128,6 +130,13 @@ on_frame_recv(nghttp2_session *s, const nghttp2_frame *f, void *ud)
 	st = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
 	if (st == NULL)
 		return 0;
+	if (c->h2->goaway_sent && f->hd.stream_id > c->h2->goaway_last) {
+		/* Above our GOAWAY's last-stream-id: not processed (RFC 9113
+		 * 6.8), so not logged or answered; the client may retry it. */
+		nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE,
+		    f->hd.stream_id, NGHTTP2_REFUSED_STREAM);
+		return 0;
+	}
 	memset(&resp, 0, sizeof resp);
 	if (fake_cfg.sink) {
 		fake_sink_handle(c->lis->prov,
@@ -294,6 +303,8 @@ goaway(struct fake_conn *c, int32_t last, struct fake_resp *resp)
 {
 	const char *d = resp->goaway_data;
 
+	c->h2->goaway_sent = 1;
+	c->h2->goaway_last = last;
 	nghttp2_submit_goaway(c->h2->s, NGHTTP2_FLAG_NONE, last,
 	    resp->h2_error, (const uint8_t *)d, d ? strlen(d) : 0);
 }
@@ -362,8 +373,10 @@ fake_h2_goaway(struct fake_conn *c, const char *data)
 {
 	nghttp2_session *s = c->h2->s;
 
-	nghttp2_submit_goaway(s, NGHTTP2_FLAG_NONE,
-	    nghttp2_session_get_last_proc_stream_id(s), NGHTTP2_NO_ERROR,
+	c->h2->goaway_sent = 1;
+	c->h2->goaway_last = nghttp2_session_get_last_proc_stream_id(s);
+	nghttp2_submit_goaway(s, NGHTTP2_FLAG_NONE, c->h2->goaway_last,
+	    NGHTTP2_NO_ERROR,
 	    (const uint8_t *)data, data ? strlen(data) : 0);
 	fake_h2_flush(c);
 }
