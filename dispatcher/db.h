@@ -182,6 +182,19 @@ struct db_async_opts {
 	void (*on_down)(void *arg, const char *error);
 	/* Passed to the three callbacks above. */
 	void *arg;
+	/*
+	 * Steps in flight at once (0 or 1: one at a time).  Above 1 the
+	 * session runs in libpq's pipeline mode: the next queued queries go
+	 * out before the results of the earlier ones are in, each ending
+	 * its own implicit transaction, so the server runs them back to
+	 * back without waiting for this loop.  Results still come, and
+	 * callbacks still run, in order; a query's callback runs once its
+	 * transaction has committed.  A statement's first use on a session
+	 * (its PREPARE) goes alone.  On such a session a query with no
+	 * parameters must be one statement (pipeline mode has no simple
+	 * query protocol).
+	 */
+	int pipeline;
 };
 
 /*
@@ -206,7 +219,8 @@ int db_async_open(struct db_async **out, uv_loop_t *loop,
 /*
  * Queue `sql` with `nparams` text parameters ($1, $2, ...; a NULL entry is
  * SQL NULL; the strings are copied) and text results.  With nparams == 0
- * the simple query protocol is used, so `sql` may hold several statements
+ * (and no pipeline, see db_async_opts) the simple query protocol is used,
+ * so `sql` may hold several statements
  * separated by semicolons (run as one implicit transaction): the result
  * is the last statement's, or the first error.  COPY is not supported
  * (the session is dropped and reconnected).  `cb` runs exactly once, from

@@ -4,7 +4,9 @@
  * With db.c, the only file that calls PQ*.  One struct db_async is one
  * libpq connection in non-blocking mode, watched by a uv_poll_t, plus a
  * uv_timer_t for the connect timeout and the reconnect backoff.  Queries
- * wait in a FIFO; one is in flight at a time.
+ * wait in a FIFO; one is in flight at a time, or up to opts.pipeline in
+ * libpq's pipeline mode (each followed by a Sync: its own transaction;
+ * it is done when its PGRES_PIPELINE_SYNC comes).
  *
  * State machine (changed only by set_state(), which logs at debug level):
  *
@@ -116,6 +118,8 @@ struct db_query {
 	db_result_fn cb;
 	void *arg;
 	enum db_query_phase phase;
+	int got_result;		/* pipelined: a result of this step came */
+	int ended;		/* pipelined: its NULL came, its Sync is next */
 	PGresult *last;		/* the last good result so far */
 	PGresult *error;	/* the first error result */
 };
@@ -143,7 +147,10 @@ struct db_async {
 	uint64_t rng;
 	int flushing;		/* libpq has output left to send */
 	int kick;		/* the queue wants pumping */
-	struct db_query *inflight;
+	int piped;		/* the session is in libpq pipeline mode */
+	struct db_query *inflight;	/* oldest sent, linked by next */
+	struct db_query **inflight_tail;
+	int ninflight;
 	struct db_query *head;
 	struct db_query **tail;
 	size_t queued;
@@ -292,6 +299,38 @@ static struct db_query *queue_detach(struct db_async *c)
 	return list;
 }
 
+/* Sent queries, oldest first: one, or up to opts.pipeline when piped. */
+static void inflight_push(struct db_async *c, struct db_query *q)
+{
+	q->next = NULL;
+	*c->inflight_tail = q;
+	c->inflight_tail = &q->next;
+	c->ninflight++;
+}
+
+static struct db_query *inflight_pop(struct db_async *c)
+{
+	struct db_query *q = c->inflight;
+
+	c->inflight = q->next;
+	if (c->inflight == NULL)
+		c->inflight_tail = &c->inflight;
+	c->ninflight--;
+	q->next = NULL;
+	return q;
+}
+
+/* Take every sent query out of c, oldest first, linked by next. */
+static struct db_query *inflight_detach(struct db_async *c)
+{
+	struct db_query *list = c->inflight;
+
+	c->inflight = NULL;
+	c->inflight_tail = &c->inflight;
+	c->ninflight = 0;
+	return list;
+}
+
 /* Fail every query of a detached list with NOT_SENT. */
 static void fail_list(struct db_query *list, const char *msg)
 {
@@ -415,8 +454,8 @@ static void conn_down(struct db_async *c, const char *why)
 	c->pg = NULL;
 	c->flushing = 0;
 	c->kick = 0;
-	q = c->inflight;
-	c->inflight = NULL;
+	c->piped = 0;
+	q = inflight_detach(c);
 	list = queue_detach(c);
 	set_state(c, DB_ASYNC_WAITING, was_up ? "lost" : "connect failed");
 	/*
@@ -433,15 +472,20 @@ static void conn_down(struct db_async *c, const char *why)
 		 "db=%s error=%s retry_in_ms=%llu", c->name, reason,
 		 (unsigned long long)delay);
 
-	if (q && q->phase == DB_QUERY_RUNNING) {
-		snprintf(msg, sizeof(msg), "connection lost while the query "
-			 "was in flight; outcome unknown (it may have run and "
-			 "committed): %s", reason);
-		query_fail(q, DB_ERR_LOST, msg);
-	} else if (q) {
-		snprintf(msg, sizeof(msg), "not sent: connection lost while "
-			 "preparing its statement: %s", reason);
-		query_fail(q, DB_ERR_NOT_SENT, msg);
+	while (q != NULL) {
+		struct db_query *next = q->next;
+
+		if (q->phase == DB_QUERY_RUNNING) {
+			snprintf(msg, sizeof(msg), "connection lost while the "
+				 "query was in flight; outcome unknown (it may "
+				 "have run and committed): %s", reason);
+			query_fail(q, DB_ERR_LOST, msg);
+		} else {
+			snprintf(msg, sizeof(msg), "not sent: connection lost "
+				 "while preparing its statement: %s", reason);
+			query_fail(q, DB_ERR_NOT_SENT, msg);
+		}
+		q = next;
 	}
 	snprintf(msg, sizeof(msg), "not sent: %s: %s",
 		 was_up ? "connection lost" : "cannot connect", reason);
@@ -500,6 +544,13 @@ static void connected(struct db_async *c)
 		return;
 	}
 	PQsetNoticeReceiver(c->pg, db__on_notice, NULL);
+	if (c->opts.pipeline > 1) {
+		if (PQenterPipelineMode(c->pg) != 1) {
+			conn_down(c, PQerrorMessage(c->pg));
+			return;
+		}
+		c->piped = 1;
+	}
 	uv_timer_stop(&c->timer);
 	c->gen++;
 	c->up_since = uv_now(c->loop);
@@ -564,6 +615,8 @@ static int send_query(struct db_async *c, struct db_query *q)
 	char err[DB_ASYNC_ERR_MAX];
 	int ok, rc;
 
+	q->got_result = 0;
+	q->ended = 0;
 	if (q->stmt && q->stmt->gen != c->gen) {
 		q->phase = DB_QUERY_PREPARING;
 		ok = PQsendPrepare(c->pg, q->stmt->name, q->stmt->sql,
@@ -572,7 +625,7 @@ static int send_query(struct db_async *c, struct db_query *q)
 		q->phase = DB_QUERY_RUNNING;
 		ok = PQsendQueryPrepared(c->pg, q->stmt->name, q->nparams,
 					 vals, NULL, NULL, 0);
-	} else if (q->nparams == 0) {
+	} else if (q->nparams == 0 && !c->piped) {
 		q->phase = DB_QUERY_RUNNING;
 		ok = PQsendQuery(c->pg, q->sql);
 	} else {
@@ -580,8 +633,20 @@ static int send_query(struct db_async *c, struct db_query *q)
 		ok = PQsendQueryParams(c->pg, q->sql, q->nparams, NULL, vals,
 				       NULL, NULL, 0);
 	}
+	/* Piped, every step ends its own implicit transaction: one
+	 * failing does not abort the next, and its effects are committed
+	 * when its Sync's result comes (which is when it is done). */
+	if (ok && c->piped)
+		ok = PQpipelineSync(c->pg);
 	if (!ok) {
-		c->inflight = NULL;
+		/* q is the newest sent: nothing was queued behind it. */
+		struct db_query **pp = &c->inflight;
+
+		while (*pp != q)
+			pp = &(*pp)->next;
+		*pp = NULL;
+		c->inflight_tail = pp;
+		c->ninflight--;
 		if (PQstatus(c->pg) == CONNECTION_BAD) {
 			/* Nothing went out: it fails as "not sent". */
 			q->phase = DB_QUERY_QUEUED;
@@ -603,14 +668,33 @@ static int send_query(struct db_async *c, struct db_query *q)
 	return 0;
 }
 
-/* Send queued queries while the session is up and idle. */
+/*
+ * Whether q (the head of the queue) may go out now: when nothing is in
+ * flight, or, piped, behind fewer than opts.pipeline others.  A step
+ * that must first PREPARE its statement goes alone, and nothing follows
+ * it until it runs, so a PREPARE never fails under anyone's feet.
+ */
+static int may_send(const struct db_async *c, const struct db_query *q)
+{
+	if (c->state != DB_ASYNC_UP || q == NULL)
+		return 0;
+	if (c->inflight == NULL)
+		return 1;
+	if (!c->piped || c->ninflight >= c->opts.pipeline)
+		return 0;
+	if (c->inflight->phase == DB_QUERY_PREPARING)
+		return 0;
+	return q->stmt == NULL || q->stmt->gen == c->gen;
+}
+
+/* Send queued queries while the session can take them. */
 static void pump(struct db_async *c)
 {
 	struct db_query *q;
 
-	while (c->state == DB_ASYNC_UP && c->inflight == NULL &&
-	       (q = queue_pop(c)) != NULL) {
-		c->inflight = q;
+	while (may_send(c, c->head)) {
+		q = queue_pop(c);
+		inflight_push(c, q);
 		if (send_query(c, q) < 0)
 			return;
 	}
@@ -619,7 +703,7 @@ static void pump(struct db_async *c)
 static int is_error_status(ExecStatusType st)
 {
 	return st == PGRES_BAD_RESPONSE || st == PGRES_FATAL_ERROR ||
-	       st == PGRES_NONFATAL_ERROR;
+	       st == PGRES_NONFATAL_ERROR || st == PGRES_PIPELINE_ABORTED;
 }
 
 /* A FATAL or PANIC error: the server ends the session right after. */
@@ -651,6 +735,7 @@ static void inflight_done(struct db_async *c)
 		return;
 	}
 	if (q->phase == DB_QUERY_PREPARING && q->error == NULL) {
+		/* Still the one in flight: now it runs. */
 		q->stmt->gen = c->gen;
 		PQclear(q->last);
 		q->last = NULL;
@@ -658,7 +743,7 @@ static void inflight_done(struct db_async *c)
 			pump(c);	/* in case it failed at once */
 		return;
 	}
-	c->inflight = NULL;
+	inflight_pop(c);
 	r.status = q->error ? DB_ERR_QUERY : DB_OK;
 	r.res = q->error ? q->error : q->last;
 	r.sqlstate = NULL;
@@ -689,7 +774,32 @@ static void read_results(struct db_async *c)
 	while (c->state == DB_ASYNC_UP && (q = c->inflight) != NULL &&
 	       !PQisBusy(c->pg)) {
 		res = PQgetResult(c->pg);
-		if (res == NULL) {
+		if (c->piped) {
+			/* Piped, a step's results end with NULL and then
+			 * its Sync's PGRES_PIPELINE_SYNC. */
+			if (res == NULL) {
+				if (!q->got_result || q->ended)
+					break;	/* nothing more yet */
+				q->ended = 1;
+				continue;
+			}
+			if (PQresultStatus(res) == PGRES_PIPELINE_SYNC) {
+				PQclear(res);
+				if (q->ended)
+					inflight_done(c);
+				continue;
+			}
+			q->got_result = 1;
+			if (is_error_status(PQresultStatus(res)) &&
+			    is_fatal(res)) {
+				/* The server ends the session: no Sync will
+				 * come.  inflight_done() takes it down. */
+				PQclear(q->error);
+				q->error = res;
+				inflight_done(c);
+				continue;
+			}
+		} else if (res == NULL) {
 			inflight_done(c);
 			continue;
 		}
@@ -844,6 +954,9 @@ int db_async_open(struct db_async **out, uv_loop_t *loop,
 	c->name = mem_strdup(c->opts.name ? c->opts.name : "db");
 	c->opts.name = c->name;
 	c->tail = &c->head;
+	c->inflight_tail = &c->inflight;
+	if (c->opts.pipeline < 1)
+		c->opts.pipeline = 1;
 	c->connect_timeout_ms = timeout_ms;
 	c->rng = uv_hrtime() ^ (uint64_t)(uintptr_t)c;
 	if (c->rng == 0)
@@ -862,7 +975,7 @@ int db_async_open(struct db_async **out, uv_loop_t *loop,
 static void enqueue(struct db_async *c, struct db_query *q)
 {
 	queue_push(c, q);
-	if (c->state == DB_ASYNC_UP && c->inflight == NULL && !c->kick) {
+	if (!c->kick && may_send(c, c->head)) {
 		c->kick = 1;
 		poll_update(c);
 	}
@@ -938,7 +1051,7 @@ int db_async_is_up(const struct db_async *conn)
 
 size_t db_async_pending(const struct db_async *conn)
 {
-	return conn->queued + (conn->inflight ? 1 : 0);
+	return conn->queued + (size_t)conn->ninflight;
 }
 
 int db_async_close(struct db_async *conn, db_closed_fn closed_cb, void *arg)
@@ -957,19 +1070,25 @@ int db_async_close(struct db_async *conn, db_closed_fn closed_cb, void *arg)
 /* From the last handle's close callback: fail what is left, free. */
 static void finish_close(struct db_async *c)
 {
-	struct db_query *q = c->inflight, *list;
+	struct db_query *q, *list;
 	struct db_stmt *s;
 
 	PQfinish(c->pg);
 	c->pg = NULL;
-	c->inflight = NULL;
+	q = inflight_detach(c);
 	list = queue_detach(c);
-	if (q && q->phase == DB_QUERY_RUNNING)
-		query_fail(q, DB_ERR_LOST, "connection closed while the query "
-			   "was in flight; outcome unknown (it may have run "
-			   "and committed)");
-	else if (q)
-		query_fail(q, DB_ERR_NOT_SENT, "not sent: connection closed");
+	while (q != NULL) {
+		struct db_query *next = q->next;
+
+		if (q->phase == DB_QUERY_RUNNING)
+			query_fail(q, DB_ERR_LOST, "connection closed while "
+				   "the query was in flight; outcome unknown "
+				   "(it may have run and committed)");
+		else
+			query_fail(q, DB_ERR_NOT_SENT,
+				   "not sent: connection closed");
+		q = next;
+	}
 	fail_list(list, "not sent: connection closed");
 	/* Callbacks above cannot queue more: CLOSING refuses. */
 	assert(c->head == NULL);

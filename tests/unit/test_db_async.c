@@ -26,6 +26,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <uv.h>
@@ -185,11 +186,11 @@ static void owner_closed(void *arg)
 	((struct owner *)arg)->closed++;
 }
 
-static struct db_async *open_owner(struct owner *o, const char *name,
-				   const char *conninfo)
+static struct db_async *open_owner_piped(struct owner *o, const char *name,
+					 const char *conninfo, int pipeline)
 {
 	struct db_async_opts opts = {
-		name, owner_ready, owner_notify, owner_down, o
+		name, owner_ready, owner_notify, owner_down, o, pipeline
 	};
 	char err[256] = "";
 	int rc;
@@ -198,6 +199,12 @@ static struct db_async *open_owner(struct owner *o, const char *name,
 	if (rc != 0)
 		diag("db_async_open: %d %s", rc, err);
 	return o->db;
+}
+
+static struct db_async *open_owner(struct owner *o, const char *name,
+				   const char *conninfo)
+{
+	return open_owner_piped(o, name, conninfo, 0);
 }
 
 /* ---- the 1000-query queue ---------------------------------------------- */
@@ -266,7 +273,7 @@ static void test_queue(struct db_async *db)
 static void test_open_errors(void)
 {
 	struct db_async *db = (struct db_async *)&loop;
-	struct db_async_opts opts = { "bad", NULL, NULL, NULL, NULL };
+	struct db_async_opts opts = { .name = "bad" };
 	char err[256] = "";
 	int rc;
 
@@ -488,6 +495,100 @@ static void test_close(struct owner *a, struct owner *b)
 		 "flight; outcome unknown", "and its error says so");
 }
 
+/* ---- a pipelined session ------------------------------------------------ */
+
+static struct timespec slow_cb_end;
+
+/* A callback that keeps the loop busy for 300 ms, as a loop turn full of
+ * HTTP work would. */
+static void on_result_slow(void *arg, const struct db_result *r)
+{
+	struct timespec ts = { 0, 300 * 1000 * 1000 };
+
+	on_result(arg, r);
+	nanosleep(&ts, NULL);
+	clock_gettime(CLOCK_REALTIME, &slow_cb_end);
+}
+
+static void test_pipeline(struct owner *killer)
+{
+	struct owner p;
+	struct cap c[6], *one;
+	int all = 0;
+	const char *v1[] = { "1" }, *v2[] = { "2" };
+	char kill[256];
+
+	memset(&p, 0, sizeof(p));
+	open_owner_piped(&p, "piped", "application_name=pgpush_test_piped", 3);
+	ok(run_until(&p.ready, 1, WAIT_MS), "a pipelined session is ready");
+
+	/* The second query reaches the server while the first's callback
+	 * still holds the loop. */
+	memset(c, 0, sizeof(c));
+	db_async_query(p.db, "SELECT 'first'", 0, NULL, on_result_slow, &c[0]);
+	db_async_query(p.db, "SELECT extract(epoch FROM clock_timestamp())"
+		       "::numeric(20,6)::text", 0, NULL, on_result, &c[1]);
+	is_int((int)db_async_pending(p.db), 2, "both are pending");
+	run_until(&c[1].done, 1, WAIT_MS);
+	is_str(c[0].text, "first", "the first query's result");
+	double started = atof(c[1].text);
+	double cb_end = (double)slow_cb_end.tv_sec +
+			(double)slow_cb_end.tv_nsec / 1e9;
+	ok(c[1].done && started < cb_end - 0.1,
+	   "the second ran while the first's callback held the loop "
+	   "(%.3f s before it returned)", cb_end - started);
+
+	/* In order, each its own transaction; an error stays its own; a
+	 * statement's first use goes alone and the rest follow. */
+	db_async_prepare_once(p.db, "piped_echo", "SELECT $1::int * 10", 1);
+	memset(c, 0, sizeof(c));
+	db_async_query(p.db, "SELECT txid_current()::text", 0, NULL, on_result,
+		       &c[0]);
+	db_async_query(p.db, "SELECT 1/0", 0, NULL, on_result, &c[1]);
+	db_async_exec_prepared(p.db, "piped_echo", 1, v1, on_result, &c[2]);
+	db_async_exec_prepared(p.db, "piped_echo", 1, v2, on_result, &c[3]);
+	db_async_query(p.db, "SELECT txid_current()::text", 0, NULL, on_result,
+		       &c[4]);
+	db_async_query(p.db, "SELECT 1; SELECT 2", 0, NULL, on_result, &c[5]);
+	run_until(&c[5].done, 1, WAIT_MS);
+	for (int i = 0; i < 6; i++)
+		all += c[i].done;
+	is_int(all, 6, "six callbacks ran");
+	is_int(c[1].status, DB_ERR_QUERY, "a failing query fails");
+	is_str(c[1].sqlstate, "22012", "with its own error");
+	is_str(c[2].text, "10", "the prepared statement ran after its PREPARE "
+	       "(%s)", c[2].err);
+	is_str(c[3].text, "20", "and again, pipelined");
+	ok(c[0].status == DB_OK && c[4].status == DB_OK &&
+	   strcmp(c[0].text, c[4].text) != 0,
+	   "queries around the failure ran, in transactions of their own");
+	is_int(c[5].status, DB_ERR_QUERY,
+	       "several statements in one string are refused when pipelined");
+	one = query(p.db, "SELECT 'still up'", 0, NULL);
+	is_str(one->text, "still up", "the session is usable after them");
+
+	/* Lost with two in flight: both outcomes unknown; then back. */
+	snprintf(kill, sizeof(kill), "SELECT count(*) FILTER (WHERE t) FROM "
+		 "(SELECT pg_terminate_backend(pid) AS t FROM pg_stat_activity"
+		 " WHERE application_name = 'pgpush_test_piped') s");
+	memset(c, 0, sizeof(c));
+	db_async_query(p.db, "SELECT pg_sleep(30)", 0, NULL, on_result, &c[0]);
+	db_async_query(p.db, "SELECT 'behind'", 0, NULL, on_result, &c[1]);
+	run_until(&c[0].done, 1, 300);	/* let them go out */
+	one = query(killer->db, kill, 0, NULL);
+	is_str(one->text, "1", "the pipelined backend is terminated");
+	run_until(&c[1].done, 1, WAIT_MS);
+	ok(c[0].status == DB_ERR_LOST && c[1].status == DB_ERR_LOST,
+	   "both queries in flight are reported lost (%d, %d)", c[0].status,
+	   c[1].status);
+	one = query(p.db, "SELECT 'back'", 0, NULL);
+	is_str(one->text, "back", "it reconnects and runs queries (%s)",
+	       one->err);
+	is_int(p.ready, 2, "on_ready ran again");
+	db_async_close(p.db, owner_closed, &p);
+	run_until(&p.closed, 1, WAIT_MS);
+}
+
 static void test_unreachable(void)
 {
 	struct owner o;
@@ -559,7 +660,7 @@ static int run_tests(void)
 	memset(&a, 0, sizeof(a));
 	memset(&b, 0, sizeof(b));
 	snprintf(chan, sizeof(chan), "pgpush_test_%ld", (long)getpid());
-	plan(83);
+	plan(99);
 
 	test_open_errors();
 	ok(open_owner(&a, "a", "application_name=pgpush_test_db_async") !=
@@ -582,6 +683,7 @@ static int run_tests(void)
 	ok(run_until(&b.ready, 1, WAIT_MS), "a second connection is ready");
 	test_notify(&a, &b, chan);
 	test_reconnect_log(&b);
+	test_pipeline(&b);
 
 	test_close(&a, &b);
 	test_unreachable();
