@@ -64,8 +64,15 @@ void claim_req_reset(struct claim_req *c)
 }
 
 void claim_req_add(struct claim_req *c, int32_t app_id,
-		   enum push_platform platform, int n)
+		   enum push_platform platform, uint64_t pool_serial, int n)
 {
+	if (c->pools == c->asks_cap) {
+		c->asks_cap = c->asks_cap ? c->asks_cap * 2 : 8;
+		c->asks = mem_realloc(c->asks,
+				      (size_t)c->asks_cap * sizeof *c->asks);
+	}
+	c->asks[c->pools].pool_serial = pool_serial;
+	c->asks[c->pools].rows = n;
 	sqlarr_add_int(&c->apps, app_id);
 	sqlarr_add_str(&c->platforms, push_platform_name(platform));
 	sqlarr_add_int(&c->counts, n);
@@ -91,6 +98,9 @@ void claim_req_free(struct claim_req *c)
 	sqlarr_free(&c->apps);
 	sqlarr_free(&c->platforms);
 	sqlarr_free(&c->counts);
+	free(c->asks);
+	c->asks = NULL;
+	c->asks_cap = 0;
 }
 
 static int parse_i64(const char *s, int64_t *out)

@@ -22,18 +22,26 @@
 #define CLAIM_NPARAMS 5
 #define CLAIM_NCOLS   15
 
+/* What one claim asked of one pool. */
+struct claim_ask {
+	uint64_t pool_serial;
+	int rows;
+};
+
 /* The parameters of one claim, built up pool by pool. */
 struct claim_req {
 	struct sqlarr apps;
 	struct sqlarr platforms;
 	struct sqlarr counts;
+	struct claim_ask *asks;     /* `pools` of them */
 	int pools;
 	int rows;
+	int asks_cap;
 };
 
 void claim_req_reset(struct claim_req *c);
 void claim_req_add(struct claim_req *c, int32_t app_id,
-		   enum push_platform platform, int n);
+		   enum push_platform platform, uint64_t pool_serial, int n);
 /* Pointers into `c` (valid until the next change) and two caller strings. */
 void claim_req_params(struct claim_req *c, const char *owner,
 		      const char *lease_seconds,

@@ -6,7 +6,8 @@
  *   NOTIFY pgpush_enqueue (listener)      poll timer (about 1 s, jittered)
  *                  \                       /
  *                   kick -> claim: one CLAIM_SQL for every pool that wants
- *                           rows (claim connection), rows go into pools
+ *                           rows (claim connection, two pipelined at
+ *                           most), rows go into pools
  *                                  |
  *                           pool_pump -> sender -> provider
  *                                  |
@@ -63,6 +64,15 @@
 
 #define CONFIG_EVERY_MS 30000
 #define ACK_BACKLOG_MAX (4 * ACK_BATCH_MAX)   /* claim nothing beyond */
+/*
+ * Claims in flight on the claim connection at once (pipelined): the
+ * second is already with Postgres while the first runs, so Postgres runs
+ * claims back to back instead of waiting for this loop to read a result
+ * (a loop turn can take milliseconds of HTTP work), fill the pools and
+ * ask again.  Measured: with one at a time the claim backend sat idle
+ * more than half of a drain, waiting for the loop.
+ */
+#define CLAIMS_MAX      2
 #define TICK_MS         100
 
 enum daemon_state {
@@ -98,9 +108,13 @@ struct daemon {
 	bool config_busy;
 	bool config_again;
 
-	bool claim_busy;
+	struct claim_slot {
+		struct daemon *d;
+		bool busy;
+		struct claim_req req;
+	} claim_slots[CLAIMS_MAX];
+	int claims_out;             /* slots busy */
 	bool claim_again;
-	struct claim_req creq;
 
 	struct ack_buf ack;         /* waiting to be written */
 	struct ack_buf ack_busy;    /* being written */
@@ -416,14 +430,38 @@ static struct pool *find_pool(struct daemon *d, int32_t app_id,
 	return NULL;
 }
 
+static struct pool *find_pool_serial(struct daemon *d, uint64_t serial)
+{
+	for (size_t i = 0; i < d->npools; i++) {
+		if (d->pools[i]->serial == serial)
+			return d->pools[i];
+	}
+	return NULL;
+}
+
+/* The claim in `s` has its answer: its rows are no longer pending. */
+static void claim_slot_free(struct daemon *d, struct claim_slot *s)
+{
+	for (int i = 0; i < s->req.pools; i++) {
+		struct pool *p = find_pool_serial(d, s->req.asks[i].pool_serial);
+
+		if (p == NULL)
+			continue;   /* retired by a reload since */
+		p->claim_pending -= s->req.asks[i].rows;
+		if (p->claim_pending < 0)
+			p->claim_pending = 0;
+	}
+	s->busy = false;
+	d->claims_out--;
+}
+
 static void on_claim_done(void *arg, const struct db_result *res)
 {
-	struct daemon *d = arg;
+	struct claim_slot *s = arg;
+	struct daemon *d = s->d;
 	int got_full = 0;
 
-	d->claim_busy = false;
-	for (size_t i = 0; i < d->npools; i++)
-		d->pools[i]->claim_pending = 0;
+	claim_slot_free(d, s);
 	if (!db_result_ok(res)) {
 		note_error(d, "claim failed", db_result_error(res));
 		return;     /* the poll timer tries again */
@@ -487,7 +525,7 @@ static void on_claim_done(void *arg, const struct db_result *res)
 		pool_pump(d->pools[i], now);
 	/* A claim that got everything it asked for probably left more
 	 * behind: go again at once rather than wait for the poll. */
-	if (n > 0 && n >= d->creq.rows)
+	if (n > 0 && n >= s->req.rows)
 		got_full = 1;
 	if (got_full || d->claim_again) {
 		d->claim_again = false;
@@ -501,7 +539,7 @@ static void claim(struct daemon *d)
 
 	if (d->state != DAEMON_RUNNING || !d->config_loaded)
 		return;
-	if (d->claim_busy) {
+	if (d->claims_out == CLAIMS_MAX) {
 		d->claim_again = true;
 		return;
 	}
@@ -513,7 +551,10 @@ static void claim(struct daemon *d)
 	 * them).  This bounds memory and the work left at SIGTERM. */
 	if (d->ack.len + d->ack_busy.len >= ACK_BACKLOG_MAX)
 		return;
-	claim_req_reset(&d->creq);
+	struct claim_slot *s = &d->claim_slots[0];
+	while (s->busy)
+		s++;
+	claim_req_reset(&s->req);
 	for (size_t i = 0; i < d->npools; i++) {
 		struct pool *p = d->pools[i];
 		int want = faults_claim_want(&d->faults, p->app_id,
@@ -522,20 +563,20 @@ static void claim(struct daemon *d)
 			p->claim_pending == 0, d->opts->batch_size,
 			push_now_us());
 		if (want > 0) {
-			claim_req_add(&d->creq, p->app_id, p->platform, want);
-			p->claim_pending = want;
+			claim_req_add(&s->req, p->app_id, p->platform,
+				      p->serial, want);
+			p->claim_pending += want;
 		}
 	}
-	if (d->creq.pools == 0)
+	if (s->req.pools == 0)
 		return;
-	claim_req_params(&d->creq, d->id, d->lease_seconds, params);
-	d->claim_busy = true;
+	claim_req_params(&s->req, d->id, d->lease_seconds, params);
+	s->d = d;
+	s->busy = true;
+	d->claims_out++;
 	if (db_async_exec_prepared(d->db_claim, "claim", CLAIM_NPARAMS, params,
-				   on_claim_done, d) < 0) {
-		d->claim_busy = false;
-		for (size_t i = 0; i < d->npools; i++)
-			d->pools[i]->claim_pending = 0;
-	}
+				   on_claim_done, s) < 0)
+		claim_slot_free(d, s);
 }
 
 static void on_kick(uv_timer_t *t)
@@ -1339,6 +1380,8 @@ static int open_db(struct daemon *d, struct db_async **out, const char *name,
 	o.on_notify = on_notify;
 	o.on_down = on_db_down;
 	o.arg = d;
+	if (strcmp(name, "claim") == 0)
+		o.pipeline = CLAIMS_MAX;
 	/* A trailing application_name overrides one in the user's string
 	 * only when it is a keyword/value string; a URI keeps its own. */
 	if (strstr(d->opts->conninfo, "://") != NULL)
@@ -1689,7 +1732,8 @@ out_close:
 out_loop:
 	if (uv_loop_close(&d->loop) != 0)
 		log_warn("event loop closed with handles open", NULL);
-	claim_req_free(&d->creq);
+	for (int i = 0; i < CLAIMS_MAX; i++)
+		claim_req_free(&d->claim_slots[i].req);
 	ack_free(&d->ack);
 	ack_free(&d->ack_busy);
 	free(d->release);

@@ -28,9 +28,15 @@
 #define IDLE_AFTER_US   2000000   /* shrink after 2 s without a backlog */
 #define WAIT_GROW_US    5000      /* a push waiting this long for a slot */
 
+/*
+ * Eight windows: a claim goes out while the ring still holds more than
+ * the window's worth, and a second one (rows on their way count as held)
+ * before the first has been sent, so the sends never wait for a claim's
+ * round trip.
+ */
 static size_t ring_cap_for(const struct pool_limits *lim)
 {
-	size_t cap = (size_t)lim->max_window * 4;
+	size_t cap = (size_t)lim->max_window * 8;
 
 	if (cap < RING_MIN)
 		cap = RING_MIN;
@@ -49,8 +55,10 @@ struct pool *pool_new(int32_t app_id, enum push_platform platform,
 		      struct sender_cred *cred, const struct pool_limits *lim,
 		      pool_finish_fn finish, void *finish_arg)
 {
+	static uint64_t serials;
 	struct pool *p = mem_alloc_zero(1, sizeof *p);
 
+	p->serial = ++serials;
 	p->app_id = app_id;
 	p->platform = platform;
 	p->credential_id = credential_id;
@@ -91,11 +99,14 @@ void pool_set_limits(struct pool *p, const struct pool_limits *lim)
 
 int pool_claim_want(const struct pool *p, int max_batch)
 {
-	if (p->lim.paused || p->claim_pending > 0)
+	/* Rows already asked for count as if they were in the ring. */
+	size_t held = p->len + (size_t)p->claim_pending;
+
+	if (p->lim.paused)
 		return 0;
-	if (p->len * 2 > p->cap)
+	if (held * 2 > p->cap)
 		return 0;    /* over half full: send what we have first */
-	size_t room = p->cap - p->len;
+	size_t room = p->cap - held;
 	return (int)(room < (size_t)max_batch ? room : (size_t)max_batch);
 }
 

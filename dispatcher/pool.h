@@ -3,9 +3,9 @@
  * claimed pushes waiting to be sent, and an in-flight window of sends.
  *
  * The claimer asks each pool how many rows it wants (pool_claim_want):
- * nothing while the app is paused, while a claim for it is outstanding, or
- * while its ring is more than half full; otherwise enough to fill the
- * ring.  Claimed items go into the ring (pool_add); pool_pump() starts
+ * nothing while the app is paused or while its ring, counting the rows
+ * that outstanding claims asked for, is more than half full; otherwise
+ * enough to fill the ring.  Claimed items go into the ring (pool_add); pool_pump() starts
  * sends while fewer than `window` are in flight.  The window starts at the
  * app's minimum, grows in steps while the ring is more than 10% full
  * (pool_tick) or as soon as a push has waited for a slot for a few
@@ -77,7 +77,8 @@ struct pool {
 
 	int window;
 	int in_flight;
-	int claim_pending;        /* rows asked for by an outstanding claim */
+	int claim_pending;        /* rows asked for by outstanding claims */
+	uint64_t serial;          /* unique among the process's pools */
 	int64_t resized_at_us;
 	int64_t active_at_us;     /* last time the pool had work */
 
@@ -88,7 +89,7 @@ struct pool {
 };
 
 /*
- * A new pool with an empty ring sized for the app's largest window (at
+ * A new pool with an empty ring of eight times the app's largest window (at
  * least 64, at most 8192 items).  `cred` may be NULL when the credential
  * could not be opened: every push is then finished FAILED with the reason
  * the caller puts in p->cred_error.

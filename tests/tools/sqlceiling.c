@@ -107,7 +107,7 @@ static int claim_once(PGconn *c, struct claim_req *req, struct ack_buf *out)
 	const char *params[CLAIM_NPARAMS];
 
 	claim_req_reset(req);
-	claim_req_add(req, app, platform, batch);
+	claim_req_add(req, app, platform, 1, batch);
 	claim_req_params(req, owner, "120", params);
 	double t0 = now_s();
 	PGresult *r = PQexecPrepared(c, "claim", CLAIM_NPARAMS, params, NULL,

@@ -124,13 +124,17 @@ static void test_claim_row(void)
 	struct claim_req c = {0};
 	const char *p[CLAIM_NPARAMS];
 	claim_req_reset(&c);
-	claim_req_add(&c, 1, PUSH_PLATFORM_FCM, 100);
-	claim_req_add(&c, 2, PUSH_PLATFORM_APNS, 5);
+	claim_req_add(&c, 1, PUSH_PLATFORM_FCM, 7, 100);
+	claim_req_add(&c, 2, PUSH_PLATFORM_APNS, 9, 5);
 	claim_req_params(&c, "me", "30", p);
 	is_str(p[0], "{1,2}", "claim apps");
 	is_str(p[1], "{\"fcm\",\"apns\"}", "claim platforms");
 	is_str(p[2], "{100,5}", "claim counts");
 	is_int(c.rows, 105, "rows asked for");
+	is_int(c.pools, 2, "pools asked");
+	ok(c.asks[0].pool_serial == 7 && c.asks[0].rows == 100 &&
+	   c.asks[1].pool_serial == 9 && c.asks[1].rows == 5,
+	   "what was asked of each pool is kept for the answer");
 	claim_req_free(&c);
 }
 
@@ -142,12 +146,23 @@ static void test_pool(void)
 				  (struct sender_cred *)&lim, &lim,
 				  on_finish, NULL);
 
-	is_int(p->cap, 64, "the ring is at least 64");
-	is_int(pool_claim_want(p, 500), 64, "an empty pool wants a full ring");
+	is_int(p->cap, 128, "the ring holds eight windows");
+	is_int(pool_claim_want(p, 500), 128, "an empty pool wants a full ring");
 	is_int(pool_claim_want(p, 10), 10, "capped by the batch size");
+	p->claim_pending = 100;
+	is_int(pool_claim_want(p, 500), 0,
+	       "rows an outstanding claim asked for count as held");
+	p->claim_pending = 60;
+	is_int(pool_claim_want(p, 500), 68,
+	       "a second claim asks for the room left beside the first");
+	p->claim_pending = 0;
 	for (int i = 0; i < 40; i++)
 		pool_add(p, item(i + 1, 0), 1000);
-	is_int(pool_claim_want(p, 500), 0, "over half full: claims nothing");
+	is_int(pool_claim_want(p, 500), 88, "40 in the ring: wants the rest");
+	p->claim_pending = 25;
+	is_int(pool_claim_want(p, 500), 0,
+	       "40 in the ring and 25 on their way: over half full");
+	p->claim_pending = 0;
 	lim.paused = true;
 	pool_set_limits(p, &lim);
 	p->len = 0;             /* pretend empty to isolate the pause */
