@@ -128,6 +128,7 @@ struct db_query {
 struct db_poll {
 	uv_poll_t handle;
 	struct db_async *conn;
+	int events;		/* what handle watches */
 };
 
 struct db_async {
@@ -397,6 +398,7 @@ static int poll_reset(struct db_async *c, int events)
 	}
 	p->handle.data = p;
 	p->conn = c;
+	p->events = events;
 	c->handles_open++;
 	c->poll = p;
 	return uv_poll_start(&p->handle, events, on_poll);
@@ -411,6 +413,11 @@ static void poll_update(struct db_async *c)
 		return;
 	if (c->flushing || c->kick)
 		events |= UV_WRITABLE;
+	/* Called after every socket event: restarting the watcher with
+	 * the same events would cost two epoll_ctl() calls each time. */
+	if (events == c->poll->events)
+		return;
+	c->poll->events = events;
 	uv_poll_start(&c->poll->handle, events, on_poll);
 }
 

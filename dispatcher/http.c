@@ -69,6 +69,7 @@ struct http_sock {
 	uv_poll_t poll;            /* owned; freed in its close callback */
 	struct http *http;
 	curl_socket_t fd;
+	int events;                /* UV_READABLE | UV_WRITABLE watched */
 	struct http_sock *prev, *next;
 };
 
@@ -295,12 +296,17 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 		events |= UV_READABLE;
 	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
 		events |= UV_WRITABLE;
+	/* libcurl repeats itself; every uv_poll_start() costs two
+	 * epoll_ctl() calls at the next loop turn, even for no change. */
+	if (events == sk->events)
+		return 0;
 	rc = uv_poll_start(&sk->poll, events, on_poll);
 	if (rc < 0) {
 		log_error("cannot watch a socket", "fd=%d err=%s", (int)s,
 			  uv_strerror(rc));
 		return -1;
 	}
+	sk->events = events;
 	return 0;
 }
 
@@ -1051,8 +1057,10 @@ void http_close(struct http *http, void (*cb)(void *arg), void *arg)
 	 * report some of them removed while it cleans up (on_socket then
 	 * closes their contexts), the rest are closed below.
 	 */
-	for (sk = http->socks; sk != NULL; sk = sk->next)
+	for (sk = http->socks; sk != NULL; sk = sk->next) {
 		uv_poll_stop(&sk->poll);
+		sk->events = 0;
+	}
 	uv_timer_stop(&http->timer);
 	multi = http->multi;
 	http->multi = NULL;
