@@ -27,6 +27,10 @@
 #       the cluster runs with track_commit_timestamp) to the provider's
 #       answer handled by the daemon; also from the insert's transaction
 #       start (push.deliveries.latency_ms), which adds the insert itself.
+#   BENCH_RUNS=1        drain mode: that many drains (ceiling + daemon) in
+#       a row; the line is the median run's (by pushes/s) plus `runs` (each
+#       run's figures) and the medians of pushes/s and of the share of the
+#       ceiling
 #   BENCH_BATCH=500     the daemon's --batch-size (and the ceiling's)
 #   BENCH_CEILING_MODE=pipe  or `seq`: claim, ack, claim... on one connection
 #   BENCH_CEILING=0     skip the raw ceiling (e.g. a long peak-RSS run)
@@ -45,8 +49,11 @@ BATCH=${BENCH_BATCH:-500}
 CEILING_MODE=${BENCH_CEILING_MODE:-pipe}
 RATE=${BENCH_RATE:-2000}
 SECS=${BENCH_SECONDS:-10}
+RUNS=${BENCH_RUNS:-1}
 PLATFORM=${BENCH_PLATFORM:-fcm}
 export BENCH_PLATFORM=$PLATFORM   # sqlceiling claims this platform
+case $RUNS in ''|*[!0-9]*|0)
+	echo "bench: BENCH_RUNS must be a positive integer" >&2; exit 1 ;; esac
 case $PLATFORM in fcm|apns) ;; *)
 	echo "bench: BENCH_PLATFORM must be fcm or apns" >&2; exit 1 ;; esac
 DEVICES=10000
@@ -264,67 +271,102 @@ analyze() {
 	done
 }
 
-# 1. The raw ceiling: the same N rows drained by the daemon's SQL alone.
-if [ "${BENCH_CEILING:-1}" != 0 ]; then
-say "enqueueing $N pushes (raw ceiling run)"
-enqueue "$DB" "$app" "$N"
-analyze
-say "draining them with CLAIM_SQL + ACK_SQL only (batch $BATCH)"
-ceiling=$("$tmp/sqlceiling" "$conn" "$app" "$BATCH" "$CEILING_MODE")
-say "raw ceiling: $ceiling"
-else
-ceiling='{"rows_per_s":null,"skipped":"BENCH_CEILING=0"}'
+# One drain: the raw ceiling, then the daemon, on the same Postgres; writes
+# the run's JSON line to $1.  (Not in a subshell: the daemon and the
+# sampler must stay this shell's children, for wait and for cleanup.)
+one_run() {
+	q "TRUNCATE push.deliveries, push.pushes" >/dev/null
+	# 1. The raw ceiling: the same N rows drained by the daemon's SQL alone.
+	if [ "${BENCH_CEILING:-1}" != 0 ]; then
+	say "enqueueing $N pushes (raw ceiling run)"
+	enqueue "$DB" "$app" "$N"
+	analyze
+	say "draining them with CLAIM_SQL + ACK_SQL only (batch $BATCH)"
+	ceiling=$("$tmp/sqlceiling" "$conn" "$app" "$BATCH" "$CEILING_MODE")
+	say "raw ceiling: $ceiling"
+	else
+	ceiling='{"rows_per_s":null,"skipped":"BENCH_CEILING=0"}'
+	fi
+	q "TRUNCATE push.deliveries, push.pushes" >/dev/null
+	q "VACUUM ANALYZE push.queue" >/dev/null
+	q "VACUUM ANALYZE push.pushes" >/dev/null
+	q "CHECKPOINT" >/dev/null
+
+	# 2. The daemon, on the same Postgres, with the same N.
+	say "enqueueing $N pushes (daemon run)"
+	enqueue "$DB" "$app" "$N"
+	analyze
+	start_sampler
+	t0=$(now)
+	start_daemon
+	say "daemon pid $tools_daemon_pid draining"
+	wait_queue_empty 3600
+	t1=$(now)
+	cpu=$(cpu_seconds)
+	hwm=$(vmhwm_kib)
+	sleep 0.3
+	stop_daemon
+	stop_sampler
+
+	raw=$(echo "$ceiling" | sed -E 's/.*"rows_per_s":([0-9.]+|null).*/\1/')
+	q "SELECT json_build_object(
+	     'bench', 'pgpush dispatcher drain, $([ "$PLATFORM" = apns ] &&
+	         echo APNs || echo FCM) into the fake --sink',
+	     'platform', '$PLATFORM',
+	     'machine', '$machine',
+	     'n', $N, 'batch', $BATCH,
+	     'delivered', count(*) FILTER (WHERE outcome = 'sent'),
+	     'other_outcomes', (SELECT json_object_agg(o, n) FROM (
+	         SELECT outcome || coalesce(': ' || provider_reason, '') AS o,
+	                count(*) AS n
+	         FROM push.deliveries WHERE outcome <> 'sent' GROUP BY 1) x),
+	     'pushes_per_s', round($N / extract(epoch FROM
+	         max(finished_at) - min(sent_at))),
+	     'seconds', round(extract(epoch FROM max(finished_at) - min(sent_at))::numeric, 3),
+	     'seconds_from_exec', round(($t1 - $t0)::numeric, 3),
+	     'raw_ceiling_rows_per_s', $raw,
+	     'pct_of_raw_ceiling', round(100.0 * $N / extract(epoch FROM
+	         max(finished_at) - min(sent_at))::numeric / $raw, 1),
+	     'latency_ms_p50', round(percentile_cont(0.5) WITHIN GROUP
+	         (ORDER BY latency_ms)::numeric, 1),
+	     'latency_ms_p99', round(percentile_cont(0.99) WITHIN GROUP
+	         (ORDER BY latency_ms)::numeric, 1),
+	     'latency_note', 'enqueue->provider answer of pushes all queued before the daemon started: mostly time spent waiting in the queue',
+	     'cpu_s_per_10k', round(($cpu * 10000.0 / $N)::numeric, 3),
+	     'cpu_s_total', $cpu,
+	     'peak_rss_mib', round($hwm / 1024.0, 1),
+	     'pg_connections_max', ${max_conns:-0},
+	     'daemon_exit', $daemon_rc,
+	     'raw_ceiling', '$ceiling'::json,
+	     'fsync', false)
+	   FROM push.deliveries" >"$1"
+}
+
+# BENCH_RUNS=N: N drains in a row (the shared machine's speed swings by
+# a quarter within minutes, so one run's share of the ceiling is noise);
+# the line is then the run with the median pushes/s, plus every run's
+# figures and the medians of pushes/s and of the share of the ceiling.
+for i in $(seq 1 "$RUNS"); do
+	if [ "$RUNS" -gt 1 ]; then say "run $i of $RUNS"; fi
+	one_run "$tmp/run$i.json"
+done
+if [ "$RUNS" -eq 1 ]; then
+	cat "$tmp/run1.json"
+	exit 0
 fi
-q "TRUNCATE push.deliveries_default, push.pushes" >/dev/null
-q "VACUUM ANALYZE push.queue" >/dev/null
-q "VACUUM ANALYZE push.pushes" >/dev/null
-q "CHECKPOINT" >/dev/null
-
-# 2. The daemon, on the same Postgres, with the same N.
-say "enqueueing $N pushes (daemon run)"
-enqueue "$DB" "$app" "$N"
-analyze
-start_sampler
-t0=$(now)
-start_daemon
-say "daemon pid $tools_daemon_pid draining"
-wait_queue_empty 3600
-t1=$(now)
-cpu=$(cpu_seconds)
-hwm=$(vmhwm_kib)
-sleep 0.3
-stop_daemon
-stop_sampler
-
-raw=$(echo "$ceiling" | sed -E 's/.*"rows_per_s":([0-9.]+|null).*/\1/')
-q "SELECT json_build_object(
-     'bench', 'pgpush dispatcher drain, $([ "$PLATFORM" = apns ] &&
-         echo APNs || echo FCM) into the fake --sink',
-     'platform', '$PLATFORM',
-     'machine', '$machine',
-     'n', $N, 'batch', $BATCH,
-     'delivered', count(*) FILTER (WHERE outcome = 'sent'),
-     'other_outcomes', (SELECT json_object_agg(o, n) FROM (
-         SELECT outcome || coalesce(': ' || provider_reason, '') AS o,
-                count(*) AS n
-         FROM push.deliveries WHERE outcome <> 'sent' GROUP BY 1) x),
-     'pushes_per_s', round($N / extract(epoch FROM
-         max(finished_at) - min(sent_at))),
-     'seconds', round(extract(epoch FROM max(finished_at) - min(sent_at))::numeric, 3),
-     'seconds_from_exec', round(($t1 - $t0)::numeric, 3),
-     'raw_ceiling_rows_per_s', $raw,
-     'pct_of_raw_ceiling', round(100.0 * $N / extract(epoch FROM
-         max(finished_at) - min(sent_at))::numeric / $raw, 1),
-     'latency_ms_p50', round(percentile_cont(0.5) WITHIN GROUP
-         (ORDER BY latency_ms)::numeric, 1),
-     'latency_ms_p99', round(percentile_cont(0.99) WITHIN GROUP
-         (ORDER BY latency_ms)::numeric, 1),
-     'latency_note', 'enqueue->provider answer of pushes all queued before the daemon started: mostly time spent waiting in the queue',
-     'cpu_s_per_10k', round(($cpu * 10000.0 / $N)::numeric, 3),
-     'cpu_s_total', $cpu,
-     'peak_rss_mib', round($hwm / 1024.0, 1),
-     'pg_connections_max', ${max_conns:-0},
-     'daemon_exit', $daemon_rc,
-     'raw_ceiling', '$ceiling'::json,
-     'fsync', false)
-   FROM push.deliveries"
+all=$(cat "$tmp"/run*.json | paste -sd, -)
+q "WITH r AS (SELECT value AS j FROM jsonb_array_elements('[$all]'::jsonb)),
+   m AS (SELECT j FROM r ORDER BY (j->>'pushes_per_s')::numeric
+         OFFSET (SELECT (count(*) - 1) / 2 FROM r) LIMIT 1)
+   SELECT (SELECT j FROM m) || jsonb_build_object(
+     'runs', (SELECT jsonb_agg(jsonb_build_object(
+         'pushes_per_s', j->'pushes_per_s',
+         'raw_ceiling_rows_per_s', j->'raw_ceiling_rows_per_s',
+         'pct_of_raw_ceiling', j->'pct_of_raw_ceiling',
+         'cpu_s_per_10k', j->'cpu_s_per_10k',
+         'peak_rss_mib', j->'peak_rss_mib')) FROM r),
+     'median_of_runs', $RUNS,
+     'median_pushes_per_s', (SELECT percentile_disc(0.5) WITHIN GROUP
+         (ORDER BY (j->>'pushes_per_s')::numeric) FROM r),
+     'median_pct_of_raw_ceiling', (SELECT percentile_disc(0.5) WITHIN GROUP
+         (ORDER BY (j->>'pct_of_raw_ceiling')::numeric) FROM r))"
