@@ -124,6 +124,12 @@ struct db_query {
 	PGresult *error;	/* the first error result */
 };
 
+struct query_list {
+	struct db_query *head;	/* oldest */
+	struct db_query **tail;
+	size_t n;
+};
+
 /* One uv_poll_t for one socket; freed in its close callback. */
 struct db_poll {
 	uv_poll_t handle;
@@ -149,12 +155,8 @@ struct db_async {
 	int flushing;		/* libpq has output left to send */
 	int kick;		/* the queue wants pumping */
 	int piped;		/* the session is in libpq pipeline mode */
-	struct db_query *inflight;	/* oldest sent, linked by next */
-	struct db_query **inflight_tail;
-	int ninflight;
-	struct db_query *head;
-	struct db_query **tail;
-	size_t queued;
+	struct query_list sent;	/* in flight: one, or opts.pipeline piped */
+	struct query_list queue;	/* waiting to be sent */
 	struct db_stmt *stmts;
 	db_closed_fn closed_cb;
 	void *closed_arg;
@@ -258,78 +260,59 @@ static void query_fail(struct db_query *q, enum db_status status,
 	query_free(q);
 }
 
-static void queue_push(struct db_async *c, struct db_query *q)
+/* A FIFO of queries linked by next: c->queue (waiting) and c->sent. */
+static void list_push(struct query_list *l, struct db_query *q)
 {
 	q->next = NULL;
-	*c->tail = q;
-	c->tail = &q->next;
-	c->queued++;
+	*l->tail = q;
+	l->tail = &q->next;
+	l->n++;
 }
 
-static void queue_push_front(struct db_async *c, struct db_query *q)
+static void list_push_front(struct query_list *l, struct db_query *q)
 {
-	q->next = c->head;
-	c->head = q;
-	if (c->tail == &c->head)
-		c->tail = &q->next;
-	c->queued++;
+	q->next = l->head;
+	l->head = q;
+	if (l->tail == &l->head)
+		l->tail = &q->next;
+	l->n++;
 }
 
-static struct db_query *queue_pop(struct db_async *c)
+static struct db_query *list_pop(struct query_list *l)
 {
-	struct db_query *q = c->head;
+	struct db_query *q = l->head;
 
 	if (q == NULL)
 		return NULL;
-	c->head = q->next;
-	if (c->head == NULL)
-		c->tail = &c->head;
-	c->queued--;
+	l->head = q->next;
+	if (l->head == NULL)
+		l->tail = &l->head;
+	l->n--;
 	q->next = NULL;
 	return q;
 }
 
-/* Take the whole queue out of c (new submissions start a fresh one). */
-static struct db_query *queue_detach(struct db_async *c)
+/* Remove the newest query. */
+static void list_drop_last(struct query_list *l)
 {
-	struct db_query *list = c->head;
+	struct db_query **pp = &l->head;
 
-	c->head = NULL;
-	c->tail = &c->head;
-	c->queued = 0;
-	return list;
+	while ((*pp)->next != NULL)
+		pp = &(*pp)->next;
+	*pp = NULL;
+	l->tail = pp;
+	l->n--;
 }
 
-/* Sent queries, oldest first: one, or up to opts.pipeline when piped. */
-static void inflight_push(struct db_async *c, struct db_query *q)
+/* Take every query out of l, oldest first (new ones start a fresh list). */
+static struct db_query *list_detach(struct query_list *l)
 {
-	q->next = NULL;
-	*c->inflight_tail = q;
-	c->inflight_tail = &q->next;
-	c->ninflight++;
-}
+	struct db_query *all = l->head;
 
-static struct db_query *inflight_pop(struct db_async *c)
-{
-	struct db_query *q = c->inflight;
-
-	c->inflight = q->next;
-	if (c->inflight == NULL)
-		c->inflight_tail = &c->inflight;
-	c->ninflight--;
-	q->next = NULL;
-	return q;
-}
-
-/* Take every sent query out of c, oldest first, linked by next. */
-static struct db_query *inflight_detach(struct db_async *c)
-{
-	struct db_query *list = c->inflight;
-
-	c->inflight = NULL;
-	c->inflight_tail = &c->inflight;
-	c->ninflight = 0;
-	return list;
+	l->head = NULL;
+	l->tail = &l->head;
+	l->n = 0;
+	return all;
 }
 
 /* Fail every query of a detached list with NOT_SENT. */
@@ -462,8 +445,8 @@ static void conn_down(struct db_async *c, const char *why)
 	c->flushing = 0;
 	c->kick = 0;
 	c->piped = 0;
-	q = inflight_detach(c);
-	list = queue_detach(c);
+	q = list_detach(&c->sent);
+	list = list_detach(&c->queue);
 	set_state(c, DB_ASYNC_WAITING, was_up ? "lost" : "connect failed");
 	/*
 	 * Only a session that stayed up a while resets the backoff: a
@@ -612,7 +595,7 @@ static void on_timer(uv_timer_t *t)
 /* ---- sending and receiving -------------------------------------------- */
 
 /*
- * Send q (already c->inflight): its statement's PREPARE when this session
+ * Send q (already the newest of c->sent): its statement's PREPARE when this session
  * lacks it, else the query.  Returns 0 when sent (or failed at once and
  * reported), -1 when the connection went down.
  */
@@ -646,18 +629,12 @@ static int send_query(struct db_async *c, struct db_query *q)
 	if (ok && c->piped)
 		ok = PQpipelineSync(c->pg);
 	if (!ok) {
-		/* q is the newest sent: nothing was queued behind it. */
-		struct db_query **pp = &c->inflight;
-
-		while (*pp != q)
-			pp = &(*pp)->next;
-		*pp = NULL;
-		c->inflight_tail = pp;
-		c->ninflight--;
+		/* q is the newest sent: nothing was sent behind it. */
+		list_drop_last(&c->sent);
 		if (PQstatus(c->pg) == CONNECTION_BAD) {
 			/* Nothing went out: it fails as "not sent". */
 			q->phase = DB_QUERY_QUEUED;
-			queue_push_front(c, q);
+			list_push_front(&c->queue, q);
 			conn_down(c, PQerrorMessage(c->pg));
 			return -1;
 		}
@@ -685,11 +662,11 @@ static int may_send(const struct db_async *c, const struct db_query *q)
 {
 	if (c->state != DB_ASYNC_UP || q == NULL)
 		return 0;
-	if (c->inflight == NULL)
+	if (c->sent.head == NULL)
 		return 1;
-	if (!c->piped || c->ninflight >= c->opts.pipeline)
+	if (!c->piped || c->sent.n >= (size_t)c->opts.pipeline)
 		return 0;
-	if (c->inflight->phase == DB_QUERY_PREPARING)
+	if (c->sent.head->phase == DB_QUERY_PREPARING)
 		return 0;
 	return q->stmt == NULL || q->stmt->gen == c->gen;
 }
@@ -699,9 +676,9 @@ static void pump(struct db_async *c)
 {
 	struct db_query *q;
 
-	while (may_send(c, c->head)) {
-		q = queue_pop(c);
-		inflight_push(c, q);
+	while (may_send(c, c->queue.head)) {
+		q = list_pop(&c->queue);
+		list_push(&c->sent, q);
 		if (send_query(c, q) < 0)
 			return;
 	}
@@ -725,7 +702,7 @@ static int is_fatal(const PGresult *res)
 /* The in-flight step got all its results (PQgetResult() gave NULL). */
 static void inflight_done(struct db_async *c)
 {
-	struct db_query *q = c->inflight;
+	struct db_query *q = c->sent.head;
 	char err[DB_ASYNC_ERR_MAX + 128], desc[DB_ASYNC_ERR_MAX];
 	struct db_result r;
 
@@ -750,7 +727,7 @@ static void inflight_done(struct db_async *c)
 			pump(c);	/* in case it failed at once */
 		return;
 	}
-	inflight_pop(c);
+	list_pop(&c->sent);
 	r.status = q->error ? DB_ERR_QUERY : DB_OK;
 	r.res = q->error ? q->error : q->last;
 	r.sqlstate = NULL;
@@ -778,7 +755,7 @@ static void read_results(struct db_async *c)
 	PGresult *res;
 	ExecStatusType st;
 
-	while (c->state == DB_ASYNC_UP && (q = c->inflight) != NULL &&
+	while (c->state == DB_ASYNC_UP && (q = c->sent.head) != NULL &&
 	       !PQisBusy(c->pg)) {
 		res = PQgetResult(c->pg);
 		if (c->piped) {
@@ -960,8 +937,8 @@ int db_async_open(struct db_async **out, uv_loop_t *loop,
 		c->opts = *opts;
 	c->name = mem_strdup(c->opts.name ? c->opts.name : "db");
 	c->opts.name = c->name;
-	c->tail = &c->head;
-	c->inflight_tail = &c->inflight;
+	c->queue.tail = &c->queue.head;
+	c->sent.tail = &c->sent.head;
 	if (c->opts.pipeline < 1)
 		c->opts.pipeline = 1;
 	c->connect_timeout_ms = timeout_ms;
@@ -981,8 +958,8 @@ int db_async_open(struct db_async **out, uv_loop_t *loop,
 /* Queue q and make sure the loop will send it. */
 static void enqueue(struct db_async *c, struct db_query *q)
 {
-	queue_push(c, q);
-	if (!c->kick && may_send(c, c->head)) {
+	list_push(&c->queue, q);
+	if (!c->kick && may_send(c, c->queue.head)) {
 		c->kick = 1;
 		poll_update(c);
 	}
@@ -1058,7 +1035,7 @@ int db_async_is_up(const struct db_async *conn)
 
 size_t db_async_pending(const struct db_async *conn)
 {
-	return conn->queued + (size_t)conn->ninflight;
+	return conn->queue.n + conn->sent.n;
 }
 
 int db_async_close(struct db_async *conn, db_closed_fn closed_cb, void *arg)
@@ -1082,8 +1059,8 @@ static void finish_close(struct db_async *c)
 
 	PQfinish(c->pg);
 	c->pg = NULL;
-	q = inflight_detach(c);
-	list = queue_detach(c);
+	q = list_detach(&c->sent);
+	list = list_detach(&c->queue);
 	while (q != NULL) {
 		struct db_query *next = q->next;
 
@@ -1098,7 +1075,7 @@ static void finish_close(struct db_async *c)
 	}
 	fail_list(list, "not sent: connection closed");
 	/* Callbacks above cannot queue more: CLOSING refuses. */
-	assert(c->head == NULL);
+	assert(c->queue.head == NULL);
 	log_debug("db closed", "db=%s", c->name);
 	if (c->closed_cb)
 		c->closed_cb(c->closed_arg);
