@@ -595,9 +595,9 @@ static void on_timer(uv_timer_t *t)
 /* ---- sending and receiving -------------------------------------------- */
 
 /*
- * Send q (already the newest of c->sent): its statement's PREPARE when this session
- * lacks it, else the query.  Returns 0 when sent (or failed at once and
- * reported), -1 when the connection went down.
+ * Send q (already the newest of c->sent): its statement's PREPARE when
+ * this session lacks it, else the query.  Returns 0 when sent (or failed
+ * at once and reported), -1 when the connection went down.
  */
 static int send_query(struct db_async *c, struct db_query *q)
 {
