@@ -35,6 +35,8 @@ alpn_select(SSL *ssl, const unsigned char **out, unsigned char *outlen,
 	return SSL_TLSEXT_ERR_OK;
 }
 
+static const unsigned char sid_ctx[] = "pgpush-fake";
+
 static int
 verify_cb(int preverify_ok, X509_STORE_CTX *ctx)
 {
@@ -65,6 +67,15 @@ fake_tls_ctx(const char *certdir, const char *alpn, int want_client_cert,
 	    SSL_OP_NO_RENEGOTIATION);
 	if (SSL_CTX_use_certificate_chain_file(ctx, crt) != 1 ||
 	    SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1)
+		goto fail;
+	/*
+	 * Sessions may be resumed (libcurl 8 does, with or without a client
+	 * certificate), as with the real providers.  A server that verifies
+	 * peers must name a session id context, or OpenSSL fails every
+	 * resumption with an internal_error alert.
+	 */
+	if (SSL_CTX_set_session_id_context(ctx, sid_ctx,
+	    (unsigned)sizeof sid_ctx - 1) != 1)
 		goto fail;
 	if (want_client_cert) {
 		STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca);
