@@ -11,15 +11,14 @@
  * with curl_multi_info_read() and handed to their callbacks, found
  * through CURLOPT_PRIVATE.
  *
- * Connection groups: a request that names a group runs on an easy handle
- * attached to that group's CURLSH (CURL_LOCK_DATA_CONNECT).  libcurl's
- * curl_multi_add_handle() then points the transfer at the share's
- * connection cache instead of the multi's, so the same multi drives
- * every group while no connection is ever shared between groups, and
- * CURLMOPT_MAX_HOST_CONNECTIONS bounds each group's connections per host.
- * Shares live until http_close(); curl_easy_reset() does not detach a
- * handle from its share, so every submit sets CURLOPT_SHARE (NULL for the
- * common cache).
+ * Connection groups: every group has its own multi handle (and so its
+ * own connection cache and its own timer), all on the one loop; requests
+ * that name no group run in the common group.  No connection is ever
+ * shared between groups, and CURLMOPT_MAX_HOST_CONNECTIONS bounds each
+ * group's connections per host.  (A CURLSH per group on one multi did
+ * that with libcurl 7.88, but from 8.x on a share's connection cache
+ * ignores the multi's limits: one APNs team opened 80-120 connections.)
+ * Groups live until http_close().
  *
  * Warm-up groups (APNs token auth: one stream per connection until the
  * server has accepted a JWT) are gated twice.  Our own submits wait in
@@ -39,10 +38,11 @@
  * Lifetimes: a struct http_xfer lives from http_submit() to the end of
  * its callback, on the bridge's in-flight list.  Easy handles go back to
  * a free list (curl_easy_reset) when their transfer ends; connections
- * live in the multi handle's cache, so reuse does not depend on which
+ * live in their group's multi handle, so reuse does not depend on which
  * easy handle runs the next request.  A struct http_sock is freed by its
- * poll handle's close callback; the bridge itself only when its timer
- * and every poll handle are closed (`closing_handles` counts them).
+ * poll handle's close callback, a group by its timer's; the bridge itself
+ * only when every timer and poll handle is closed (`closing_handles`
+ * counts them).
  */
 #include "http.h"
 
@@ -68,6 +68,7 @@
 struct http_sock {
 	uv_poll_t poll;            /* owned; freed in its close callback */
 	struct http *http;
+	struct http_group *group;  /* whose multi watches it */
 	curl_socket_t fd;
 	int events;                /* UV_READABLE | UV_WRITABLE watched */
 	struct http_sock *prev, *next;
@@ -86,7 +87,7 @@ struct http_xfer {
 	http_done_fn done;
 	void *arg;
 	char errbuf[CURL_ERROR_SIZE];
-	struct http_group *group;  /* NULL: the common cache */
+	struct http_group *group;  /* never NULL: http->common at least */
 	bool held;                 /* waiting on group->held, not in multi */
 	bool turned_back;          /* refused by on_prereq(): not sent */
 	struct http_conn *conn;    /* counted in its streams; or NULL */
@@ -95,7 +96,9 @@ struct http_xfer {
 };
 
 /*
- * One connection group: its own connection cache.  A warm-up group
+ * One connection group: its own multi handle, connection cache and
+ * timer.  The common group (name "-") serves requests that name none.
+ * A warm-up group
  * (http_request.conn_warmup) is "cold" until one of its requests got an
  * HTTP answer, and again after a transport error: while cold, one of its
  * requests is in flight and the others wait on `held` (FIFO).  The same
@@ -106,7 +109,10 @@ struct http_xfer {
  */
 struct http_group {
 	char *name;
-	CURLSH *share;
+	struct http *http;
+	CURLM *multi;                   /* NULL once http_close() began */
+	uv_timer_t timer;               /* freed (with the group) in its
+					 * close callback */
 	bool warmup;
 	bool warm;
 	unsigned active;                /* its transfers in the multi */
@@ -133,25 +139,22 @@ struct http_conn {
 
 struct http {
 	uv_loop_t *loop;
-	CURLM *multi;
-	uv_timer_t timer;
 	struct http_opts opts;
 	struct http_sock *socks;
 	struct http_xfer *xfers;
 	CURL **free_easy;
 	unsigned n_free;
+	struct http_group *common;      /* also first on `groups` */
 	struct http_group *groups;
 	struct http_conn *conns;        /* warm-up groups' connections */
 	struct http_stats stats;
-	int64_t failing_since_ms;       /* the common cache: as in a group */
-	bool rebuild;
 	bool closing;
 	int closing_handles;
 	void (*close_cb)(void *arg);
 	void *close_arg;
 };
 
-static void check_multi_info(struct http *http);
+static void check_multi_info(struct http_group *g);
 
 /* ---- lists ------------------------------------------------------- */
 
@@ -236,6 +239,7 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 {
 	struct http_sock *sk = poll->data;
 	struct http *http = sk->http;
+	struct http_group *g = sk->group;
 	int flags = 0, running;
 
 	if (status < 0)
@@ -245,23 +249,24 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 	if (events & UV_WRITABLE)
 		flags |= CURL_CSELECT_OUT;
 	cork_all(http, 1);
-	curl_multi_socket_action(http->multi, sk->fd, flags, &running);
+	curl_multi_socket_action(g->multi, sk->fd, flags, &running);
 	cork_all(http, 0);
-	check_multi_info(http);
+	check_multi_info(g);
 }
 
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 		     void *socketp)
 {
-	struct http *http = userp;
+	struct http_group *g = userp;
+	struct http *http = g->http;
 	struct http_sock *sk = socketp;
 	int events = 0, rc;
 
 	if (what == CURL_POLL_REMOVE) {
 		if (sk != NULL) {
 			sock_destroy(http, sk);
-			if (http->multi != NULL)
-				curl_multi_assign(http->multi, s, NULL);
+			if (g->multi != NULL)
+				curl_multi_assign(g->multi, s, NULL);
 		}
 		return 0;
 	}
@@ -277,6 +282,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 			x->group->opening = x;
 		sk = mem_alloc_zero(1, sizeof *sk);
 		sk->http = http;
+		sk->group = g;
 		sk->fd = s;
 		rc = uv_poll_init_socket(http->loop, &sk->poll, s);
 		if (rc < 0) {
@@ -290,7 +296,7 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 		if (http->socks != NULL)
 			http->socks->prev = sk;
 		http->socks = sk;
-		curl_multi_assign(http->multi, s, sk);
+		curl_multi_assign(g->multi, s, sk);
 	}
 	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
 		events |= UV_READABLE;
@@ -312,27 +318,26 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 
 static void on_timeout(uv_timer_t *t)
 {
-	struct http *http = t->data;
+	struct http_group *g = t->data;
 	int running;
 
-	cork_all(http, 1);
-	curl_multi_socket_action(http->multi, CURL_SOCKET_TIMEOUT, 0,
-				 &running);
-	cork_all(http, 0);
-	check_multi_info(http);
+	cork_all(g->http, 1);
+	curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+	cork_all(g->http, 0);
+	check_multi_info(g);
 }
 
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
 {
-	struct http *http = userp;
+	struct http_group *g = userp;
 
 	(void)multi;
 	if (timeout_ms < 0) {
-		uv_timer_stop(&http->timer);
+		uv_timer_stop(&g->timer);
 		return 0;
 	}
 	/* 0 means "now": from the loop, never from inside libcurl. */
-	uv_timer_start(&http->timer, on_timeout,
+	uv_timer_start(&g->timer, on_timeout,
 		       timeout_ms == 0 ? 1 : (uint64_t)timeout_ms, 0);
 	return 0;
 }
@@ -470,22 +475,22 @@ static void group_unhold(struct http_group *g, struct http_xfer *x)
 /* May one more of the group's transfers run now? */
 static bool group_may_run(const struct http_group *g)
 {
-	return g == NULL || !g->warmup ||
+	return !g->warmup ||
 	       ((g->warm || g->active == 0) && g->opening == NULL);
 }
 
 /* Hand a transfer to libcurl; 0 or -EIO. */
 static int xfer_start(struct http *http, struct http_xfer *x)
 {
-	CURLMcode mrc = curl_multi_add_handle(http->multi, x->easy);
+	CURLMcode mrc = curl_multi_add_handle(x->group->multi, x->easy);
 
+	(void)http;
 	if (mrc != CURLM_OK) {
 		log_error("cannot start an HTTP request", "err=%s",
 			  curl_multi_strerror(mrc));
 		return -EIO;
 	}
-	if (x->group != NULL)
-		x->group->active++;
+	x->group->active++;
 	return 0;
 }
 
@@ -511,21 +516,21 @@ static void group_release(struct http *http, struct http_group *g)
 }
 
 /*
- * Track whether a group (NULL: the common cache) only fails: after
- * rebuild_after_ms of nothing but transport errors, its requests open
- * fresh connections (see http_opts) until an answer comes back.
+ * Track whether a group only fails: after rebuild_after_ms of nothing
+ * but transport errors, its requests open fresh connections (see
+ * http_opts) until an answer comes back.
  */
 static void note_health(struct http *http, struct http_group *g,
 			bool answered, bool transport_error)
 {
-	int64_t *since = g ? &g->failing_since_ms : &http->failing_since_ms;
-	bool *rebuild = g ? &g->rebuild : &http->rebuild;
+	int64_t *since = &g->failing_since_ms;
+	bool *rebuild = &g->rebuild;
 	int64_t now = (int64_t)uv_now(http->loop);
 
 	if (answered) {
 		if (*rebuild)
 			log_info("provider answers again: connections reused",
-				 "group=%s", g ? g->name : "-");
+				 "group=%s", g->name);
 		*since = 0;
 		*rebuild = false;
 	} else if (transport_error && http->opts.rebuild_after_ms >= 0) {
@@ -537,7 +542,7 @@ static void note_health(struct http *http, struct http_group *g,
 			http->stats.rebuilds++;
 			log_warn("only transport errors: rebuilding connections",
 				 "group=%s failing_ms=%lld",
-				 g ? g->name : "-", (long long)(now - *since));
+				 g->name, (long long)(now - *since));
 		}
 	}
 }
@@ -551,7 +556,7 @@ static void xfer_turn_back(struct http *http, struct http_xfer *x)
 {
 	struct http_group *g = x->group;
 
-	curl_multi_remove_handle(http->multi, x->easy);
+	curl_multi_remove_handle(g->multi, x->easy);
 	x->turned_back = false;
 	x->body_len = 0;
 	x->headers_len = 0;
@@ -583,9 +588,9 @@ static void xfer_finish(struct http *http, struct http_xfer *x,
 
 	xfer_unlink(http, x);
 	if (x->held)
-		group_unhold(x->group, x);
+		group_unhold(g, x);
 	else
-		curl_multi_remove_handle(http->multi, x->easy);
+		curl_multi_remove_handle(g->multi, x->easy);
 	http->stats.in_flight--;
 	http->stats.completed++;
 	if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects) ==
@@ -624,9 +629,9 @@ static void xfer_finish(struct http *http, struct http_xfer *x,
 			x->conn->answered = true;
 		x->conn = NULL;
 	}
-	if (g != NULL && g->opening == x)
+	if (g->opening == x)
 		g->opening = NULL;
-	if (g != NULL && !held) {
+	if (!held) {
 		g->active--;
 		if (status != 0)
 			g->warm = true;
@@ -637,17 +642,18 @@ static void xfer_finish(struct http *http, struct http_xfer *x,
 	x->done(x->arg, &res);
 	xfer_free(http, x);
 	/* The callback may have closed the bridge (groups are gone then). */
-	if (g != NULL && !held && !http->closing)
+	if (!held && !http->closing)
 		group_release(http, g);
 }
 
-static void check_multi_info(struct http *http)
+static void check_multi_info(struct http_group *g)
 {
+	struct http *http = g->http;
 	CURLMsg *msg;
 	int pending;
 
 	while (!http->closing &&
-	       (msg = curl_multi_info_read(http->multi, &pending)) != NULL) {
+	       (msg = curl_multi_info_read(g->multi, &pending)) != NULL) {
 		struct http_xfer *x = NULL;
 
 		if (msg->msg != CURLMSG_DONE)
@@ -656,7 +662,7 @@ static void check_multi_info(struct http *http)
 				  (char **)&x);
 		if (x == NULL)
 			continue;
-		if (x->turned_back && x->group != NULL)
+		if (x->turned_back)
 			xfer_turn_back(http, x);
 		else
 			xfer_finish(http, x, msg->data.result, NULL);
@@ -778,29 +784,50 @@ static int on_prereq(void *arg, char *peer_ip, char *local_ip,
 	return CURL_PREREQFUNC_OK;
 }
 
+/* A new group with its own multi handle and timer; NULL on failure. */
+static struct http_group *group_new(struct http *http, const char *name)
+{
+	struct http_group *g = mem_alloc_zero(1, sizeof *g);
+	CURLM *m = curl_multi_init();
+
+	if (m == NULL || uv_timer_init(http->loop, &g->timer) < 0) {
+		curl_multi_cleanup(m);
+		free(g);
+		return NULL;
+	}
+	g->name = mem_strdup(name);
+	g->http = http;
+	g->multi = m;
+	g->timer.data = g;
+	curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
+	curl_multi_setopt(m, CURLMOPT_SOCKETDATA, g);
+	curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
+	curl_multi_setopt(m, CURLMOPT_TIMERDATA, g);
+	curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS,
+			  http->opts.max_host_connections);
+	curl_multi_setopt(m, CURLMOPT_MAX_CONCURRENT_STREAMS,
+			  http->opts.max_streams);
+	/* Keep idle connections: by default the cache shrinks with the
+	 * number of transfers, and a lull between bursts would close
+	 * connections only to open (and TLS-handshake) them again. */
+	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, 256L);
+	g->next = http->groups;
+	http->groups = g;
+	return g;
+}
+
 /* Group `name`, made on first use; NULL when it cannot be. */
 static struct http_group *group_get(struct http *http, const char *name)
 {
 	struct http_group *g;
-	CURLSH *sh;
 
 	for (g = http->groups; g != NULL; g = g->next)
-		if (strcmp(g->name, name) == 0)
+		if (g != http->common && strcmp(g->name, name) == 0)
 			return g;
-	sh = curl_share_init();
-	if (sh == NULL)
-		return NULL;
-	if (curl_share_setopt(sh, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT) !=
-	    CURLSHE_OK) {
-		curl_share_cleanup(sh);
-		return NULL;
-	}
-	g = mem_alloc_zero(1, sizeof *g);
-	g->name = mem_strdup(name);
-	g->share = sh;
-	g->next = http->groups;
-	http->groups = g;
-	http->stats.groups++;
+	g = group_new(http, name);
+	if (g != NULL)
+		http->stats.groups++;
 	return g;
 }
 
@@ -842,7 +869,7 @@ static int set_client_cert(CURL *e, const struct http_request *req)
 int http_submit(struct http *http, const struct http_request *req,
 		struct http_xfer **out)
 {
-	struct http_group *group = NULL;
+	struct http_group *group = http->common;
 	struct http_xfer *x;
 	const char *const *h;
 	CURL *e;
@@ -869,9 +896,6 @@ int http_submit(struct http *http, const struct http_request *req,
 	x->group = group;
 
 	curl_easy_setopt(e, CURLOPT_URL, req->url);
-	/* Always: a recycled handle keeps its share across a reset. */
-	curl_easy_setopt(e, CURLOPT_SHARE,
-			 group != NULL ? group->share : NULL);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
 	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
@@ -887,9 +911,8 @@ int http_submit(struct http *http, const struct http_request *req,
 	 * until the server has accepted a request, and requests waiting for
 	 * it would all be put on it at once (and refused).
 	 */
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT,
-			 group != NULL && group->warmup ? 0L : 1L);
-	if (group != NULL && group->warmup) {
+	curl_easy_setopt(e, CURLOPT_PIPEWAIT, group->warmup ? 0L : 1L);
+	if (group->warmup) {
 		curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
 		curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
 		curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
@@ -901,12 +924,8 @@ int http_submit(struct http *http, const struct http_request *req,
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
 	/* A group that only fails (hung provider): a fresh connection per
 	 * request, not kept (note_health). */
-	{
-		bool fresh = group != NULL ? group->rebuild : http->rebuild;
-
-		curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, fresh ? 1L : 0L);
-		curl_easy_setopt(e, CURLOPT_FORBID_REUSE, fresh ? 1L : 0L);
-	}
+	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, group->rebuild ? 1L : 0L);
+	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, group->rebuild ? 1L : 0L);
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 			 req->connect_timeout_ms > 0 ? req->connect_timeout_ms
 			 : http->opts.connect_timeout_ms);
@@ -974,7 +993,6 @@ int http_new(struct http **out, uv_loop_t *loop,
 	     const struct http_opts *opts)
 {
 	struct http *http;
-	int rc;
 
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return -EIO;
@@ -998,44 +1016,24 @@ int http_new(struct http **out, uv_loop_t *loop,
 		http->opts.rebuild_after_ms = 120000;
 	http->free_easy = mem_alloc_zero(http->opts.free_handles,
 					 sizeof *http->free_easy);
-
-	http->multi = curl_multi_init();
-	if (http->multi == NULL) {
+	http->common = group_new(http, "-");
+	if (http->common == NULL) {
 		free(http->free_easy);
 		free(http);
 		curl_global_cleanup();
 		return -ENOMEM;
 	}
-	rc = uv_timer_init(loop, &http->timer);
-	if (rc < 0) {
-		curl_multi_cleanup(http->multi);
-		free(http->free_easy);
-		free(http);
-		curl_global_cleanup();
-		return rc;
-	}
-	http->timer.data = http;
-	curl_multi_setopt(http->multi, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(http->multi, CURLMOPT_SOCKETDATA, http);
-	curl_multi_setopt(http->multi, CURLMOPT_TIMERFUNCTION, on_timer);
-	curl_multi_setopt(http->multi, CURLMOPT_TIMERDATA, http);
-	curl_multi_setopt(http->multi, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-	curl_multi_setopt(http->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
-			  http->opts.max_host_connections);
-	curl_multi_setopt(http->multi, CURLMOPT_MAX_CONCURRENT_STREAMS,
-			  http->opts.max_streams);
-	/* Keep idle connections: by default the cache shrinks with the
-	 * number of transfers, and a lull between bursts would close
-	 * connections only to open (and TLS-handshake) them again. */
-	curl_multi_setopt(http->multi, CURLMOPT_MAXCONNECTS, 256L);
 	*out = http;
 	return 0;
 }
 
-static void timer_closed(uv_handle_t *h)
+static void group_closed(uv_handle_t *h)
 {
-	struct http *http = h->data;
+	struct http_group *g = h->data;
+	struct http *http = g->http;
 
+	free(g->name);
+	free(g);
 	http->closing_handles--;
 	maybe_free_http(http);
 }
@@ -1043,7 +1041,7 @@ static void timer_closed(uv_handle_t *h)
 void http_close(struct http *http, void (*cb)(void *arg), void *arg)
 {
 	struct http_sock *sk;
-	CURLM *multi;
+	struct http_group *g;
 	unsigned i;
 
 	if (http == NULL || http->closing)
@@ -1061,10 +1059,13 @@ void http_close(struct http *http, void (*cb)(void *arg), void *arg)
 		uv_poll_stop(&sk->poll);
 		sk->events = 0;
 	}
-	uv_timer_stop(&http->timer);
-	multi = http->multi;
-	http->multi = NULL;
-	curl_multi_cleanup(multi);
+	for (g = http->groups; g != NULL; g = g->next) {
+		CURLM *multi = g->multi;
+
+		uv_timer_stop(&g->timer);
+		g->multi = NULL;
+		curl_multi_cleanup(multi);
+	}
 	for (i = 0; i < http->n_free; i++)
 		curl_easy_cleanup(http->free_easy[i]);
 	http->n_free = 0;
@@ -1074,19 +1075,16 @@ void http_close(struct http *http, void (*cb)(void *arg), void *arg)
 		http->conns = c->next;
 		free(c);
 	}
-	/* Every easy handle is gone, so no share is in use any more. */
-	while (http->groups != NULL) {
-		struct http_group *g = http->groups;
-
-		http->groups = g->next;
-		curl_share_cleanup(g->share);
-		free(g->name);
-		free(g);
-	}
 	while (http->socks != NULL)
 		sock_destroy(http, http->socks);
 	http->close_cb = cb;
 	http->close_arg = arg;
-	http->closing_handles++;
-	uv_close((uv_handle_t *)&http->timer, timer_closed);
+	/* Each group goes with its timer's close callback. */
+	while (http->groups != NULL) {
+		g = http->groups;
+		http->groups = g->next;
+		http->closing_handles++;
+		uv_close((uv_handle_t *)&g->timer, group_closed);
+	}
+	http->common = NULL;
 }

@@ -9,9 +9,8 @@
  * connections alive for reuse, and reuses easy handles from a small free
  * list.  TLS peer and host verification are always on; a request may only
  * name the CA bundle to trust (and present a client certificate).
- * Requests may name a connection group: each group has its own connection
- * cache (a CURLSH sharing CURL_LOCK_DATA_CONNECT: libcurl then uses the
- * share's cache instead of the multi's), so groups never share a
+ * Requests may name a connection group: each group has its own multi
+ * handle and so its own connection cache, so groups never share a
  * connection and the per-host limit counts per group.  Nothing here
  * blocks.
  *
