@@ -1710,8 +1710,8 @@ int daemon_run(const struct cli_opts *opts)
 	uv_signal_start(&d->sig_int, on_signal, SIGINT);
 	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
 
-	log_info("pgpushd running", "id=%s version=%s", d->id,
-		 PGPUSH_VERSION);
+	log_info("pgpushd running", "id=%s version=%s libcurl=%s", d->id,
+		 PGPUSH_VERSION, http_lib_version());
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	log_info("pgpushd stopped", "id=%s claimed=%" PRIu64
 		 " acked=%" PRIu64, d->id, d->claimed_rows, d->acked_rows);

@@ -984,6 +984,11 @@ void http_cancel(struct http *http, struct http_xfer *xfer)
 	xfer_finish(http, xfer, CURLE_ABORTED_BY_CALLBACK, "cancelled");
 }
 
+const char *http_lib_version(void)
+{
+	return curl_version_info(CURLVERSION_NOW)->version;
+}
+
 void http_get_stats(const struct http *http, struct http_stats *out)
 {
 	*out = http->stats;

@@ -118,6 +118,12 @@ struct http_request {
 	void *arg;
 };
 
+/*
+ * The libcurl this process runs with, e.g. "8.14.1" (its HTTP/2 cost
+ * per request differs a lot between 7.x and 8.x: README, Performance).
+ */
+const char *http_lib_version(void);
+
 /* Counters since http_new(), for logs, stats and tests. */
 struct http_stats {
 	uint64_t submitted;

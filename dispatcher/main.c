@@ -10,6 +10,7 @@
 
 #include "cli.h"
 #include "daemon.h"
+#include "http.h"
 #include "log.h"
 #include "migrate.h"
 
@@ -33,7 +34,8 @@ int main(int argc, char **argv)
 		return cli_write_help(stdout, prog) < 0 ? CLI_EXIT_FAILURE
 							 : CLI_EXIT_OK;
 	if (opts.version) {
-		printf("pgpushd %s\n", PGPUSH_VERSION);
+		printf("pgpushd %s (libcurl %s)\n", PGPUSH_VERSION,
+		       http_lib_version());
 		return fflush(stdout) != 0 ? CLI_EXIT_FAILURE : CLI_EXIT_OK;
 	}
 	log_set_level(opts.log_level);
