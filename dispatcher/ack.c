@@ -85,8 +85,8 @@ void ack_add(struct ack_buf *b, const struct push_item *item,
 	r->retry_at_us = res->retry_at_us;
 	r->sent_at_us = item->sent_at_us;
 	r->finished_at_us = now_us;
-	r->latency_ms = item->sent_at_us && item->enqueued_at_us
-		? (double)(now_us - item->enqueued_at_us) / 1000.0 : -1;
+	r->latency_us = item->sent_at_us && item->enqueued_at_us
+		? now_us - item->enqueued_at_us : -1;
 	r->provider_ts_us = res->provider_ts_us;
 	if (r->outcome == PUSH_OUTCOME_RETRY && r->retry_at_us == 0)
 		r->retry_at_us = now_us;
@@ -119,8 +119,8 @@ void ack_build_params(const struct ack_buf *b, const char *owner,
 		add_opt_int(&a[6], r->retry_at_us);
 		add_opt_int(&a[7], r->sent_at_us);
 		sqlarr_add_int(&a[8], r->finished_at_us);
-		if (r->latency_ms >= 0)
-			sqlarr_add_double(&a[9], r->latency_ms);
+		if (r->latency_us >= 0)      /* ms, exact to the µs */
+			sqlarr_add_milli(&a[9], r->latency_us);
 		else
 			sqlarr_add_null(&a[9]);
 		add_opt_int(&a[10], r->provider_ts_us);

@@ -40,7 +40,7 @@ struct ack_row {
 	int64_t retry_at_us;      /* 0: none */
 	int64_t sent_at_us;       /* 0: never sent */
 	int64_t finished_at_us;
-	double latency_ms;        /* < 0: none */
+	int64_t latency_us;       /* < 0: none */
 	int64_t provider_ts_us;   /* 0: none */
 };
 

@@ -48,13 +48,48 @@ static void raw(struct sqlarr *a, const char *s, size_t n)
 	a->len += n;
 }
 
+/*
+ * Decimal digits of `v` written backwards from `end`; the start.  By
+ * hand: an ack formats a dozen numbers per row, and snprintf() was a
+ * few percent of the daemon's instructions.
+ */
+static char *utoa_back(char *end, uint64_t v)
+{
+	do {
+		*--end = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return end;
+}
+
+static uint64_t magnitude(int64_t v)
+{
+	return v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+}
+
 void sqlarr_add_int(struct sqlarr *a, int64_t v)
 {
-	char tmp[32];
-	int n = snprintf(tmp, sizeof tmp, "%" PRId64, v);
+	char tmp[24], *end = tmp + sizeof tmp, *p;
 
+	p = utoa_back(end, magnitude(v));
+	if (v < 0)
+		*--p = '-';
 	sep(a);
-	raw(a, tmp, (size_t)n);
+	raw(a, p, (size_t)(end - p));
+}
+
+void sqlarr_add_milli(struct sqlarr *a, int64_t v)
+{
+	char tmp[32], *end = tmp + sizeof tmp, *p;
+	uint64_t m = magnitude(v);
+
+	p = utoa_back(end, 1000 + m % 1000);   /* "1ddd": keeps the zeros */
+	*p = '.';
+	p = utoa_back(p, m / 1000);
+	if (v < 0)
+		*--p = '-';
+	sep(a);
+	raw(a, p, (size_t)(end - p));
 }
 
 void sqlarr_add_double(struct sqlarr *a, double v)

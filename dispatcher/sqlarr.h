@@ -26,6 +26,8 @@ void sqlarr_reset(struct sqlarr *a);
 /* Append an element. */
 void sqlarr_add_int(struct sqlarr *a, int64_t v);
 void sqlarr_add_double(struct sqlarr *a, double v);
+/* v / 1000 exactly, with three decimals: 1234567 -> 1234.567 */
+void sqlarr_add_milli(struct sqlarr *a, int64_t v);
 void sqlarr_add_str(struct sqlarr *a, const char *s);   /* NULL: NULL */
 void sqlarr_add_null(struct sqlarr *a);
 

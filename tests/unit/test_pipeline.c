@@ -3,6 +3,7 @@
  * array literals, claim rows, the pool's ring and window, the ack buffer
  * and the stats counters.  No loop, no network, no database.
  */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,6 +75,23 @@ static void test_sqlarr(void)
 	sqlarr_add_null(&a);
 	sqlarr_add_int(&a, -42);
 	is_str(sqlarr_text(&a), "{1,NULL,-42}", "integers and NULL");
+	sqlarr_reset(&a);
+	sqlarr_add_int(&a, 0);
+	sqlarr_add_int(&a, INT64_MAX);
+	sqlarr_add_int(&a, INT64_MIN);
+	sqlarr_add_int(&a, 1700000000123456);
+	is_str(sqlarr_text(&a),
+	       "{0,9223372036854775807,-9223372036854775808,1700000000123456}",
+	       "integers: zero and both ends of int64");
+	sqlarr_reset(&a);
+	sqlarr_add_milli(&a, 0);
+	sqlarr_add_milli(&a, 7);
+	sqlarr_add_milli(&a, 1234567);
+	sqlarr_add_milli(&a, -1050);
+	sqlarr_add_milli(&a, INT64_MIN);
+	is_str(sqlarr_text(&a),
+	       "{0.000,0.007,1234.567,-1.050,-9223372036854775.808}",
+	       "thousandths: exact, three decimals, sign");
 	sqlarr_reset(&a);
 	sqlarr_add_str(&a, "plain");
 	sqlarr_add_str(&a, "with \"quotes\" and \\ back");
@@ -291,7 +309,7 @@ static void test_ack(void)
 	is_str(p[5], "{\"projects/x/messages/1\",NULL}", "message ids");
 	is_str(p[6], "{NULL,3000000}",
 	       "a retry without a time is due at once");
-	is_str(p[9], "{1000,NULL}", "latency from enqueue, ms; none unsent");
+	is_str(p[9], "{1000.000,NULL}", "latency from enqueue, ms; none unsent");
 	ack_free_params(p);
 
 	struct ack_buf more = {0};
