@@ -8,8 +8,9 @@
 # libcurl: on Debian 12 (bookworm), whose libcurl is 7.88, it also takes
 # libcurl 8 from Debian's bookworm-backports suite (adding that suite to
 # apt's sources if none names it).  pgpushd works with both, but 7.88
-# writes every HTTP/2 frame as its own TLS record and costs the
-# dispatcher about a third more CPU per push (README, "Performance").
+# writes every HTTP/2 frame as its own TLS record: the dispatcher spends
+# about a sixth more CPU per push, and light-load latency doubles
+# (README, "Performance").
 # PGPUSH_STOCK_CURL=1 keeps the stock 7.88.  Debian 13 ships 8.14 itself.
 set -euo pipefail
 
