@@ -480,11 +480,10 @@ static bool group_may_run(const struct http_group *g)
 }
 
 /* Hand a transfer to libcurl; 0 or -EIO. */
-static int xfer_start(struct http *http, struct http_xfer *x)
+static int xfer_start(struct http_xfer *x)
 {
 	CURLMcode mrc = curl_multi_add_handle(x->group->multi, x->easy);
 
-	(void)http;
 	if (mrc != CURLM_OK) {
 		log_error("cannot start an HTTP request", "err=%s",
 			  curl_multi_strerror(mrc));
@@ -504,7 +503,7 @@ static void group_release(struct http *http, struct http_group *g)
 		struct http_xfer *x = g->held;
 
 		group_unhold(g, x);
-		if (xfer_start(http, x) < 0) {
+		if (xfer_start(x) < 0) {
 			/* Never in the multi: finish it as a held one. */
 			x->held = true;
 			xfer_finish(http, x, CURLE_FAILED_INIT,
@@ -967,7 +966,7 @@ int http_submit(struct http *http, const struct http_request *req,
 		else
 			group->held = x;
 		group->held_tail = x;
-	} else if (xfer_start(http, x) < 0) {
+	} else if (xfer_start(x) < 0) {
 		xfer_free(http, x);
 		return -EIO;
 	}
