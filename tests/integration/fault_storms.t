@@ -40,6 +40,13 @@ AHOLD=$(fcm_app $DB shold ", tier, overflow_policy, min_concurrency, max_concurr
 A50=$(fcm_app $DB s50 ", max_attempts" ", 40")
 q $DB "UPDATE push.fcm_credentials SET ca_bundle_path = $(sql_lit "$CERTS/rogue-ca.pem")
        WHERE app_id IN ($ATLS, $ACRIT, $AOFF)" >/dev/null
+# The hung requests get connections of their own (another host name for
+# the fake): on a connection shared with srst, its scripted connection
+# reset would end a hung request before its timeout, and libcurl would
+# resend it by itself (nothing had come back on that stream), so the
+# timeout this app is here to show might never happen.
+q $DB "UPDATE push.fcm_credentials SET endpoint = 'https://localhost:$FCM_PORT'
+       WHERE app_id = $AHANG" >/dev/null
 
 token_rules s503 20 '"reason":"UNAVAILABLE","times":2'
 token_rules s429 20 '"reason":"QUOTA_EXCEEDED","retry_after":1,"times":1'
