@@ -35,6 +35,16 @@
  * flight.  A request turned back there never left; it waits in its
  * group until an answer comes, then starts again (not an attempt).
  *
+ * Waiting inside libcurl: a transfer in the multi that has no
+ * connection or stream to go out on yet (every connection at the
+ * server's stream limit and the per-host limit reached) still runs its
+ * CURLOPT_TIMEOUT_MS clock, so a busy group would see requests time out
+ * that never left, and count them as provider failures (retries, even
+ * an auto-ban).  So each group hands libcurl at most GROUP_WAITING_MAX
+ * transfers that have not gone out yet (the pre-request callback says
+ * when one goes); the rest wait in the group's own queue, with no clock
+ * running, and are started after each batch of libcurl work.
+ *
  * Lifetimes: a struct http_xfer lives from http_submit() to the end of
  * its callback, on the bridge's in-flight list.  Easy handles go back to
  * a free list (curl_easy_reset) when their transfer ends; connections
@@ -64,6 +74,8 @@
 #include "mem.h"
 
 #define HTTP_HEADERS_MAX (16 * 1024)
+/* Transfers per group in libcurl that have not gone out yet (see top). */
+#define GROUP_WAITING_MAX 256
 
 struct http_sock {
 	uv_poll_t poll;            /* owned; freed in its close callback */
@@ -90,6 +102,8 @@ struct http_xfer {
 	struct http_group *group;  /* never NULL: http->common at least */
 	bool held;                 /* waiting on group->held, not in multi */
 	bool turned_back;          /* refused by on_prereq(): not sent */
+	bool went_out;             /* on_prereq() let it go: counted in
+				    * its group's `out` */
 	struct http_conn *conn;    /* counted in its streams; or NULL */
 	struct http_xfer *held_next;
 	struct http_xfer *prev, *next;
@@ -116,6 +130,7 @@ struct http_group {
 	bool warmup;
 	bool warm;
 	unsigned active;                /* its transfers in the multi */
+	unsigned out;                   /* of those, gone out (on_prereq) */
 	struct http_xfer *opening;      /* opening a connection, or NULL */
 	struct http_xfer *held, *held_tail;
 	struct http_group *next;
@@ -155,6 +170,7 @@ struct http {
 };
 
 static void check_multi_info(struct http_group *g);
+static void group_release_after(struct http_group *g);
 
 /* ---- lists ------------------------------------------------------- */
 
@@ -252,6 +268,7 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 	curl_multi_socket_action(g->multi, sk->fd, flags, &running);
 	cork_all(http, 0);
 	check_multi_info(g);
+	group_release_after(g);
 }
 
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
@@ -325,6 +342,7 @@ static void on_timeout(uv_timer_t *t)
 	curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running);
 	cork_all(g->http, 0);
 	check_multi_info(g);
+	group_release_after(g);
 }
 
 static int on_timer(CURLM *multi, long timeout_ms, void *userp)
@@ -472,9 +490,29 @@ static void group_unhold(struct http_group *g, struct http_xfer *x)
 	x->held_next = NULL;
 }
 
+/* The transfer goes out now: no longer waiting inside libcurl. */
+static void xfer_went_out(struct http_xfer *x)
+{
+	if (!x->went_out) {
+		x->went_out = true;
+		x->group->out++;
+	}
+}
+
+/* A transfer of `g` that went out is out of the multi again. */
+static void xfer_left(struct http_group *g, struct http_xfer *x)
+{
+	if (x->went_out) {
+		x->went_out = false;
+		g->out--;
+	}
+}
+
 /* May one more of the group's transfers run now? */
 static bool group_may_run(const struct http_group *g)
 {
+	if (g->active - g->out >= GROUP_WAITING_MAX)
+		return false;
 	return !g->warmup ||
 	       ((g->warm || g->active == 0) && g->opening == NULL);
 }
@@ -512,6 +550,14 @@ static void group_release(struct http *http, struct http_group *g)
 				return;
 		}
 	}
+}
+
+/* After a batch of libcurl work (never inside it: libcurl refuses
+ * curl_multi_add_handle() from its callbacks), start what may run now. */
+static void group_release_after(struct http_group *g)
+{
+	if (!g->http->closing && g->held != NULL)
+		group_release(g->http, g);
 }
 
 /*
@@ -556,6 +602,7 @@ static void xfer_turn_back(struct http *http, struct http_xfer *x)
 	struct http_group *g = x->group;
 
 	curl_multi_remove_handle(g->multi, x->easy);
+	xfer_left(g, x);
 	x->turned_back = false;
 	x->body_len = 0;
 	x->headers_len = 0;
@@ -631,6 +678,7 @@ static void xfer_finish(struct http *http, struct http_xfer *x,
 	if (g->opening == x)
 		g->opening = NULL;
 	if (!held) {
+		xfer_left(g, x);
 		g->active--;
 		if (status != 0)
 			g->warm = true;
@@ -747,8 +795,10 @@ static struct http_conn *conn_by_local(struct http *http, const char *ip,
 }
 
 /*
- * CURLOPT_PREREQFUNCTION of warm-up groups (see the top): the request is
- * about to go out on the connection with this local end.  One request
+ * CURLOPT_PREREQFUNCTION of every request: it is about to go out (the
+ * group's count of transfers waiting inside libcurl drops, see the top).
+ * In warm-up groups (see the top) more: the request is about to go out
+ * on the connection with this local end.  One request
  * at a time on a connection until it has answered; others are turned
  * back (xfer_finish() puts them back in their group).  libcurl gives no
  * address (port 0) to a request that joined a connection still being
@@ -763,6 +813,10 @@ static int on_prereq(void *arg, char *peer_ip, char *local_ip,
 
 	(void)peer_ip;
 	(void)peer_port;
+	if (!x->group->warmup) {
+		xfer_went_out(x);
+		return CURL_PREREQFUNC_OK;
+	}
 	/* libcurl retrying it elsewhere: it left the old connection. */
 	if (x->conn != NULL) {
 		x->conn->streams--;
@@ -780,6 +834,7 @@ static int on_prereq(void *arg, char *peer_ip, char *local_ip,
 		c->streams++;
 		x->conn = c;
 	}
+	xfer_went_out(x);
 	return CURL_PREREQFUNC_OK;
 }
 
@@ -911,9 +966,9 @@ int http_submit(struct http *http, const struct http_request *req,
 	 * it would all be put on it at once (and refused).
 	 */
 	curl_easy_setopt(e, CURLOPT_PIPEWAIT, group->warmup ? 0L : 1L);
+	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
+	curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
 	if (group->warmup) {
-		curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
-		curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
 		curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
 		curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, http);
 		curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION,
