@@ -153,7 +153,7 @@ struct daemon {
 	bool http_closed;
 	int dbs_open;
 
-	uint64_t claims, claimed_rows, acked_rows;
+	uint64_t claims, claimed_rows, acks, acked_rows;
 	uint64_t claims_at_last_hb, acked_at_last_hb;
 	int64_t last_hb_us;
 	char last_error[256];
@@ -265,6 +265,7 @@ static void on_ack_done(void *arg, const struct db_result *res)
 
 	d->ack_inflight = false;
 	if (db_result_ok(res)) {
+		d->acks++;
 		d->acked_rows += d->ack_busy.len;
 		if (d->trace.nwait > 0) {
 			int64_t *ids = mem_alloc((d->ack_busy.len + 1) *
@@ -1058,6 +1059,9 @@ static void metrics_render(void *arg, struct metrics_buf *b)
 		       "claimed.\n# TYPE pgpush_claimed_rows_total counter\n"
 		       "pgpush_claimed_rows_total %" PRIu64 "\n",
 		       d->claimed_rows);
+	metrics_printf(b, "# HELP pgpush_acks_total Ack statements "
+		       "written.\n# TYPE pgpush_acks_total counter\n"
+		       "pgpush_acks_total %" PRIu64 "\n", d->acks);
 	metrics_printf(b, "# HELP pgpush_acked_rows_total Outcomes written "
 		       "to push.deliveries.\n"
 		       "# TYPE pgpush_acked_rows_total counter\n"
@@ -1713,8 +1717,9 @@ int daemon_run(const struct cli_opts *opts)
 	log_info("pgpushd running", "id=%s version=%s libcurl=%s", d->id,
 		 PGPUSH_VERSION, http_lib_version());
 	uv_run(&d->loop, UV_RUN_DEFAULT);
-	log_info("pgpushd stopped", "id=%s claimed=%" PRIu64
-		 " acked=%" PRIu64, d->id, d->claimed_rows, d->acked_rows);
+	log_info("pgpushd stopped", "id=%s claims=%" PRIu64 " claimed=%"
+		 PRIu64 " acks=%" PRIu64 " acked=%" PRIu64, d->id, d->claims,
+		 d->claimed_rows, d->acks, d->acked_rows);
 	rc = CLI_EXIT_OK;
 	goto out_loop;
 

@@ -19,7 +19,9 @@
 #          (push.deliveries), p50/p99 enqueue->sent latency, daemon CPU
 #          seconds per 10,000 pushes (/proc/PID/stat), peak RSS (VmHWM),
 #          most Postgres connections of the daemon seen in pg_stat_activity
-#          (sampled every 200 ms).  fsync=off is reported as a field.
+#          (sampled every 200 ms); CPU seconds per 10,000 of all postgres
+#          processes and of the fake over the drain.  fsync=off is reported
+#          as a field.
 #   BENCH_MODE=latency  light load: pgbench offers BENCH_RATE (2,000) single-
 #       row INSERTs per second (BENCH_CLIENTS=4 pgbench clients) for
 #       BENCH_SECONDS (10) to a running daemon;
@@ -147,6 +149,18 @@ cpu_seconds() {  # utime + stime of the daemon
 	awk -v t="$clk" '{ print ($14 + $15) / t }' \
 		"/proc/$tools_daemon_pid/stat"
 }
+# CPU seconds of every postgres process (backends, walwriter, autovacuum;
+# processes that exit between two readings take theirs along) and of the
+# fake: the rest of the box's cost per push, next to the daemon's.
+pg_cpu_seconds() {
+	cat /proc/[0-9]*/stat 2>/dev/null |
+		awk -v t="$clk" '$2 == "(postgres)" { s += $14 + $15 }
+			END { printf "%.2f", s / t }'
+}
+fake_cpu_seconds() {
+	awk -v t="$clk" '{ printf "%.2f", ($14 + $15) / t }' \
+		"/proc/$tools_fake_pid/stat"
+}
 vmhwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$tools_daemon_pid/status"; }
 stop_daemon() {
 	kill -TERM "$tools_daemon_pid"
@@ -177,20 +191,24 @@ stop_sampler() {
 		sort -n | tail -n 1)
 }
 wait_queue_empty() {  # $1: seconds to give up after
-	local deadline=$(( $(date +%s) + $1 ))
-	local seen
-	seen=$(wc -l <"$tmp/samples.txt")
+	# Bash builtins only, but for one `sleep` per turn: this loop runs
+	# beside the drain it measures (forking tail, awk and date ten times
+	# a second took ~0.2 of a core from the daemon and Postgres).
+	local deadline=$(( ${EPOCHSECONDS:-$(date +%s)} + $1 ))
+	local fd line conns queued
+	exec {fd}<"$tmp/samples.txt"
+	while read -r -u "$fd" line; do :; done   # samples taken before
 	while :; do
-		sleep 0.1
+		sleep 0.2
 		kill -0 "$tools_daemon_pid" 2>/dev/null || {
-			say "the daemon died"; exit 1; }
+			exec {fd}<&-; say "the daemon died"; exit 1; }
 		# A sample taken after we started waiting that saw no row.
-		if tail -n +"$((seen + 1))" "$tmp/samples.txt" |
-			awk 'NF == 2 && $2 == 0 { f = 1 } END { exit !f }'
-		then
-			break
-		fi
-		[ "$(date +%s)" -lt "$deadline" ] || {
+		while read -r -u "$fd" conns queued; do
+			[ "$queued" = 0 ] && [ -n "$conns" ] && {
+				exec {fd}<&-; return 0; }
+		done
+		[ "${EPOCHSECONDS:-$(date +%s)}" -lt "$deadline" ] || {
+			exec {fd}<&-
 			say "queue not empty after $1 s: $(q 'SELECT count(*) FROM push.queue') left"
 			exit 1; }
 	done
@@ -297,12 +315,16 @@ one_run() {
 	enqueue "$DB" "$app" "$N"
 	analyze
 	start_sampler
+	pg0=$(pg_cpu_seconds)
+	fk0=$(fake_cpu_seconds)
 	t0=$(now)
 	start_daemon
 	say "daemon pid $tools_daemon_pid draining"
 	wait_queue_empty 3600
 	t1=$(now)
 	cpu=$(cpu_seconds)
+	pg1=$(pg_cpu_seconds)
+	fk1=$(fake_cpu_seconds)
 	hwm=$(vmhwm_kib)
 	sleep 0.3
 	stop_daemon
@@ -334,6 +356,8 @@ one_run() {
 	     'latency_note', 'enqueue->provider answer of pushes all queued before the daemon started: mostly time spent waiting in the queue',
 	     'cpu_s_per_10k', round(($cpu * 10000.0 / $N)::numeric, 3),
 	     'cpu_s_total', $cpu,
+	     'postgres_cpu_s_per_10k', round((($pg1 - $pg0) * 10000.0 / $N)::numeric, 3),
+	     'fake_cpu_s_per_10k', round((($fk1 - $fk0) * 10000.0 / $N)::numeric, 3),
 	     'peak_rss_mib', round($hwm / 1024.0, 1),
 	     'pg_connections_max', ${max_conns:-0},
 	     'daemon_exit', $daemon_rc,
@@ -364,6 +388,8 @@ q "WITH r AS (SELECT value AS j FROM jsonb_array_elements('[$all]'::jsonb)),
          'raw_ceiling_rows_per_s', j->'raw_ceiling_rows_per_s',
          'pct_of_raw_ceiling', j->'pct_of_raw_ceiling',
          'cpu_s_per_10k', j->'cpu_s_per_10k',
+         'postgres_cpu_s_per_10k', j->'postgres_cpu_s_per_10k',
+         'fake_cpu_s_per_10k', j->'fake_cpu_s_per_10k',
          'peak_rss_mib', j->'peak_rss_mib')) FROM r),
      'median_of_runs', $RUNS,
      'median_pushes_per_s', (SELECT percentile_disc(0.5) WITHIN GROUP
