@@ -4,6 +4,8 @@
  */
 #include "sender.h"
 
+#include <json-c/json.h>
+
 #include "sender_apns.h"
 #include "sender_fcm.h"
 #include "sender_mpns.h"
@@ -23,4 +25,24 @@ const struct sender_ops *sender_for(enum push_platform platform)
 	default:
 		return NULL;
 	}
+}
+
+struct json_object *sender_parse_payload(const char *text)
+{
+	/* Left for the process's end: one tokener per thread that sends. */
+	static _Thread_local struct json_tokener *tok;
+	json_object *o;
+
+	if (tok == NULL) {
+		tok = json_tokener_new();
+		if (tok == NULL)
+			return NULL;
+	}
+	json_tokener_reset(tok);
+	o = json_tokener_parse_ex(tok, text != NULL ? text : "", -1);
+	if (json_tokener_get_error(tok) != json_tokener_success) {
+		json_object_put(o);
+		return NULL;
+	}
+	return o;
 }

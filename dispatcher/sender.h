@@ -85,4 +85,14 @@ struct sender_ops {
 /* The platforms built in; NULL for one not supported yet. */
 const struct sender_ops *sender_for(enum push_platform platform);
 
+struct json_object;
+
+/*
+ * A push's neutral payload (JSON text; NULL reads as "") parsed with a
+ * tokener kept for the thread, as json_tokener_parse_verbose() would
+ * but without making and freeing one per push.  NULL when it is not
+ * valid JSON; the caller owns the object.
+ */
+struct json_object *sender_parse_payload(const char *text);
+
 #endif

@@ -197,7 +197,6 @@ int sender_apns_build(const struct push_item *item, const char *topic,
 {
 	json_object *pl, *body = NULL, *aps, *alert, *v, *ov = NULL;
 	const char *ptype = NULL, *suffix;
-	enum json_tokener_error jerr;
 	int prio = 0, ti, h = 0;
 	size_t limit;
 	char num[32];
@@ -217,8 +216,7 @@ int sender_apns_build(const struct push_item *item, const char *topic,
 			   "BadCollapseId: collapse_key over 64 bytes");
 		return -EINVAL;
 	}
-	pl = json_tokener_parse_verbose(item->payload ? item->payload : "",
-					&jerr);
+	pl = sender_parse_payload(item->payload);
 	if (pl == NULL || !json_object_is_type(pl, json_type_object)) {
 		json_object_put(pl);
 		set_result(res, PUSH_OUTCOME_FAILED,

@@ -631,7 +631,6 @@ static int build_direct(const struct push_item *item, int64_t now_us,
 static int build(const struct push_item *item, int64_t now_us,
 		 char **body, struct push_result *res, bool direct)
 {
-	enum json_tokener_error jerr;
 	json_object *pl;
 	int rc;
 
@@ -643,8 +642,7 @@ static int build(const struct push_item *item, int64_t now_us,
 		set_result(res, PUSH_OUTCOME_FAILED, "no FCM token");
 		return -EINVAL;
 	}
-	pl = json_tokener_parse_verbose(item->payload ? item->payload : "",
-					&jerr);
+	pl = sender_parse_payload(item->payload);
 	if (pl == NULL || !json_object_is_type(pl, json_type_object)) {
 		json_object_put(pl);
 		set_result(res, PUSH_OUTCOME_FAILED,

@@ -208,7 +208,6 @@ int sender_mpns_build(const struct push_item *item, int64_t now_us,
 		      struct push_result *res)
 {
 	json_object *pl, *mp, *v, *tile;
-	enum json_tokener_error jerr;
 	char why[128];
 	int rc = -EINVAL;
 
@@ -218,8 +217,7 @@ int sender_mpns_build(const struct push_item *item, int64_t now_us,
 				"expired before sending");
 		return -EINVAL;
 	}
-	pl = json_tokener_parse_verbose(item->payload ? item->payload : "",
-					&jerr);
+	pl = sender_parse_payload(item->payload);
 	if (pl == NULL || !json_object_is_type(pl, json_type_object)) {
 		json_object_put(pl);
 		push_result_set(res, PUSH_OUTCOME_FAILED,

@@ -230,7 +230,6 @@ int sender_wns_build(const struct push_item *item, int64_t now_us,
 		     struct sender_wns_request *out, struct push_result *res)
 {
 	json_object *pl, *wns, *v;
-	enum json_tokener_error jerr;
 	const char *cache = NULL, *tag = NULL;
 	char buf[64], why[128];
 	int rc = -EINVAL;
@@ -240,8 +239,7 @@ int sender_wns_build(const struct push_item *item, int64_t now_us,
 		set_result(res, PUSH_OUTCOME_EXPIRED, "expired before sending");
 		return -EINVAL;
 	}
-	pl = json_tokener_parse_verbose(item->payload ? item->payload : "",
-					&jerr);
+	pl = sender_parse_payload(item->payload);
 	if (pl == NULL || !json_object_is_type(pl, json_type_object)) {
 		json_object_put(pl);
 		set_result(res, PUSH_OUTCOME_FAILED,
