@@ -116,6 +116,13 @@ static const struct cli_flag cli_flags[] = {
 	  OPT(max_host_connections), 1, 1000, "PGPUSH_MAX_HOST_CONNECTIONS",
 	  "4", "run: most connections to one provider host (HTTP/2 "
 	  "multiplexes many requests over each)." },
+	{ "--http-threads", 0, "N", CLI_TYPE_INT, OPT(http_threads), 0, 64,
+	  "PGPUSH_HTTP_THREADS", "0",
+	  "run: worker threads for provider requests (libcurl, TLS), each "
+	  "with its own loop, beside the loop that claims, builds and acks; "
+	  "0: all on one loop.  Each worker keeps its own connections to a "
+	  "provider host (--max-host-connections each), except that one "
+	  "APNs team or certificate always uses one worker." },
 	{ "--metrics-listen", 0, "HOST:PORT", CLI_TYPE_STRING,
 	  OPT(metrics_listen), 0, 0, "PGPUSH_METRICS_LISTEN", "",
 	  "run: serve Prometheus metrics at http://HOST:PORT/metrics (e.g. "

@@ -56,6 +56,7 @@ struct cli_opts {
 	int drain_timeout_ms;		/* --drain-timeout-ms */
 	int rebuild_after_ms;		/* --rebuild-after-ms */
 	int max_host_connections;	/* --max-host-connections */
+	int http_threads;		/* --http-threads */
 	const char *metrics_listen;	/* --metrics-listen; "": off */
 };
 

@@ -1636,6 +1636,7 @@ int daemon_run(const struct cli_opts *opts)
 	ho.connect_timeout_ms = opts->connect_timeout_ms;
 	ho.request_timeout_ms = opts->request_timeout_ms;
 	ho.rebuild_after_ms = opts->rebuild_after_ms;
+	ho.threads = (unsigned)opts->http_threads;
 	if (http_new(&d->http, &d->loop, &ho) < 0) {
 		log_error("cannot start the HTTP client", NULL);
 		goto out_loop;

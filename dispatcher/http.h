@@ -57,6 +57,16 @@ struct http_opts {
 	 * negative: never.
 	 */
 	long rebuild_after_ms;
+	/*
+	 * Worker threads for libcurl, each with a loop and bridge of its
+	 * own: requests are copied to a worker and answers copied back, and
+	 * callbacks still run on the caller's loop; the API is the same.  A
+	 * named connection group always runs on one worker (its limits hold
+	 * as without threads); the common group's requests take the workers
+	 * in turn, and each worker has its own common connections (the
+	 * per-host limit is then per worker).  [0: none, all on the loop]
+	 */
+	unsigned threads;
 };
 
 struct http_response {
