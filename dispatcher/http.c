@@ -76,6 +76,11 @@
 #define HTTP_HEADERS_MAX (16 * 1024)
 /* Transfers per group in libcurl that have not gone out yet (see top). */
 #define GROUP_WAITING_MAX 256
+/* Request timeouts are checked this often (on_sweep). */
+#define SWEEP_MS 50
+/* libcurl's own clock ends a request that waited this many times its
+ * timeout (plus the connect timeout) without going out. */
+#define WAIT_CAP_FACTOR 4
 
 struct http_sock {
 	uv_poll_t poll;            /* owned; freed in its close callback */
@@ -104,6 +109,8 @@ struct http_xfer {
 	bool turned_back;          /* refused by on_prereq(): not sent */
 	bool went_out;             /* on_prereq() let it go: counted in
 				    * its group's `out` */
+	uint64_t out_at_ms;        /* when it went out (uv_now) */
+	long timeout_ms;           /* answer due this long after that */
 	struct http_conn *conn;    /* counted in its streams; or NULL */
 	struct http_xfer *held_next;
 	struct http_xfer *prev, *next;
@@ -177,6 +184,8 @@ struct http {
 	void (*close_cb)(void *arg);
 	void *close_arg;
 	struct http_th *th;             /* threaded: the worker, else NULL */
+	uv_timer_t sweep;               /* request timeouts (on_sweep) */
+	unsigned out;                   /* transfers gone out, all groups */
 };
 
 static int th_new(struct http *http, uv_loop_t *loop);
@@ -185,6 +194,9 @@ static int th_submit(struct http *http, const struct http_request *req,
 static void th_cancel(struct http *http, struct http_xfer *px);
 static void th_close(struct http *http);
 
+static void on_sweep(uv_timer_t *t);
+static void xfer_finish(struct http *http, struct http_xfer *x,
+			CURLcode rc, const char *why);
 static void check_multi_info(struct http_group *g);
 static void group_release_after(struct http_group *g);
 
@@ -509,9 +521,15 @@ static void group_unhold(struct http_group *g, struct http_xfer *x)
 /* The transfer goes out now: no longer waiting inside libcurl. */
 static void xfer_went_out(struct http_xfer *x)
 {
+	struct http *http = x->http;
+
 	if (!x->went_out) {
 		x->went_out = true;
 		x->group->out++;
+		x->out_at_ms = uv_now(http->loop);
+		if (http->out++ == 0 && !http->closing)
+			uv_timer_start(&http->sweep, on_sweep, SWEEP_MS,
+				       SWEEP_MS);
 	}
 }
 
@@ -521,6 +539,44 @@ static void xfer_left(struct http_group *g, struct http_xfer *x)
 	if (x->went_out) {
 		x->went_out = false;
 		g->out--;
+		x->http->out--;
+	}
+}
+
+/*
+ * Request timeouts count from when a request went out (the pre-request
+ * callback), not from when it was handed to libcurl, whose
+ * CURLOPT_TIMEOUT_MS clock also runs while a request waits for a free
+ * stream or connection: under load, requests the provider never saw
+ * timed out and counted as its failures (retries, even an auto-ban).
+ * Every SWEEP_MS the transfers that went out are checked; one past its
+ * time ends as libcurl's own timeout would.  CURLOPT_TIMEOUT_MS stays
+ * as a backstop for a request that never goes out (WAIT_CAP_FACTOR).
+ */
+static void on_sweep(uv_timer_t *t)
+{
+	struct http *http = t->data;
+	uint64_t now = uv_now(http->loop);
+	struct http_xfer *x;
+
+again:
+	if (http->out == 0) {
+		uv_timer_stop(&http->sweep);
+		return;
+	}
+	for (x = http->xfers; x != NULL; x = x->next) {
+		if (x->went_out && !x->held &&
+		    now - x->out_at_ms >= (uint64_t)x->timeout_ms) {
+			snprintf(x->errbuf, sizeof x->errbuf,
+				 "no answer %llu ms after the request was "
+				 "sent",
+				 (unsigned long long)(now - x->out_at_ms));
+			/* Callbacks may end or start others: look again. */
+			xfer_finish(http, x, CURLE_OPERATION_TIMEDOUT, NULL);
+			if (http->closing)
+				return;
+			goto again;
+		}
 	}
 }
 
@@ -1001,9 +1057,12 @@ int http_submit(struct http *http, const struct http_request *req,
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
 			 req->connect_timeout_ms > 0 ? req->connect_timeout_ms
 			 : http->opts.connect_timeout_ms);
+	x->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms
+			: http->opts.request_timeout_ms;
 	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-			 req->timeout_ms > 0 ? req->timeout_ms
-			 : http->opts.request_timeout_ms);
+			 x->timeout_ms * WAIT_CAP_FACTOR +
+			 (req->connect_timeout_ms > 0 ? req->connect_timeout_ms
+			  : http->opts.connect_timeout_ms));
 	/* Verification stays on: only which CA to trust can be chosen. */
 	if (req->ca_path != NULL && req->ca_path[0] != '\0')
 		curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_path);
@@ -1120,8 +1179,18 @@ int http_new(struct http **out, uv_loop_t *loop,
 		curl_global_cleanup();
 		return -ENOMEM;
 	}
+	uv_timer_init(loop, &http->sweep);
+	http->sweep.data = http;
 	*out = http;
 	return 0;
+}
+
+static void sweep_closed(uv_handle_t *h)
+{
+	struct http *http = h->data;
+
+	http->closing_handles--;
+	maybe_free_http(http);
 }
 
 static void group_closed(uv_handle_t *h)
@@ -1182,6 +1251,8 @@ void http_close(struct http *http, void (*cb)(void *arg), void *arg)
 		sock_destroy(http, http->socks);
 	http->close_cb = cb;
 	http->close_arg = arg;
+	http->closing_handles++;
+	uv_close((uv_handle_t *)&http->sweep, sweep_closed);
 	/* Each group goes with its timer's close callback. */
 	while (http->groups != NULL) {
 		g = http->groups;

@@ -42,6 +42,9 @@ is "$(q $DB "SELECT string_agg(a || ':' || o, ',' ORDER BY a) FROM (
                FROM push.deliveries GROUP BY app_id, outcome, attempt) s")" \
 	"$T1:sent|1|2500,$T2:sent|1|2500,$C1:sent|1|100,$C2:sent|1|100" \
 	"every push sent once, on its first attempt, in all four apps"
+q $DB "SELECT app_id, outcome, attempt, provider_status, provider_reason,
+          count(*) FROM push.deliveries WHERE outcome <> 'sent'
+        GROUP BY 1, 2, 3, 4, 5" | while read -r l; do diag "not sent: $l"; done
 is "$(apns_log | awk '$3 == 200 {print $2}' | sort | uniq -d | wc -l | tr -d ' ')" 0 \
 	"no device token got two accepted requests (no duplicate)"
 is "$(apns_log | awk '$3 == 200' | wc -l | tr -d ' ')" 5200 \
