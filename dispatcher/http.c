@@ -224,18 +224,23 @@ static void xfer_unlink(struct http *http, struct http_xfer *x)
 
 /* ---- sockets and the timer (multi-uv.c) -------------------------- */
 
-static void maybe_free_http(struct http *http)
+/* The last of a closed bridge: free it, then tell http_close()'s caller. */
+static void free_http(struct http *http)
 {
 	void (*cb)(void *) = http->close_cb;
 	void *arg = http->close_arg;
 
-	if (!http->closing || http->closing_handles > 0)
-		return;
 	free(http->free_easy);
 	free(http);
 	curl_global_cleanup();
 	if (cb != NULL)
 		cb(arg);
+}
+
+static void maybe_free_http(struct http *http)
+{
+	if (http->closing && http->closing_handles == 0)
+		free_http(http);
 }
 
 static void sock_closed(uv_handle_t *h)
@@ -1531,14 +1536,9 @@ static void th_wake_main_closed(uv_handle_t *h)
 {
 	struct http_th *th = h->data;
 	struct http *http = th->outer;
-	void (*cb)(void *) = http->close_cb;
-	void *arg = http->close_arg;
 
 	th_free(th);
-	free(http);
-	curl_global_cleanup();
-	if (cb != NULL)
-		cb(arg);
+	free_http(http);
 }
 
 /* Caller: answers, cancellations done, and the workers' ends. */
