@@ -6,7 +6,7 @@
 # push.deliveries has one `sent` row per (push, device) with the provider's
 # message name, push.stats_minute adds up to the deliveries, the daemon
 # never holds more than 4 Postgres connections, and push.dispatchers shows
-# it running, then stopped after SIGTERM.
+# it running, then stopped after SIGTERM; claims were HOT updates.
 . "$(dirname "$0")/../harness/lib.sh"
 . "$(dirname "$0")/../harness/dispatch.sh"
 
@@ -178,5 +178,13 @@ is "$(q $DB "SELECT state, stopped_at IS NOT NULL, pid > 0
 is "$(q $DB "SELECT count(*) FROM pg_stat_activity
              WHERE application_name LIKE 'pgpushd%'")" 0 \
 	"no daemon connection left"
+# Claiming writes the lease into each row: with the queue's fillfactor
+# (migration 0006) that update stays on the row's page and touches no index.
+# (Counters are flushed when the daemon's backends exit, checked above.)
+hot=$(q $DB "SELECT n_tup_upd || ' ' || n_tup_hot_upd FROM pg_stat_user_tables
+             WHERE relid = 'push.queue'::regclass")
+diag "push.queue updates, HOT updates: $hot"
+ok "$(echo "$hot" | awk '{ exit !($1 >= 13000 && $2 >= 0.95 * $1) }'; echo $?)" \
+	"claims were HOT updates of the queue rows ($hot)"
 fake_stop
 done_testing
