@@ -1131,6 +1131,13 @@ static void metrics_render(void *arg, struct metrics_buf *b)
 			       "# TYPE pgpush_http_turned_back_total counter\n"
 			       "pgpush_http_turned_back_total %" PRIu64 "\n",
 			       hs.turned_back);
+		metrics_printf(b, "# HELP pgpush_http_requeued_total "
+			       "Requests that waited past the connect timeout "
+			       "for a free stream and were queued again (not "
+			       "failed).\n"
+			       "# TYPE pgpush_http_requeued_total counter\n"
+			       "pgpush_http_requeued_total %" PRIu64 "\n",
+			       hs.requeued);
 		metrics_printf(b, "# HELP pgpush_http_rebuilds_total Times a "
 			       "provider only failed and its connections were "
 			       "rebuilt.\n"

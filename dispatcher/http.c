@@ -43,7 +43,11 @@
  * an auto-ban).  So each group hands libcurl at most GROUP_WAITING_MAX
  * transfers that have not gone out yet (the pre-request callback says
  * when one goes); the rest wait in the group's own queue, with no clock
- * running, and are started after each batch of libcurl work.
+ * running, and are started after each batch of libcurl work.  Those in
+ * libcurl still run its connect timeout, which covers everything before
+ * a request goes out: one that reaches it while the group's connections
+ * answer goes back to the group's queue rather than failing
+ * (xfer_waited_out).
  *
  * Lifetimes: a struct http_xfer lives from http_submit() to the end of
  * its callback, on the bridge's in-flight list.  Easy handles go back to
@@ -110,6 +114,7 @@ struct http_xfer {
 	bool went_out;             /* on_prereq() let it go: counted in
 				    * its group's `out` */
 	uint64_t out_at_ms;        /* when it went out (uv_now) */
+	uint64_t started_ms;       /* when handed to libcurl (uv_now) */
 	long timeout_ms;           /* answer due this long after that */
 	struct http_conn *conn;    /* counted in its streams; or NULL */
 	struct http_xfer *held_next;
@@ -147,6 +152,7 @@ struct http_group {
 	bool warm;
 	unsigned active;                /* its transfers in the multi */
 	unsigned out;                   /* of those, gone out (on_prereq) */
+	uint64_t answered_ms;           /* uv_now of its latest HTTP answer */
 	struct http_xfer *opening;      /* opening a connection, or NULL */
 	struct http_xfer *held, *held_tail;
 	struct http_group *next;
@@ -605,6 +611,7 @@ static int xfer_start(struct http_xfer *x)
 		return -EIO;
 	}
 	x->group->active++;
+	x->started_ms = uv_now(x->http->loop);
 	return 0;
 }
 
@@ -670,11 +677,11 @@ static void note_health(struct http *http, struct http_group *g,
 }
 
 /*
- * A request on_prereq() turned back never left: out of the multi, to
- * the front of its group's queue (it is the oldest), and the group
- * waits for an answer before it starts anything more.
+ * A transfer that never left goes back to the front of its group's
+ * queue (it is among the oldest), out of the multi, as if it had not
+ * been started; group_release() starts it again when the group allows.
  */
-static void xfer_turn_back(struct http *http, struct http_xfer *x)
+static void xfer_requeue(struct http *http, struct http_xfer *x)
 {
 	struct http_group *g = x->group;
 
@@ -687,16 +694,49 @@ static void xfer_turn_back(struct http *http, struct http_xfer *x)
 	if (g->opening == x)
 		g->opening = NULL;
 	g->active--;
-	if (g->warm)
-		log_info("holding requests until a new connection answers",
-			 "group=%s", g->name);
-	g->warm = false;
 	x->held = true;
 	x->held_next = g->held;
 	g->held = x;
 	if (g->held_tail == NULL)
 		g->held_tail = x;
+}
+
+/*
+ * A request on_prereq() turned back never left: back to the queue, and
+ * the group waits for an answer before it starts anything more.
+ */
+static void xfer_turn_back(struct http *http, struct http_xfer *x)
+{
+	struct http_group *g = x->group;
+
+	if (g->warm)
+		log_info("holding requests until a new connection answers",
+			 "group=%s", g->name);
+	g->warm = false;
+	xfer_requeue(http, x);
 	group_release(http, g);
+}
+
+/*
+ * Did `x` end in libcurl's connect-phase timeout while only waiting for
+ * a stream?  libcurl applies the connect timeout to everything before a
+ * request goes out, waiting for a free stream or connection included
+ * (CURLOPT_PIPEWAIT), so with every stream busy on answers slower than
+ * the connect timeout, requests the provider never saw would fail as
+ * transport errors (retries, auto-ban counts).  While the group's
+ * connections work - some of its requests are out, or one got an answer
+ * since this one was started - such a request goes back to the queue
+ * instead, not an attempt.  Otherwise there was nothing to wait for, and
+ * the timeout is the provider's (unreachable, hung handshake, no answer
+ * at all): reported as it is.
+ */
+static bool xfer_waited_out(const struct http_xfer *x, CURLcode rc)
+{
+	const struct http_group *g = x->group;
+
+	return rc == CURLE_OPERATION_TIMEDOUT && !x->went_out &&
+	       !x->turned_back && x->body_len == 0 && x->headers_len == 0 &&
+	       (g->out > 0 || g->answered_ms >= x->started_ms);
 }
 
 /* Detach, report and free one transfer. */
@@ -757,8 +797,10 @@ static void xfer_finish(struct http *http, struct http_xfer *x,
 	if (!held) {
 		xfer_left(g, x);
 		g->active--;
-		if (status != 0)
+		if (status != 0) {
 			g->warm = true;
+			g->answered_ms = uv_now(http->loop);
+		}
 		else if (why == NULL)
 			g->warm = false;   /* transport error: start over */
 	}
@@ -775,6 +817,7 @@ static void check_multi_info(struct http_group *g)
 	struct http *http = g->http;
 	CURLMsg *msg;
 	int pending;
+	bool requeued = false;
 
 	while (!http->closing &&
 	       (msg = curl_multi_info_read(g->multi, &pending)) != NULL) {
@@ -786,11 +829,18 @@ static void check_multi_info(struct http_group *g)
 				  (char **)&x);
 		if (x == NULL)
 			continue;
-		if (x->turned_back)
+		if (x->turned_back) {
 			xfer_turn_back(http, x);
-		else
+		} else if (xfer_waited_out(x, msg->data.result)) {
+			http->stats.requeued++;
+			xfer_requeue(http, x);
+			requeued = true;
+		} else {
 			xfer_finish(http, x, msg->data.result, NULL);
+		}
 	}
+	if (requeued && !http->closing)
+		group_release(http, g);
 }
 
 /* CURLOPT_OPENSOCKETFUNCTION of warm-up groups: note the connection. */
@@ -1749,6 +1799,7 @@ static void th_get_stats(const struct http *http, struct http_stats *out)
 		out->groups += s->groups;
 		out->rebuilds += s->rebuilds;
 		out->turned_back += s->turned_back;
+		out->requeued += s->requeued;
 	}
 	uv_mutex_unlock(&th->mu);
 }

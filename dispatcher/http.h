@@ -146,6 +146,10 @@ struct http_stats {
 				  * connections (rebuild_after_ms) */
 	uint64_t turned_back;    /* warm-up requests held back from a
 				  * connection that had not answered yet */
+	uint64_t requeued;       /* requests that waited past the connect
+				  * timeout for a stream while the group's
+				  * connections worked: queued again, not
+				  * failed */
 };
 
 /*

@@ -636,6 +636,71 @@ static void test_body_cap(const struct sender_env *env0, struct http *ctlh)
 	run_until(&closed);
 }
 
+/*
+ * Requests waiting inside libcurl for a free stream are not connecting:
+ * with one connection of two streams and answers that take 700 ms, eight
+ * requests wait up to 2.8 s for a stream, far past the 500 ms connect
+ * timeout, and all of them must still be sent, each once.
+ */
+static void test_wait_for_stream(const struct sender_env *env0,
+				 struct http *ctlh)
+{
+	enum { N = 8 };
+	static struct sent s[N];
+	struct http_opts o;
+	struct http *narrow = NULL;
+	struct sender_env env = *env0;
+	struct sender_cred *cred;
+	bool closed = false;
+	int i, sent = 0, logged = 0;
+	char tok[32];
+
+	memset(&o, 0, sizeof o);
+	o.max_host_connections = 1;
+	o.max_streams = 2;
+	o.threads = threads;
+	http_new(&narrow, &loop, &o);
+	env.http = narrow;
+	env.connect_timeout_ms = 500;
+	cred = open_cred(&env, false, NULL);
+	if (cred == NULL)
+		return;
+	send_one(cred, "dev-w-warm", "{}", &s[0]);   /* token, connection */
+	ctl(ctlh, "POST", "/latency", "{\"provider\":\"fcm\",\"distribution\":"
+	    "\"uniform\",\"min_ms\":700,\"max_ms\":700}");
+	memset(s, 0, sizeof s);
+	for (i = 0; i < N; i++) {
+		snprintf(tok, sizeof tok, "dev-w-%d", i);
+		sender_fcm_ops.send(cred, new_item(tok, "{}"), 5, on_sent,
+				    &s[i]);
+	}
+	for (i = 0; i < N; i++) {
+		run_until(&s[i].done);
+		if (s[i].res.outcome == PUSH_OUTCOME_SENT)
+			sent++;
+		else
+			diag("dev-w-%d: %s: %s", i,
+			     push_outcome_name(s[i].res.outcome),
+			     s[i].res.reason);
+		push_item_free(s[i].item);
+	}
+	ctl(ctlh, "POST", "/latency", "{\"max_ms\":0}");
+	is_int(sent, N, "requests waiting for a stream past the connect "
+	       "timeout are all sent");
+	for (i = 0; i < N; i++) {
+		json_object *log;
+
+		snprintf(tok, sizeof tok, "dev-w-%d", i);
+		log = log_for(tok);
+		logged += json_object_array_length(log) == 1;
+		json_object_put(log);
+	}
+	is_int(logged, N, "each reached the provider once");
+	sender_fcm_ops.cred_close(cred);
+	http_close(narrow, on_http_closed, &closed);
+	run_until(&closed);
+}
+
 int main(void)
 {
 	struct http_opts ho;
@@ -682,6 +747,7 @@ int main(void)
 	test_bad_credentials(&env);
 	test_unreachable(&env);
 	test_body_cap(&env, http);
+	test_wait_for_stream(&env, http);
 
 	http_close(http, on_http_closed, &closed);
 	run_until(&closed);
