@@ -1722,8 +1722,9 @@ int daemon_run(const struct cli_opts *opts)
 	uv_signal_start(&d->sig_int, on_signal, SIGINT);
 	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
 
-	log_info("pgpushd running", "id=%s version=%s libcurl=%s", d->id,
-		 PGPUSH_VERSION, http_lib_version());
+	log_info("pgpushd running", "id=%s version=%s libcurl=%s "
+		 "http_threads=%d", d->id, PGPUSH_VERSION, http_lib_version(),
+		 opts->http_threads);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	log_info("pgpushd stopped", "id=%s claims=%" PRIu64 " claimed=%"
 		 PRIu64 " acks=%" PRIu64 " acked=%" PRIu64, d->id, d->claims,

@@ -38,6 +38,8 @@
 #   BENCH_CEILING=0     skip the raw ceiling (e.g. a long peak-RSS run)
 #   BENCH_KEEP=1        keep the temp dir (logs) and say where it is
 #   PGPUSHD, FAKE       other binaries than build/pgpushd, build/fakes/pgpush-fake
+#   PGPUSH_HTTP_THREADS the daemon's --http-threads (its default when unset);
+#                       the JSON line says which ran ("http_threads")
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -162,6 +164,11 @@ fake_cpu_seconds() {
 	awk -v t="$clk" '{ printf "%.2f", ($14 + $15) / t }' \
 		"/proc/$tools_fake_pid/stat"
 }
+# Worker threads the daemon ran with (its "pgpushd running" line).
+http_threads() {
+	sed -nE 's/.*pgpushd running.* http_threads=([0-9]+).*/\1/p' \
+		"$tmp/daemon.log" | tail -n 1 | grep . || echo null
+}
 vmhwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$tools_daemon_pid/status"; }
 stop_daemon() {
 	kill -TERM "$tools_daemon_pid"
@@ -273,6 +280,7 @@ if [ "$MODE" = latency ]; then
 	         GROUP (ORDER BY latency_ms)::numeric, 2),
 	     'pg_connections_max', ${max_conns:-0},
 	     'daemon_exit', $daemon_rc,
+	     'http_threads', $(http_threads),
 	     'fsync', false)
 	   FROM (SELECT d.*, 1000 * extract(epoch FROM d.enqueued_at
 	             + d.latency_ms * interval '1 ms'
@@ -362,6 +370,7 @@ one_run() {
 	     'peak_rss_mib', round($hwm / 1024.0, 1),
 	     'pg_connections_max', ${max_conns:-0},
 	     'daemon_exit', $daemon_rc,
+	     'http_threads', $(http_threads),
 	     'raw_ceiling', '$ceiling'::json,
 	     'fsync', false)
 	   FROM push.deliveries" >"$1"
