@@ -800,9 +800,9 @@ static void xfer_finish(struct http *http, struct http_xfer *x,
 		if (status != 0) {
 			g->warm = true;
 			g->answered_ms = uv_now(http->loop);
-		}
-		else if (why == NULL)
+		} else if (why == NULL) {
 			g->warm = false;   /* transport error: start over */
+		}
 	}
 	note_health(http, g, status != 0, why == NULL && status == 0);
 	x->done(x->arg, &res);
