@@ -52,7 +52,9 @@ const char CLAIM_SQL[] =
 	" LEFT JOIN LATERAL (SELECT x.token, x.invalidated_at"
 	"   FROM push.devices x WHERE x.id = c.device_id LIMIT 1) d ON true";
 
-const char WORK_SESSION_SQL[] = "SET plan_cache_mode = force_generic_plan";
+const char WORK_SESSION_SQL[] =
+	"SELECT set_config('plan_cache_mode', 'force_generic_plan', false),"
+	" set_config('jit', 'off', false)";
 
 void claim_req_reset(struct claim_req *c)
 {

@@ -79,7 +79,7 @@ static PGconn *connect_prepared(const char *conninfo)
 	if (PQstatus(c) != CONNECTION_OK)
 		die(c, NULL, "connect");
 	PGresult *r = PQexec(c, WORK_SESSION_SQL);   /* as the daemon does */
-	if (PQresultStatus(r) != PGRES_COMMAND_OK)
+	if (PQresultStatus(r) != PGRES_TUPLES_OK)
 		die(c, r, "session settings");
 	PQclear(r);
 	r = PQprepare(c, "claim", CLAIM_SQL, CLAIM_NPARAMS, NULL);
