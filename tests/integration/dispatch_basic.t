@@ -7,6 +7,7 @@
 # message name, push.stats_minute adds up to the deliveries, the daemon
 # never holds more than 4 Postgres connections, and push.dispatchers shows
 # it running, then stopped after SIGTERM; claims were HOT updates.
+# DISPATCH_DAEMON_ARGS may choose the worker threads (--http-threads N).
 . "$(dirname "$0")/../harness/lib.sh"
 . "$(dirname "$0")/../harness/dispatch.sh"
 
@@ -31,6 +32,12 @@ daemon_start $DB
 wait_for $DB "SELECT state = 'running' AND pid = $DAEMON_PID
               FROM push.dispatchers" 10
 ok $? "push.dispatchers shows the daemon running (its pid)"
+# (dispatch_basic_threads.t runs this file again with --http-threads 4.)
+threads=$(echo "${DISPATCH_DAEMON_ARGS:-}" |
+	sed -nE 's/.*--http-threads[ =]([0-9]+).*/\1/p')
+like "$(grep -o 'http_threads=[0-9]*' "$DAEMON_LOG" | head -n 1)" \
+	"^http_threads=${threads:-2}\$" \
+	"libcurl runs on ${threads:-2} worker threads"
 
 payload="jsonb_build_object('title', 'title ' || i, 'body', 'body of ' || i,
   'data', jsonb_build_object('n', i, 'flag', true, 's', 'str-' || i,
