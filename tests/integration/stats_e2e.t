@@ -206,6 +206,12 @@ ok "$([ "${hreq:-0}" -ge "$(q $DB "SELECT count(*) FROM push.deliveries
    "  pgpush_http_requests_total ($hreq) counts every answered push"
 ok "$([ "$(awk '$1 == "pgpush_http_connects_total" {print $2}' "$DT/metrics")" -ge 1 ]; echo $?)" \
    "  pgpush_http_connects_total counts the connections made"
+sqlt=$(awk '$1 ~ /^pgpush_(claim|ack)_seconds_total$/ { printf "%s ", $2 }
+            $1 == "pgpush_slow_statements_total" { print $2 }' "$DT/metrics")
+diag "claim s, ack s, slow statements: $sqlt"
+ok "$(echo "$sqlt" | awk '{ exit !($1 > 0 && $1 < 60 && $2 > 0 && $2 < 60 &&
+                                  $3 == int($3)) }'; echo $?)" \
+   "  pgpush_claim_seconds_total and pgpush_ack_seconds_total add up the statements' time"
 is "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$MPORT/")" 404 \
    "GET / is 404"
 is "$(curl -s -o /dev/null -w '%{http_code}' -X POST "http://127.0.0.1:$MPORT/metrics")" \
