@@ -37,6 +37,9 @@
 #   BENCH_CEILING_MODE=pipe  or `seq`: claim, ack, claim... on one connection
 #   BENCH_CEILING=0     skip the raw ceiling (e.g. a long peak-RSS run)
 #   BENCH_KEEP=1        keep the temp dir (logs) and say where it is
+#   BENCH_HOLD_SNAPSHOT=1  drain mode: one REPEATABLE READ transaction stays
+#       open through the daemon's drain (a long report, a pg_dump), so no
+#       delivered queue row can be cleaned up (README: Operations)
 #   PGPUSHD, FAKE       other binaries than build/pgpushd, build/fakes/pgpush-fake
 #   PGPUSH_HTTP_THREADS the daemon's --http-threads (its default when unset);
 #                       the JSON line says which ran ("http_threads")
@@ -66,11 +69,14 @@ DB=bench
 tmp=$(mktemp -d /tmp/pgpush-bench.XXXXXX)
 chmod 755 "$tmp"
 sampler_pid=
+holder_pid=
 
 cleanup() {
 	local rc=$?
 	[ -n "$sampler_pid" ] && { kill "$sampler_pid" 2>/dev/null || true
 		wait "$sampler_pid" 2>/dev/null || true; }
+	[ -n "$holder_pid" ] && { kill "$holder_pid" 2>/dev/null || true
+		wait "$holder_pid" 2>/dev/null || true; }
 	tools_cleanup
 	if [ $rc -ne 0 ] && [ $rc -ne 130 ]; then
 		for f in daemon.log server.log fake.out; do
@@ -198,6 +204,30 @@ stop_sampler() {
 	max_conns=$(awk 'NF == 2 { print $1 }' "$tmp/samples.txt" |
 		sort -n | tail -n 1)
 }
+# BENCH_HOLD_SNAPSHOT=1: a session that keeps one snapshot open.
+hold_snapshot_start() {
+	[ "${BENCH_HOLD_SNAPSHOT:-0}" = 1 ] || return 0
+	psql -X -q -d "$DB" -c "BEGIN ISOLATION LEVEL REPEATABLE READ" \
+		-c "SELECT count(*) FROM push.apps" \
+		-c "SELECT pg_sleep(86400) /* bench: held snapshot */" \
+		>/dev/null 2>&1 &
+	holder_pid=$!
+	for _ in $(seq 1 100); do
+		[ "$(q "SELECT count(*) FROM pg_stat_activity
+		        WHERE backend_xmin IS NOT NULL
+		          AND pid <> pg_backend_pid()
+		          AND query LIKE '%bench: held snapshot%'")" = 1 ] &&
+			return 0
+		sleep 0.1
+	done
+	say "the snapshot-holding session did not start"; exit 1
+}
+hold_snapshot_stop() {
+	[ -n "$holder_pid" ] || return 0
+	kill "$holder_pid" 2>/dev/null || true
+	wait "$holder_pid" 2>/dev/null || true
+	holder_pid=
+}
 wait_queue_empty() {  # $1: seconds to give up after
 	# Bash builtins only, but for one `sleep` per turn: this loop runs
 	# beside the drain it measures (forking tail, awk and date ten times
@@ -323,6 +353,7 @@ one_run() {
 	say "enqueueing $N pushes (daemon run)"
 	enqueue "$DB" "$app" "$N"
 	analyze
+	hold_snapshot_start
 	start_sampler
 	pg0=$(pg_cpu_seconds)
 	fk0=$(fake_cpu_seconds)
@@ -338,6 +369,7 @@ one_run() {
 	sleep 0.3
 	stop_daemon
 	stop_sampler
+	hold_snapshot_stop
 
 	raw=$(echo "$ceiling" | sed -E 's/.*"rows_per_s":([0-9.]+|null).*/\1/')
 	q "SELECT json_build_object(
@@ -372,6 +404,7 @@ one_run() {
 	     'daemon_exit', $daemon_rc,
 	     'http_threads', $(http_threads),
 	     'raw_ceiling', '$ceiling'::json,
+	     'held_snapshot', $([ "${BENCH_HOLD_SNAPSHOT:-0}" = 1 ] && echo true || echo false),
 	     'fsync', false)
 	   FROM push.deliveries" >"$1"
 }
