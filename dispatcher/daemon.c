@@ -275,6 +275,40 @@ static void finish_unsent(struct daemon *d, struct push_item *item,
 /* ------------------------------------------------------------------ */
 /* Ack: one statement for a batch of outcomes.                          */
 
+/*
+ * Who holds back the cleanup of delivered rows: the session (not this
+ * daemon's) with the oldest snapshot.  Asked only after a slow-statement
+ * warning.  Other roles' sessions show their xmin only to a role with
+ * pg_read_all_stats.  Never the query text: it may hold a secret.
+ */
+static const char OLDEST_XACT_SQL[] =
+	"SELECT pid, coalesce(application_name, ''), coalesce(state, ''),"
+	" coalesce(backend_type, ''), coalesce(datname, ''),"
+	" coalesce(extract(epoch FROM now() - xact_start)::bigint::text, '')"
+	" FROM pg_stat_activity"
+	" WHERE backend_xmin IS NOT NULL AND pid <> pg_backend_pid()"
+	"  AND coalesce(application_name, '') NOT LIKE 'pgpushd %'"
+	" ORDER BY age(backend_xmin) DESC LIMIT 1";
+
+static void on_oldest_xact(void *arg, const struct db_result *res)
+{
+	(void)arg;
+	if (!db_result_ok(res))
+		return;     /* only a hint: not worth an error of its own */
+	if (db_result_ntuples(res) == 0) {
+		log_warn("slow claim or ack: no other session holds a "
+			 "snapshot", "hint=\"a lock on push.queue, or "
+			 "autovacuum behind on it\"");
+		return;
+	}
+	log_warn("slow claim or ack: oldest snapshot held by", "pid=%s "
+		 "application=%s state=%s backend_type=%s database=%s "
+		 "open_s=%s", db_result_value(res, 0, 0),
+		 db_result_value(res, 0, 1), db_result_value(res, 0, 2),
+		 db_result_value(res, 0, 3), db_result_value(res, 0, 4),
+		 db_result_value(res, 0, 5));
+}
+
 /* A claim or ack answered: add its time; warn when it was slow. */
 static void note_sql_time(struct daemon *d, const char *what,
 			  int64_t sent_us, size_t rows, uint64_t *total_us)
@@ -298,6 +332,9 @@ static void note_sql_time(struct daemon *d, const char *what,
 		 (long long)(us / 1000), rows, d->slow_unreported);
 	d->slow_warned_us = now;
 	d->slow_unreported = 0;
+	if (d->state == DAEMON_RUNNING && db_async_is_up(d->db_stats))
+		db_async_query(d->db_stats, OLDEST_XACT_SQL, 0, NULL,
+			       on_oldest_xact, d);
 }
 
 static void on_ack_done(void *arg, const struct db_result *res)

@@ -62,7 +62,17 @@ ok $? "300 pushes delivered"
 
 # A claim held up (here by a lock on the queue for 1.5 s) is counted and
 # reported, with where to look (at most one warning a minute: one from a
-# claim slowed by the busy machine before, unlikely, would hide it).
+# claim slowed by the busy machine before, unlikely, would hide it), and
+# the session holding the oldest snapshot is named: here one left idle in
+# a REPEATABLE READ transaction.
+{ echo "BEGIN ISOLATION LEVEL REPEATABLE READ;"
+  echo "SELECT count(*) FROM push.apps;"; sleep 8; } |
+	PGAPPNAME=snapshot-holder psql -X -q -d $DB >/dev/null 2>&1 &
+holder=$!
+wait_for $DB "SELECT count(*) = 1 FROM pg_stat_activity
+  WHERE application_name = 'snapshot-holder' AND backend_xmin IS NOT NULL
+    AND state = 'idle in transaction'" 5
+ok $? "a session sits idle in a transaction with a snapshot"
 slow0=$(slow_total)
 psql -X -q -d $DB -c "BEGIN" -c "LOCK TABLE push.queue" \
 	-c "SELECT pg_sleep(1.5)" -c "COMMIT" >/dev/null
@@ -73,7 +83,7 @@ done
 slow1=$(slow_total)
 ok "$([ "${slow1:-0}" -gt "${slow0:-0}" ]; echo $?)" \
 	"pgpush_slow_statements_total counts the held-up claim (${slow0:-?} -> ${slow1:-?})"
-slow=$(grep "slow claim or ack" "$DAEMON_LOG")
+slow=$(grep 'msg="slow claim or ack" ' "$DAEMON_LOG")
 diag "${slow:-no warning}"
 if [ "${slow0:-0}" -eq 0 ]; then
 	like "$slow" "statement=claim ms=[1-9][0-9]{3} rows=" \
@@ -84,6 +94,19 @@ else
 	ok 0 "# SKIP (the same)"
 fi
 like "$slow" "pg_stat_activity" "the warning says where to look"
+if [ "${slow0:-0}" -eq 0 ]; then
+	for i in $(seq 1 30); do
+		grep -q "oldest snapshot held by" "$DAEMON_LOG" && break
+		sleep 0.1
+	done
+	who=$(grep "oldest snapshot held by" "$DAEMON_LOG")
+	diag "${who:-not named}"
+	like "$who" "application=snapshot-holder state=\"idle in transaction\" backend_type=\"client backend\" database=$DB open_s=[0-9]+" \
+		"the warning is followed by the session holding the oldest snapshot"
+else
+	ok 0 "# SKIP the warning was used before"
+fi
+wait $holder
 daemon_stop 10
 
 claims=$(plans_with "FOR UPDATE SKIP LOCKED" | sort | uniq -c | tr -s ' ')
