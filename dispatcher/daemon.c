@@ -273,7 +273,7 @@ static void finish_unsent(struct daemon *d, struct push_item *item,
 }
 
 /* ------------------------------------------------------------------ */
-/* Ack: one statement for a batch of outcomes.                          */
+/* Claim and ack times: summed for the metrics, slow ones reported.     */
 
 /*
  * Who holds back the cleanup of delivered rows: the session (not this
@@ -336,6 +336,9 @@ static void note_sql_time(struct daemon *d, const char *what,
 		db_async_query(d->db_stats, OLDEST_XACT_SQL, 0, NULL,
 			       on_oldest_xact, d);
 }
+
+/* ------------------------------------------------------------------ */
+/* Ack: one statement for a batch of outcomes.                          */
 
 static void on_ack_done(void *arg, const struct db_result *res)
 {
@@ -1160,10 +1163,10 @@ static void metrics_render(void *arg, struct metrics_buf *b)
 		       "pgpush_ack_seconds_total %.6f\n",
 		       (double)d->ack_us / 1e6);
 	metrics_printf(b, "# HELP pgpush_slow_statements_total Claims and "
-		       "acks that took 100 ms or more.\n"
+		       "acks that took %d ms or more.\n"
 		       "# TYPE pgpush_slow_statements_total counter\n"
 		       "pgpush_slow_statements_total %" PRIu64 "\n",
-		       d->slow_sql);
+		       SLOW_SQL_US / 1000, d->slow_sql);
 	metrics_printf(b, "# HELP pgpush_ack_backlog Outcomes waiting to be "
 		       "written.\n# TYPE pgpush_ack_backlog gauge\n"
 		       "pgpush_ack_backlog %zu\n",
