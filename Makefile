@@ -12,7 +12,7 @@
 
 CC      ?= cc
 BUILD   := build
-PKGS    := libuv libcurl libpq openssl json-c
+PKGS    := libuv libcurl libpq openssl json-c libnghttp2
 
 # Every Debian package the build, the tests, the fakes and the tools need.
 DEB_PACKAGES := build-essential pkg-config libpq-dev libcurl4-openssl-dev \

@@ -124,6 +124,12 @@ static const struct cli_flag cli_flags[] = {
 	  "light load).  Each worker keeps its own connections to a "
 	  "provider host (--max-host-connections each), except that one "
 	  "APNs team or certificate always uses one worker." },
+	{ "--h2-direct", 0, "0|1", CLI_TYPE_INT, OPT(h2_direct), 0, 1,
+	  "PGPUSH_H2_DIRECT", "1",
+	  "run: 1: FCM requests go over pgpushd's own HTTP/2 client "
+	  "(nghttp2 + OpenSSL, a third of libcurl's CPU per push; a host "
+	  "that does not offer h2 falls back to libcurl); 0: everything "
+	  "through libcurl." },
 	{ "--metrics-listen", 0, "HOST:PORT", CLI_TYPE_STRING,
 	  OPT(metrics_listen), 0, 0, "PGPUSH_METRICS_LISTEN", "",
 	  "run: serve Prometheus metrics at http://HOST:PORT/metrics (e.g. "

@@ -57,6 +57,7 @@ struct cli_opts {
 	int rebuild_after_ms;		/* --rebuild-after-ms */
 	int max_host_connections;	/* --max-host-connections */
 	int http_threads;		/* --http-threads */
+	int h2_direct;			/* --h2-direct */
 	const char *metrics_listen;	/* --metrics-listen; "": off */
 };
 

@@ -1745,6 +1745,7 @@ int daemon_run(const struct cli_opts *opts)
 	ho.request_timeout_ms = opts->request_timeout_ms;
 	ho.rebuild_after_ms = opts->rebuild_after_ms;
 	ho.threads = (unsigned)opts->http_threads;
+	ho.h2_direct = opts->h2_direct != 0;
 	if (http_new(&d->http, &d->loop, &ho) < 0) {
 		log_error("cannot start the HTTP client", NULL);
 		goto out_loop;
@@ -1824,8 +1825,8 @@ int daemon_run(const struct cli_opts *opts)
 	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
 
 	log_info("pgpushd running", "id=%s version=%s libcurl=%s "
-		 "http_threads=%d", d->id, PGPUSH_VERSION, http_lib_version(),
-		 opts->http_threads);
+		 "http_threads=%d h2_direct=%d", d->id, PGPUSH_VERSION,
+		 http_lib_version(), opts->http_threads, opts->h2_direct);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	log_info("pgpushd stopped", "id=%s claims=%" PRIu64 " claimed=%"
 		 PRIu64 " acks=%" PRIu64 " acked=%" PRIu64, d->id, d->claims,

@@ -74,6 +74,7 @@
 #include <unistd.h>
 #include <curl/curl.h>
 
+#include "h2.h"
 #include "log.h"
 #include "mem.h"
 
@@ -117,6 +118,10 @@ struct http_xfer {
 	uint64_t started_ms;       /* when handed to libcurl (uv_now) */
 	long timeout_ms;           /* answer due this long after that */
 	struct http_conn *conn;    /* counted in its streams; or NULL */
+	struct h2_req *h2r;        /* on the h2_direct client, or NULL */
+	struct http_xfer *fwd;     /* threaded bridge: the h2_direct
+				    * request went to a worker after all
+				    * (not h2): that transfer */
 	struct http_xfer *held_next;
 	struct http_xfer *prev, *next;
 	/* A request of a threaded bridge (struct http_th), on the caller's
@@ -191,6 +196,7 @@ struct http {
 	void *close_arg;
 	struct http_th *th;             /* threaded: the worker, else NULL */
 	uv_timer_t sweep;               /* request timeouts (on_sweep) */
+	struct h2 *h2;                  /* http_opts.h2_direct, or NULL */
 	unsigned out;                   /* transfers gone out, all groups */
 };
 
@@ -504,7 +510,8 @@ static void easy_put(struct http *http, CURL *easy)
 
 static void xfer_free(struct http *http, struct http_xfer *x)
 {
-	easy_put(http, x->easy);
+	if (x->easy != NULL)
+		easy_put(http, x->easy);
 	curl_slist_free_all(x->hdrs);
 	free(x->req_body);
 	free(x->body);
@@ -1047,37 +1054,20 @@ static int set_client_cert(CURL *e, const struct http_request *req)
 	return rc == CURLE_OK ? 0 : -EINVAL;
 }
 
-int http_submit(struct http *http, const struct http_request *req,
-		struct http_xfer **out)
+/*
+ * Give `x` an easy handle set up for `req` in its group; 0 or -EINVAL
+ * (bad client certificate; x keeps the handle for xfer_free()).
+ */
+static int xfer_curl_setup(struct http *http, struct http_xfer *x,
+			   const struct http_request *req)
 {
-	struct http_group *group = http->common;
-	struct http_xfer *x;
+	struct http_group *group = x->group;
 	const char *const *h;
-	CURL *e;
+	CURL *e = easy_get(http);
 
-	if (http->closing)
-		return -ECANCELED;
-	if (req->url == NULL || req->done == NULL)
-		return -EINVAL;
-	if (http->th != NULL)
-		return th_submit(http, req, out);
-	if (req->conn_group != NULL && req->conn_group[0] != '\0') {
-		group = group_get(http, req->conn_group);
-		if (group == NULL)
-			return -ENOMEM;
-		if (req->conn_warmup)
-			group->warmup = true;
-	}
-	e = easy_get(http);
 	if (e == NULL)
 		return -ENOMEM;
-	x = mem_alloc_zero(1, sizeof *x);
-	x->http = http;
 	x->easy = e;
-	x->done = req->done;
-	x->arg = req->arg;
-	x->group = group;
-
 	curl_easy_setopt(e, CURLOPT_URL, req->url);
 	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
 	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
@@ -1121,10 +1111,8 @@ int http_submit(struct http *http, const struct http_request *req,
 	/* Verification stays on: only which CA to trust can be chosen. */
 	if (req->ca_path != NULL && req->ca_path[0] != '\0')
 		curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_path);
-	if (set_client_cert(e, req) < 0) {
-		xfer_free(http, x);
+	if (set_client_cert(e, req) < 0)
 		return -EINVAL;
-	}
 
 	/* No "Expect: 100-continue" round trip on HTTP/1.1. */
 	x->hdrs = curl_slist_append(x->hdrs, "Expect:");
@@ -1145,6 +1133,13 @@ int http_submit(struct http *http, const struct http_request *req,
 		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
 	else if (req->method != NULL && strcmp(req->method, "GET") == 0)
 		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
+	return 0;
+}
+
+/* Into libcurl now, or wait in the group; 0 or -EIO. */
+static int xfer_curl_go(struct http_xfer *x)
+{
+	struct http_group *group = x->group;
 
 	if (!group_may_run(group)) {
 		x->held = true;
@@ -1153,7 +1148,158 @@ int http_submit(struct http *http, const struct http_request *req,
 		else
 			group->held = x;
 		group->held_tail = x;
-	} else if (xfer_start(x) < 0) {
+		return 0;
+	}
+	return xfer_start(x);
+}
+
+/* ---- the h2_direct client (h2.c) ---------------------------------- */
+
+/* Report and free a transfer of the h2_direct client. */
+static void h2x_report(struct http *http, struct http_xfer *x,
+		       const struct h2_answer *a, const char *error)
+{
+	struct http_response res;
+
+	xfer_unlink(http, x);
+	http->stats.in_flight--;
+	http->stats.completed++;
+	memset(&res, 0, sizeof res);
+	res.xfer = x;
+	if (error != NULL || a->status == 0) {
+		res.error = error != NULL ? error : a->error;
+		res.body = "";
+	} else {
+		res.status = a->status;
+		res.body = a->body;
+		res.body_len = a->body_len;
+		res.http_version = 2;
+		/* Lent for http_response_header(), during the call. */
+		x->headers = a->headers;
+		x->headers_len = a->headers_len;
+	}
+	x->done(x->arg, &res);
+	x->headers = NULL;
+	x->headers_len = 0;
+	xfer_free(http, x);
+}
+
+/* A forwarded request's answer, from the worker: to the caller. */
+static void on_fwd_done(void *arg, const struct http_response *res)
+{
+	struct http_xfer *x = arg;
+	struct http *http = x->http;
+
+	x->fwd = NULL;
+	xfer_unlink(http, x);
+	http->stats.in_flight--;
+	http->stats.completed++;
+	x->done(x->arg, res);
+	xfer_free(http, x);
+}
+
+static void on_h2_done(void *arg, struct h2_answer *a)
+{
+	struct http_xfer *x = arg;
+	struct http *http = x->http;
+
+	x->h2r = NULL;
+	if (a->not_h2 && !http->closing && http->th != NULL) {
+		/* ALPN said http/1.1: a worker's libcurl sends it. */
+		struct http_request r2 = *a->req;
+
+		r2.h2_direct = false;
+		r2.done = on_fwd_done;
+		r2.arg = x;
+		if (th_submit(http, &r2, &x->fwd) == 0)
+			return;
+		h2x_report(http, x, a, "cannot start the request");
+		return;
+	}
+	if (a->not_h2 && !http->closing) {
+		/* ALPN said http/1.1: libcurl sends it after all. */
+		x->group = http->common;
+		if (xfer_curl_setup(http, x, a->req) == 0 &&
+		    xfer_curl_go(x) == 0)
+			return;
+		h2x_report(http, x, a, "cannot start the request");
+		return;
+	}
+	h2x_report(http, x, a, NULL);
+}
+
+/* May `req` take the h2_direct client? */
+static bool wants_h2(const struct http *http, const struct http_request *req)
+{
+	return http->h2 != NULL && req->h2_direct &&
+	       (req->conn_group == NULL || req->conn_group[0] == '\0') &&
+	       req->client_cert == NULL && req->client_p12 == NULL &&
+	       strncasecmp(req->url, "https://", 8) == 0 &&
+	       !h2_host_not_h2(http->h2, req->url, req->ca_path);
+}
+
+/* http_submit() of a request for the h2_direct client. */
+static int h2x_submit(struct http *http, const struct http_request *req,
+		      struct http_xfer **out)
+{
+	struct http_xfer *x = mem_alloc_zero(1, sizeof *x);
+	int rc;
+
+	x->http = http;
+	x->done = req->done;
+	x->arg = req->arg;
+	x->h2r = h2_submit(http->h2, req,
+			   req->connect_timeout_ms > 0
+			   ? req->connect_timeout_ms
+			   : http->opts.connect_timeout_ms,
+			   req->timeout_ms > 0 ? req->timeout_ms
+			   : http->opts.request_timeout_ms,
+			   on_h2_done, x, &rc);
+	if (x->h2r == NULL) {
+		xfer_free(http, x);
+		return rc;
+	}
+	xfer_link(http, x);
+	http->stats.submitted++;
+	http->stats.in_flight++;
+	if (out != NULL)
+		*out = x;
+	return 0;
+}
+
+int http_submit(struct http *http, const struct http_request *req,
+		struct http_xfer **out)
+{
+	struct http_group *group = http->common;
+	struct http_xfer *x;
+	int rc;
+
+	if (http->closing)
+		return -ECANCELED;
+	if (req->url == NULL || req->done == NULL)
+		return -EINVAL;
+	if (wants_h2(http, req))
+		return h2x_submit(http, req, out);
+	if (http->th != NULL)
+		return th_submit(http, req, out);
+	if (req->conn_group != NULL && req->conn_group[0] != '\0') {
+		group = group_get(http, req->conn_group);
+		if (group == NULL)
+			return -ENOMEM;
+		if (req->conn_warmup)
+			group->warmup = true;
+	}
+	x = mem_alloc_zero(1, sizeof *x);
+	x->http = http;
+	x->done = req->done;
+	x->arg = req->arg;
+	x->group = group;
+	rc = xfer_curl_setup(http, x, req);
+	if (rc < 0) {
+		xfer_free(http, x);
+		return rc;
+	}
+	if (xfer_curl_go(x) < 0) {
 		xfer_free(http, x);
 		return -EIO;
 	}
@@ -1167,9 +1313,18 @@ int http_submit(struct http *http, const struct http_request *req,
 
 void http_cancel(struct http *http, struct http_xfer *xfer)
 {
-	if (http->th != NULL)
+	if (xfer->h2r != NULL) {
+		struct h2_answer a;
+
+		h2_cancel(http->h2, xfer->h2r);
+		xfer->h2r = NULL;
+		memset(&a, 0, sizeof a);
+		h2x_report(http, xfer, &a, "cancelled");
+	} else if (xfer->fwd != NULL) {
+		http_cancel(http, xfer->fwd);   /* runs on_fwd_done */
+	} else if (http->th != NULL) {
 		th_cancel(http, xfer);
-	else
+	} else
 		xfer_finish(http, xfer, CURLE_ABORTED_BY_CALLBACK,
 			    "cancelled");
 }
@@ -1183,10 +1338,18 @@ static void th_get_stats(const struct http *http, struct http_stats *out);
 
 void http_get_stats(const struct http *http, struct http_stats *out)
 {
-	if (http->th != NULL)
+	if (http->th != NULL) {
 		th_get_stats(http, out);
-	else
+	} else {
 		*out = http->stats;
+		if (http->h2 != NULL) {
+			struct h2_stats hs;
+
+			h2_get_stats(http->h2, &hs);
+			out->connects += hs.connects;
+			out->rebuilds += hs.rebuilds;
+		}
+	}
 }
 
 int http_new(struct http **out, uv_loop_t *loop,
@@ -1214,10 +1377,25 @@ int http_new(struct http **out, uv_loop_t *loop,
 		http->opts.request_timeout_ms = 30000;
 	if (http->opts.rebuild_after_ms == 0)
 		http->opts.rebuild_after_ms = 120000;
+	if (http->opts.h2_direct) {
+		/* On this loop, threads or not: it costs little per request,
+		 * less than handing requests to a worker. */
+		struct h2_opts ho;
+
+		memset(&ho, 0, sizeof ho);
+		ho.max_conns = (unsigned)http->opts.max_host_connections;
+		ho.max_streams = (unsigned)http->opts.max_streams;
+		ho.max_body = http->opts.max_body;
+		ho.rebuild_after_ms = http->opts.rebuild_after_ms;
+		if (h2_new(&http->h2, loop, &ho) < 0)
+			log_warn("no HTTP/2 client of our own: libcurl sends "
+				 "everything", NULL);
+	}
 	if (http->opts.threads > 0) {
 		int rc = th_new(http, loop);
 
 		if (rc < 0) {
+			h2_close(http->h2, NULL, NULL);
 			free(http);
 			curl_global_cleanup();
 			return rc;
@@ -1238,6 +1416,14 @@ int http_new(struct http **out, uv_loop_t *loop,
 	http->sweep.data = http;
 	*out = http;
 	return 0;
+}
+
+static void h2_closed(void *arg)
+{
+	struct http *http = arg;
+
+	http->closing_handles--;
+	maybe_free_http(http);
 }
 
 static void sweep_closed(uv_handle_t *h)
@@ -1268,8 +1454,24 @@ void http_close(struct http *http, void (*cb)(void *arg), void *arg)
 	if (http == NULL || http->closing)
 		return;
 	if (http->th != NULL) {
+		struct http_xfer *x, *xn;
+
 		http->close_cb = cb;
 		http->close_arg = arg;
+		/* The h2_direct client's first (th_close() takes the rest);
+		 * it frees itself once its handles are closed.  Callbacks
+		 * may cancel others: look again after each. */
+		http->closing = true;
+again:
+		for (x = http->xfers; x != NULL; x = xn) {
+			xn = x->next;
+			if (x->h2r != NULL || x->fwd != NULL) {
+				http_cancel(http, x);
+				goto again;
+			}
+		}
+		h2_close(http->h2, NULL, NULL);
+		http->h2 = NULL;
 		th_close(http);
 		return;
 	}
@@ -1306,6 +1508,11 @@ void http_close(struct http *http, void (*cb)(void *arg), void *arg)
 		sock_destroy(http, http->socks);
 	http->close_cb = cb;
 	http->close_arg = arg;
+	if (http->h2 != NULL) {
+		http->closing_handles++;
+		h2_close(http->h2, h2_closed, http);
+		http->h2 = NULL;
+	}
 	http->closing_handles++;
 	uv_close((uv_handle_t *)&http->sweep, sweep_closed);
 	/* Each group goes with its timer's close callback. */
@@ -1668,6 +1875,8 @@ static int th_new(struct http *http, uv_loop_t *loop)
 	struct http_th *th = mem_alloc_zero(1, sizeof *th);
 	struct http_opts o = http->opts;
 	unsigned i, made = 0;
+
+	o.h2_direct = false;    /* the caller's loop has it */
 	int rc;
 
 	th->outer = http;
@@ -1787,7 +1996,15 @@ static void th_get_stats(const struct http *http, struct http_stats *out)
 {
 	struct http_th *th = http->th;
 
-	memset(out, 0, sizeof *out);
+	/* The h2_direct client's requests, on the caller's loop. */
+	*out = http->stats;
+	if (http->h2 != NULL) {
+		struct h2_stats hs;
+
+		h2_get_stats(http->h2, &hs);
+		out->connects += hs.connects;
+		out->rebuilds += hs.rebuilds;
+	}
 	uv_mutex_lock(&th->mu);
 	for (unsigned i = 0; i < th->n; i++) {
 		const struct http_stats *s = &th->w[i].stats;

@@ -67,6 +67,14 @@ struct http_opts {
 	 * per-host limit is then per worker).  [0: none, all on the loop]
 	 */
 	unsigned threads;
+	/*
+	 * Requests that ask for it (http_request.h2_direct) go over the
+	 * bridge's own HTTP/2 client (h2.c: nghttp2 + OpenSSL on the same
+	 * loop) instead of libcurl: about a third of libcurl's CPU per
+	 * request (README, Performance).  A host that does not choose h2
+	 * in ALPN is served by libcurl after all.  [false]
+	 */
+	bool h2_direct;
 };
 
 struct http_response {
@@ -124,6 +132,13 @@ struct http_request {
 	const void *client_p12;
 	size_t client_p12_len;
 	const char *client_key_password;
+	/*
+	 * The host speaks HTTP/2 and gets many small requests (FCM): send
+	 * it over the bridge's own HTTP/2 client when the bridge has one
+	 * (http_opts.h2_direct).  Ignored with a conn_group or a client
+	 * certificate, and for http:// URLs.
+	 */
+	bool h2_direct;
 	http_done_fn done;
 	void *arg;
 };
@@ -139,7 +154,8 @@ struct http_stats {
 	uint64_t submitted;
 	uint64_t completed;      /* callbacks run, cancellations included */
 	uint64_t connects;       /* new connections made (sum of
-				  * CURLINFO_NUM_CONNECTS) */
+				  * CURLINFO_NUM_CONNECTS, and those of
+				  * the h2_direct client) */
 	uint64_t in_flight;
 	uint64_t groups;         /* connection groups made */
 	uint64_t rebuilds;       /* times a group started rebuilding its

@@ -31,4 +31,14 @@ void *mem_realloc(void *p, size_t n);
  */
 char *mem_strdup(const char *s);
 
+/*
+ * A malloc'd copy of the first `n` bytes of `s`, NUL-terminated.
+ */
+char *mem_strndup(const char *s, size_t n);
+
+/*
+ * A malloc'd string formatted as by printf(), never NULL.
+ */
+char *mem_printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
 #endif

@@ -1057,6 +1057,8 @@ static void post(struct fcm_send *s, const char *token)
 	req.body_len = strlen(s->body);
 	req.connect_timeout_ms = cred->env.connect_timeout_ms;
 	req.timeout_ms = cred->env.request_timeout_ms;
+	/* fcm.googleapis.com speaks HTTP/2: the bridge's own client. */
+	req.h2_direct = true;
 	req.done = on_answer;
 	req.arg = s;
 	trace_http_request(&cred->env, s->item, NULL, &req);

@@ -12,6 +12,10 @@
  *   FAKE_LOG          the fake's request log (JSON lines)
  *   HTTP_THREADS      optional: run the bridge on that many worker
  *                     threads (http_fcm_threads.t)
+ *   H2_DIRECT         optional, 1: FCM sends take the bridge's own
+ *                     HTTP/2 client (http_opts.h2_direct, http_fcm_h2.t),
+ *                     and its own scenarios run
+ *   FAKE_WNS_URL      https://127.0.0.1:<wns port> (ALPN http/1.1 only)
  *
  * Without them it prints "1..0 # SKIP" (so `make valgrind` and a bare
  * prove pass); the .t wrapper always provides them.
@@ -41,6 +45,9 @@ static uv_loop_t loop;
 static const char *fcm_url, *ctl_url, *ca_path, *sa_path, *log_path;
 /* HTTP_THREADS: the bridge's worker threads (http_opts.threads). */
 static unsigned threads;
+/* H2_DIRECT: http_opts.h2_direct. */
+static bool h2direct;
+static const char *wns_url;
 
 /* ---- loop helpers ------------------------------------------------- */
 
@@ -451,8 +458,9 @@ static void test_concurrent(struct http *http, struct sender_cred *cred)
 		json_object_put(log);
 	}
 	/* With worker threads the requests take the workers in turn, each
-	 * on its own connection. */
-	ok(max_stream >= 2 * (N / (threads > 1 ? (int)threads : 1)) - 1,
+	 * on its own connection; the h2_direct client is on this loop. */
+	ok(max_stream >= 2 * (N / (threads > 1 && !h2direct
+				   ? (int)threads : 1)) - 1,
 	   "h2 streams of one connection per worker (highest stream id %d)",
 	   max_stream);
 	ctl(http, "POST", "/latency", "{\"max_ms\":0}");
@@ -621,6 +629,7 @@ static void test_body_cap(const struct sender_env *env0, struct http *ctlh)
 	memset(&o, 0, sizeof o);
 	o.max_body = 1024;
 	o.threads = threads;
+	o.h2_direct = h2direct;
 	http_new(&small, &loop, &o);
 	env.http = small;
 	snprintf(rule, sizeof rule, "{\"provider\":\"fcm\",\"token\":"
@@ -659,6 +668,7 @@ static void test_wait_for_stream(const struct sender_env *env0,
 	o.max_host_connections = 1;
 	o.max_streams = 2;
 	o.threads = threads;
+	o.h2_direct = h2direct;
 	http_new(&narrow, &loop, &o);
 	env.http = narrow;
 	env.connect_timeout_ms = 500;
@@ -701,6 +711,160 @@ static void test_wait_for_stream(const struct sender_env *env0,
 	run_until(&closed);
 }
 
+/* ---- the h2_direct client (H2_DIRECT=1) -------------------------- */
+
+static uint64_t connects(struct http *http)
+{
+	struct http_stats st;
+
+	http_get_stats(http, &st);
+	return st.connects;
+}
+
+/* One send of `token` under a one-shot fake rule; its result in *s. */
+static void send_ruled(struct http *http, struct sender_cred *cred,
+		       const char *token, const char *rule_tail,
+		       struct sent *s)
+{
+	char rule[512];
+
+	snprintf(rule, sizeof rule, "{\"provider\":\"fcm\",\"token\":"
+		 "\"%s\",\"times\":1,%s}", token, rule_tail);
+	ctl(http, "POST", "/rules", rule);
+	send_one(cred, token, "{}", s);
+}
+
+/*
+ * What a server does to streams and connections: a stream refused (by
+ * RST_STREAM or by a GOAWAY below it) never reached the provider and is
+ * sent again, on another connection after a GOAWAY; a stream reset with
+ * another code, or a connection reset, fails the request (a retry for
+ * the sender), and the next request gets a fresh connection.
+ */
+static void test_h2_streams(const struct sender_env *env, struct http *http)
+{
+	struct sender_cred *cred = open_cred(env, false, NULL);
+	struct sent s;
+	uint64_t c0;
+	json_object *log;
+
+	if (cred == NULL)
+		return;
+	send_one(cred, "dev-h2-first", "{}", &s);    /* token, connection */
+	push_item_free(s.item);
+	c0 = connects(http);
+
+	send_ruled(http, cred, "dev-h2-refused",
+		   "\"action\":\"reset_stream\",\"error_code\":7", &s);
+	is_str(push_outcome_name(s.res.outcome), "sent",
+	       "h2: a REFUSED_STREAM is sent again, and delivered");
+	is_int((long)(connects(http) - c0), 0, "on the same connection");
+	push_item_free(s.item);
+
+	send_ruled(http, cred, "dev-h2-goaway", "\"action\":\"goaway\"",
+		   &s);
+	is_str(push_outcome_name(s.res.outcome), "sent",
+	       "h2: a stream past a GOAWAY is sent again, and delivered");
+	is_int((long)(connects(http) - c0), 1,
+	       "on a new connection (the old one takes no new streams)");
+	log = log_for("dev-h2-goaway");
+	is_int(json_object_array_length(log), 2,
+	       "the fake saw it twice: refused, then answered");
+	json_object_put(log);
+	push_item_free(s.item);
+
+	send_ruled(http, cred, "dev-h2-reset",
+		   "\"action\":\"reset_stream\",\"error_code\":2", &s);
+	is_str(push_outcome_name(s.res.outcome), "retry",
+	       "h2: a stream reset with INTERNAL_ERROR is a retry");
+	like_str(s.res.reason, "INTERNAL_ERROR", "reason: %s", s.res.reason);
+	push_item_free(s.item);
+
+	send_ruled(http, cred, "dev-h2-rstconn",
+		   "\"action\":\"reset_conn\"", &s);
+	is_str(push_outcome_name(s.res.outcome), "retry",
+	       "h2: a connection reset under a request is a retry");
+	like_str(s.res.reason, "Recv failure", "reason: %s", s.res.reason);
+	push_item_free(s.item);
+
+	send_one(cred, "dev-h2-after", "{}", &s);
+	is_str(push_outcome_name(s.res.outcome), "sent",
+	       "the next request is sent");
+	is_int((long)(connects(http) - c0), 2, "over a fresh connection");
+	push_item_free(s.item);
+	sender_fcm_ops.cred_close(cred);
+}
+
+/*
+ * A request past its timeout fails as "Operation timed out" (a retry);
+ * the connection under it answers a PING and stays, so the next request
+ * needs no new connection.
+ */
+static void test_h2_timeout(const struct sender_env *env0,
+			    struct http *http)
+{
+	struct sender_env env = *env0;
+	struct sender_cred *cred;
+	struct sent s;
+	uint64_t c0;
+
+	env.request_timeout_ms = 300;
+	cred = open_cred(&env, false, NULL);
+	if (cred == NULL)
+		return;
+	send_one(cred, "dev-h2-warm", "{}", &s);     /* token, connection */
+	push_item_free(s.item);
+	c0 = connects(http);
+	send_ruled(http, cred, "dev-h2-slow", "\"delay_ms\":1500", &s);
+	is_str(push_outcome_name(s.res.outcome), "retry",
+	       "h2: no answer within the request timeout: a retry");
+	like_str(s.res.reason, "Operation timed out", "reason: %s",
+		 s.res.reason);
+	push_item_free(s.item);
+	send_one(cred, "dev-h2-alive", "{}", &s);
+	is_str(push_outcome_name(s.res.outcome), "sent",
+	       "the next request is sent");
+	is_int((long)(connects(http) - c0), 0,
+	       "on the same connection (it answered the PING)");
+	push_item_free(s.item);
+	sender_fcm_ops.cred_close(cred);
+}
+
+/*
+ * A host that does not choose h2 in ALPN (the fake WNS speaks only
+ * HTTP/1.1): the request goes through libcurl after all, and the next
+ * one to that host straight away.
+ */
+static void test_h2_fallback(struct http *http)
+{
+	struct http_request req;
+	struct ctl_done c;
+	char url[512];
+	int i;
+
+	if (!ok(wns_url != NULL, "FAKE_WNS_URL set (by http_fcm.t)"))
+		return;
+	for (i = 0; i < 2; i++) {
+		memset(&c, 0, sizeof c);
+		memset(&req, 0, sizeof req);
+		snprintf(url, sizeof url, "%s/no-such-path", wns_url);
+		req.method = "POST";
+		req.url = url;
+		req.ca_path = ca_path;
+		req.body = "x";
+		req.body_len = 1;
+		req.h2_direct = true;
+		req.done = on_ctl;
+		req.arg = &c;
+		if (http_submit(http, &req, NULL) < 0)
+			break;
+		run_until(&c.done);
+		ok(c.status >= 400 && c.status < 500,
+		   "h2_direct to an HTTP/1.1-only host: answered over "
+		   "HTTP/1.1 by libcurl (%ld)", c.status);
+	}
+}
+
 int main(void)
 {
 	struct http_opts ho;
@@ -719,13 +883,17 @@ int main(void)
 		       "http_fcm.t sets them)\n");
 		return 0;
 	}
-	log_set_level(LOG_LEVEL_ERROR);
+	log_set_level(getenv("TEST_LOG_DEBUG") ? LOG_LEVEL_DEBUG : LOG_LEVEL_ERROR);
 	uv_loop_init(&loop);
 	uv_timer_init(&loop, &tick);
 	if (getenv("HTTP_THREADS") != NULL)
 		threads = (unsigned)atoi(getenv("HTTP_THREADS"));
+	h2direct = getenv("H2_DIRECT") != NULL &&
+		   strcmp(getenv("H2_DIRECT"), "1") == 0;
+	wns_url = getenv("FAKE_WNS_URL");
 	memset(&ho, 0, sizeof ho);
 	ho.threads = threads;
+	ho.h2_direct = h2direct;
 	is_int(http_new(&http, &loop, &ho), 0, "http bridge made");
 	is_int(ctl(http, "POST", "/reset", "{}"), 200,
 	       "plain HTTP/1.1 to the control port");
@@ -748,6 +916,11 @@ int main(void)
 	test_unreachable(&env);
 	test_body_cap(&env, http);
 	test_wait_for_stream(&env, http);
+	if (h2direct) {
+		test_h2_streams(&env, http);
+		test_h2_timeout(&env, http);
+		test_h2_fallback(http);
+	}
 
 	http_close(http, on_http_closed, &closed);
 	run_until(&closed);

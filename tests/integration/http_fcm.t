@@ -63,6 +63,7 @@ fi
 
 rc=0
 FAKE_FCM_URL="https://127.0.0.1:$FCM_PORT" \
+FAKE_WNS_URL="https://127.0.0.1:$WNS_PORT" \
 FAKE_CONTROL_URL="http://127.0.0.1:$CONTROL_PORT" \
 FAKE_CA="$TMP/certs/ca.pem" \
 FAKE_SA_JSON="$TMP/certs/fcm-sa.json" \
