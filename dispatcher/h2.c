@@ -126,6 +126,8 @@ struct h2_req {
 	uint64_t sent_ms;
 	long timeout_ms, connect_timeout_ms;
 	unsigned refused;
+	bool resent;                /* sent again once after its
+				     * connection died with no answer */
 	struct http_request req;    /* owned copies */
 	char *url, *method, *ca_path, *body, **headers;
 	char *path;
@@ -487,7 +489,7 @@ static void conn_forget_streams(struct h2_conn *c)
 
 /*
  * Close `c` now: its streams end with `why` (or wait again when they had
- * not left), requests waiting for it fail if it was the host's last hope.
+ * not left, or once when nothing had come back), requests waiting for it fail if it was the host's last hope.
  */
 static void conn_close(struct h2_conn *c, const char *why)
 {
@@ -513,6 +515,18 @@ static void conn_close(struct h2_conn *c, const char *why)
 		struct h2_req *r = c->reqs;
 
 		if (!r->sent) {
+			req_requeue(r);
+		} else if (r->status == 0 && r->rbody_len == 0 &&
+			   !r->resent && !c->h->closing) {
+			/*
+			 * Nothing came back before the connection died: sent
+			 * again once on another connection, as libcurl does
+			 * (the provider may have processed it: the same
+			 * duplicate risk as a retry, without counting an
+			 * attempt against the app; a second loss fails it).
+			 */
+			r->resent = true;
+			c->h->stats.resent++;
 			req_requeue(r);
 		} else {
 			char *e = mem_printf("Recv failure: %s", why);

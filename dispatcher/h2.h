@@ -24,7 +24,8 @@
  * left; a request that times out makes its connection prove it is alive
  * with a PING, or be dropped.  A stream the server refused (REFUSED_
  * STREAM, or past a GOAWAY's last stream id) never reached it and waits
- * again.  Idle connections close after `idle_ms`.  A host that only
+ * again; one whose connection died before any answer is sent again once
+ * (as libcurl does), a second such loss fails it.  Idle connections close after `idle_ms`.  A host that only
  * fails for `rebuild_after_ms` gets fresh connections (see h2_opts).
  *
  * When the server does not choose h2 in ALPN, the host is remembered as
@@ -86,6 +87,8 @@ typedef void (*h2_done_fn)(void *arg, struct h2_answer *a);
 struct h2_stats {
 	uint64_t connects;         /* TLS connections made */
 	uint64_t refused;          /* streams refused and sent again */
+	uint64_t resent;           /* sent again after their connection
+				    * died with no answer */
 	uint64_t pings_failed;     /* connections dropped: no PING answer */
 	uint64_t rebuilds;         /* times a host began rebuilding */
 };

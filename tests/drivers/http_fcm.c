@@ -782,15 +782,27 @@ static void test_h2_streams(const struct sender_env *env, struct http *http)
 
 	send_ruled(http, cred, "dev-h2-rstconn",
 		   "\"action\":\"reset_conn\"", &s);
+	is_str(push_outcome_name(s.res.outcome), "sent",
+	       "h2: a request whose connection died with no answer is sent "
+	       "again once, and delivered");
+	log = log_for("dev-h2-rstconn");
+	is_int(json_object_array_length(log), 2, "the fake saw it twice");
+	json_object_put(log);
+	push_item_free(s.item);
+
+	ctl(http, "POST", "/rules", "{\"provider\":\"fcm\",\"token\":"
+	    "\"dev-h2-rst2\",\"times\":2,\"action\":\"reset_conn\"}");
+	send_one(cred, "dev-h2-rst2", "{}", &s);
 	is_str(push_outcome_name(s.res.outcome), "retry",
-	       "h2: a connection reset under a request is a retry");
+	       "h2: lost with its connection twice: a retry");
 	like_str(s.res.reason, "Recv failure", "reason: %s", s.res.reason);
 	push_item_free(s.item);
 
 	send_one(cred, "dev-h2-after", "{}", &s);
 	is_str(push_outcome_name(s.res.outcome), "sent",
 	       "the next request is sent");
-	is_int((long)(connects(http) - c0), 2, "over a fresh connection");
+	is_int((long)(connects(http) - c0), 4, "over a fresh connection "
+	       "(one per reset)");
 	push_item_free(s.item);
 	sender_fcm_ops.cred_close(cred);
 }
