@@ -16,8 +16,10 @@
  * its streams are done.  CLOSED waits for libuv to close the handles.
  *
  * A request is on exactly one list: its host's queue (waiting for a
- * stream), its connection's streams, or the client's finished list
- * (answer ready, callback not yet run).  Finished requests are reported
+ * stream), its connection's streams, the client's finished list (answer
+ * ready, callback not yet run), or its connection's zombies (done with,
+ * but its stream still open in nghttp2, which may read its header block
+ * and body until the stream closes).  Finished requests are reported
  * after the nghttp2 or libuv call that finished them returns, so a
  * callback may submit, cancel or close freely.
  *
@@ -68,7 +70,13 @@ static const char *const state_names[] = {
 	"closed",
 };
 
-enum h2_req_where { H2R_QUEUED, H2R_STREAM, H2R_FINISHED };
+/*
+ * Where a request is.  ZOMBIE: reported or cancelled, but its nghttp2
+ * stream is still open and may read its header block or body (nghttp2
+ * keeps pointers to them): freed when the stream closes, or with its
+ * connection.
+ */
+enum h2_req_where { H2R_QUEUED, H2R_STREAM, H2R_FINISHED, H2R_ZOMBIE };
 
 struct h2_tls {                    /* one SSL_CTX per CA bundle */
 	char *ca_path;             /* "" for the system's */
@@ -110,6 +118,7 @@ struct h2_conn {
 	unsigned streams;           /* open in nghttp2, ours or cancelled */
 	unsigned max_streams;
 	struct h2_req *reqs;        /* our streams on it */
+	struct h2_req *zombies;     /* done with, streams still open */
 	bool dirty;                 /* has frames to send */
 	struct h2_conn *dirty_next;
 	struct h2_conn *next;
@@ -119,7 +128,8 @@ struct h2_conn {
 struct h2_req {
 	struct h2 *h;
 	struct h2_host *host;
-	struct h2_conn *conn;
+	struct h2_conn *conn;       /* STREAM: the connection */
+	struct h2_conn *wire;       /* whose nghttp2 stream points at it */
 	enum h2_req_where where;
 	int32_t stream_id;
 	bool sent;                  /* HEADERS left */
@@ -235,7 +245,48 @@ static void req_detach(struct h2_req *r)
 	case H2R_FINISHED:
 		list_remove(&r->h->finished, &r->h->finished_tail, r);
 		break;
+	case H2R_ZOMBIE:
+		if (r->prev != NULL)
+			r->prev->next = r->next;
+		else
+			r->wire->zombies = r->next;
+		if (r->next != NULL)
+			r->next->prev = r->prev;
+		r->prev = r->next = NULL;
+		break;
 	}
+}
+
+/* nghttp2 forgets `r`: no callback of its stream will find it. */
+static void req_unwire(struct h2_req *r)
+{
+	if (r->wire != NULL && r->wire->s != NULL)
+		nghttp2_session_set_stream_user_data(r->wire->s, r->stream_id,
+						     NULL);
+	r->wire = NULL;
+}
+
+static void req_free(struct h2_req *r);
+
+/*
+ * Done with `r` (off every list): freed now, or kept as a zombie of its
+ * connection while its stream is open.
+ */
+static void req_release(struct h2_req *r)
+{
+	struct h2_conn *c = r->wire;
+
+	if (c == NULL || c->state == H2C_CLOSED) {
+		req_unwire(r);
+		req_free(r);
+		return;
+	}
+	r->where = H2R_ZOMBIE;
+	r->prev = NULL;
+	r->next = c->zombies;
+	if (c->zombies != NULL)
+		c->zombies->prev = r;
+	c->zombies = r;
 }
 
 static void wipe_free(char *s, size_t n)
@@ -281,6 +332,7 @@ static void req_finish(struct h2_req *r, const char *error)
 static void req_requeue(struct h2_req *r)
 {
 	req_detach(r);
+	req_unwire(r);
 	r->stream_id = 0;
 	r->sent = false;
 	r->body_off = 0;
@@ -458,6 +510,13 @@ static void conn_maybe_free(struct h2_conn *c)
 			*pp = c->next;
 			break;
 		}
+	while (c->zombies != NULL) {
+		struct h2_req *r = c->zombies;
+
+		req_detach(r);
+		req_unwire(r);
+		req_free(r);
+	}
 	if (c->s != NULL)
 		nghttp2_session_del(c->s);
 	if (c->ssl != NULL)
@@ -478,13 +537,16 @@ static void tcp_closed(uv_handle_t *hd)
 	conn_maybe_free(c);
 }
 
-/* Our requests leave c's nghttp2 streams: no callback finds them. */
+/* Requests leave c's nghttp2 streams (but zombies, freed with c). */
 static void conn_forget_streams(struct h2_conn *c)
 {
 	struct h2_req *r;
 
-	for (r = c->reqs; r != NULL && c->s != NULL; r = r->next)
-		nghttp2_session_set_stream_user_data(c->s, r->stream_id, NULL);
+	for (r = c->reqs; r != NULL; r = r->next)
+		req_unwire(r);
+	for (r = c->h->finished; r != NULL; r = r->next)
+		if (r->wire == c)
+			req_unwire(r);
 }
 
 /*
@@ -724,7 +786,7 @@ static int on_frame_send(nghttp2_session *s, const nghttp2_frame *f,
 	if (f->hd.type != NGHTTP2_HEADERS)
 		return 0;
 	r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-	if (r != NULL && !r->sent) {
+	if (r != NULL && r->where == H2R_STREAM && !r->sent) {
 		r->sent = true;
 		r->sent_ms = uv_now(c->h->loop);
 	}
@@ -778,7 +840,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f,
 	if (f->hd.type != NGHTTP2_HEADERS)
 		return 0;
 	r = nghttp2_session_get_stream_user_data(s, f->hd.stream_id);
-	if (r == NULL)
+	if (r == NULL || r->where != H2R_STREAM)
 		return 0;
 	if (nl == 7 && memcmp(name, ":status", 7) == 0) {
 		long st = 0;
@@ -812,7 +874,7 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t sid,
 	size_t cap = c->h->opts.max_body;
 
 	(void)flags;
-	if (r == NULL || r->too_big)
+	if (r == NULL || r->where != H2R_STREAM || r->too_big)
 		return 0;
 	if (r->rbody_len + len > cap) {
 		r->too_big = true;
@@ -848,7 +910,16 @@ static int on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code,
 	if (c->streams == 0)
 		c->idle_since_ms = uv_now(c->h->loop);
 	if (r == NULL)
-		return 0;       /* cancelled */
+		return 0;
+	if (r->where == H2R_ZOMBIE) {
+		req_detach(r);          /* off r->wire's (c's) zombies */
+		r->wire = NULL;
+		req_free(r);
+		return 0;
+	}
+	r->wire = NULL;
+	if (r->where != H2R_STREAM)
+		return 0;       /* timed out: reported from the list */
 	if (r->too_big) {
 		snprintf(buf, sizeof buf, "response body over %zu bytes",
 			 c->h->opts.max_body);
@@ -966,6 +1037,7 @@ static bool stream_start(struct h2_conn *c, struct h2_req *r)
 	list_remove(&c->host->queue, &c->host->queue_tail, r);
 	r->where = H2R_STREAM;
 	r->conn = c;
+	r->wire = c;
 	r->stream_id = sid;
 	r->prev = NULL;
 	r->next = c->reqs;
@@ -1368,8 +1440,6 @@ static void on_tick(uv_timer_t *t)
 				if (!r->sent ||
 				    now - r->sent_ms < (uint64_t)r->timeout_ms)
 					continue;
-				nghttp2_session_set_stream_user_data(
-					c->s, r->stream_id, NULL);
 				nghttp2_submit_rst_stream(c->s,
 							  NGHTTP2_FLAG_NONE,
 							  r->stream_id,
@@ -1470,7 +1540,7 @@ static void report_finished(struct h2 *h)
 		if (!r->not_h2)
 			note_health(r->host, a.status != 0);
 		r->done(r->arg, &a);
-		req_free(r);
+		req_release(r);
 	}
 	h->reporting--;
 }
@@ -1599,13 +1669,12 @@ void h2_cancel(struct h2 *h, struct h2_req *r)
 	if (r->where == H2R_STREAM) {
 		struct h2_conn *c = r->conn;
 
-		nghttp2_session_set_stream_user_data(c->s, r->stream_id, NULL);
 		nghttp2_submit_rst_stream(c->s, NGHTTP2_FLAG_NONE,
 					  r->stream_id, NGHTTP2_CANCEL);
 		conn_mark_dirty(c);
 	}
 	req_detach(r);
-	req_free(r);
+	req_release(r);
 }
 
 void h2_get_stats(const struct h2 *h, struct h2_stats *out)
@@ -1663,6 +1732,7 @@ void h2_close(struct h2 *h, void (*cb)(void *arg), void *arg)
 		struct h2_req *r = h->finished;
 
 		list_remove(&h->finished, &h->finished_tail, r);
+		req_unwire(r);
 		req_free(r);
 	}
 	for (hh = h->hosts; hh != NULL; hh = hh->next) {
