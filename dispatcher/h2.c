@@ -174,6 +174,9 @@ struct h2 {
 	void *close_arg;
 	struct h2_stats stats;
 	nghttp2_session_callbacks *cbs;
+	/* The last URL submitted, parsed (FCM sends to one URL). */
+	char *last_url, *last_ca, *last_path;
+	struct h2_host *last_host;
 	char readbuf[H2_READ_CHUNK];
 };
 
@@ -468,21 +471,6 @@ static struct h2_host *host_get(struct h2 *h, const char *host,
 	hh->next = h->hosts;
 	h->hosts = hh;
 	return hh;
-}
-
-bool h2_host_not_h2(const struct h2 *h, const char *url,
-		    const char *ca_path)
-{
-	char *host, *port, *path;
-	const struct h2_host *hh;
-
-	if (parse_url(url, &host, &port, &path) < 0)
-		return true;
-	hh = host_find(h, host, port, ca_path);
-	free(host);
-	free(port);
-	free(path);
-	return hh != NULL && hh->not_h2;
 }
 
 /* ---- connections: state, memory ----------------------------------- */
@@ -1619,6 +1607,7 @@ struct h2_req *h2_submit(struct h2 *h, const struct http_request *req,
 			 long connect_timeout_ms, long timeout_ms,
 			 h2_done_fn done, void *arg, int *err)
 {
+	const char *ca = req->ca_path != NULL ? req->ca_path : "";
 	char *host, *port, *path;
 	struct h2_host *hh;
 	struct h2_req *r;
@@ -1627,13 +1616,26 @@ struct h2_req *h2_submit(struct h2 *h, const struct http_request *req,
 		*err = -ECANCELED;
 		return NULL;
 	}
-	if (parse_url(req->url, &host, &port, &path) < 0) {
-		*err = -EINVAL;
-		return NULL;
+	if (h->last_url != NULL && strcmp(h->last_url, req->url) == 0 &&
+	    strcmp(h->last_ca, ca) == 0) {
+		hh = h->last_host;
+		path = mem_strdup(h->last_path);
+	} else {
+		if (parse_url(req->url, &host, &port, &path) < 0) {
+			*err = -EINVAL;
+			return NULL;
+		}
+		hh = host_get(h, host, port, req->ca_path);
+		free(host);
+		free(port);
+		free(h->last_url);
+		free(h->last_ca);
+		free(h->last_path);
+		h->last_url = mem_strdup(req->url);
+		h->last_ca = mem_strdup(ca);
+		h->last_path = mem_strdup(path);
+		h->last_host = hh;
 	}
-	hh = host_get(h, host, port, req->ca_path);
-	free(host);
-	free(port);
 	r = mem_alloc_zero(1, sizeof *r);
 	r->h = h;
 	r->host = hh;
@@ -1714,6 +1716,9 @@ static void maybe_free_h2(struct h2 *h)
 		free(t);
 	}
 	nghttp2_session_callbacks_del(h->cbs);
+	free(h->last_url);
+	free(h->last_ca);
+	free(h->last_path);
 	if (h->close_cb != NULL)
 		h->close_cb(h->close_arg);
 	free(h);

@@ -29,8 +29,8 @@
  * fails for `rebuild_after_ms` gets fresh connections (see h2_opts).
  *
  * When the server does not choose h2 in ALPN, the host is remembered as
- * "not h2" and each of its requests ends with `not_h2` set: the bridge
- * sends them through libcurl instead.
+ * "not h2" and each of its requests (then and later) ends with `not_h2`
+ * set: the bridge sends them through libcurl instead.
  *
  * Callbacks run from the loop, never from inside h2_submit(), and never
  * from inside nghttp2.  Error texts name what happened in libcurl's
@@ -110,10 +110,6 @@ struct h2_req *h2_submit(struct h2 *h, const struct http_request *req,
 
 /* Forget `r` (no callback): a stream in flight is reset (CANCEL). */
 void h2_cancel(struct h2 *h, struct h2_req *r);
-
-/* Has `url`'s host been found not to speak h2?  Then do not submit. */
-bool h2_host_not_h2(const struct h2 *h, const char *url,
-		    const char *ca_path);
 
 void h2_get_stats(const struct h2 *h, struct h2_stats *out);
 

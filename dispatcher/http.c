@@ -1234,8 +1234,7 @@ static bool wants_h2(const struct http *http, const struct http_request *req)
 	return http->h2 != NULL && req->h2_direct &&
 	       (req->conn_group == NULL || req->conn_group[0] == '\0') &&
 	       req->client_cert == NULL && req->client_p12 == NULL &&
-	       strncasecmp(req->url, "https://", 8) == 0 &&
-	       !h2_host_not_h2(http->h2, req->url, req->ca_path);
+	       strncasecmp(req->url, "https://", 8) == 0;
 }
 
 /* http_submit() of a request for the h2_direct client. */

@@ -43,6 +43,8 @@
 #   PGPUSHD, FAKE       other binaries than build/pgpushd, build/fakes/pgpush-fake
 #   PGPUSH_HTTP_THREADS the daemon's --http-threads (its default when unset);
 #                       the JSON line says which ran ("http_threads")
+#   PGPUSH_H2_DIRECT    the daemon's --h2-direct (1 when unset: FCM on its
+#                       own HTTP/2 client; 0: libcurl); JSON "h2_direct"
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -173,6 +175,11 @@ fake_cpu_seconds() {
 # Worker threads the daemon ran with (its "pgpushd running" line).
 http_threads() {
 	sed -nE 's/.*pgpushd running.* http_threads=([0-9]+).*/\1/p' \
+		"$tmp/daemon.log" | tail -n 1 | grep . || echo null
+}
+# FCM on the daemon's own HTTP/2 client (1) or libcurl (0).
+h2_direct() {
+	sed -nE 's/.*pgpushd running.* h2_direct=([0-9]+).*/\1/p' \
 		"$tmp/daemon.log" | tail -n 1 | grep . || echo null
 }
 vmhwm_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$tools_daemon_pid/status"; }
@@ -311,6 +318,7 @@ if [ "$MODE" = latency ]; then
 	     'pg_connections_max', ${max_conns:-0},
 	     'daemon_exit', $daemon_rc,
 	     'http_threads', $(http_threads),
+	     'h2_direct', $(h2_direct),
 	     'fsync', false)
 	   FROM (SELECT d.*, 1000 * extract(epoch FROM d.enqueued_at
 	             + d.latency_ms * interval '1 ms'
@@ -403,6 +411,7 @@ one_run() {
 	     'pg_connections_max', ${max_conns:-0},
 	     'daemon_exit', $daemon_rc,
 	     'http_threads', $(http_threads),
+	     'h2_direct', $(h2_direct),
 	     'raw_ceiling', '$ceiling'::json,
 	     'held_snapshot', $([ "${BENCH_HOLD_SNAPSHOT:-0}" = 1 ] && echo true || echo false),
 	     'fsync', false)
