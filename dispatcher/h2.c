@@ -52,7 +52,6 @@
 #define H2_MAX_REFUSED 5
 /* Stop pulling frames from nghttp2 while this much waits in libuv. */
 #define H2_WRITE_HIGH (1024 * 1024)
-#define H2_HEADERS_MAX (16 * 1024)
 #define H2_READ_CHUNK (64 * 1024)
 
 enum h2_conn_state {
@@ -188,6 +187,43 @@ static void on_flush(uv_prepare_t *p);
 static void maybe_free_h2(struct h2 *h);
 static void tick_start(struct h2 *h);
 
+/* ---- response buffers (also http.c's) ---------------------------- */
+
+bool http__body_append(char **buf, size_t *len, size_t *cap, size_t max,
+		       const void *p, size_t n)
+{
+	if (*len + n > max)
+		return false;
+	if (*len + n + 1 > *cap) {
+		size_t c = *cap ? *cap : 1024;
+
+		while (c < *len + n + 1)
+			c *= 2;
+		if (c > max + 1)
+			c = max + 1;
+		*buf = mem_realloc(*buf, c);
+		*cap = c;
+	}
+	memcpy(*buf + *len, p, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+	return true;
+}
+
+void http__header_add(char **buf, size_t *len, const void *name, size_t nl,
+		      const void *value, size_t vl)
+{
+	if (*len + nl + vl + 2 > HTTP_HEADERS_MAX)
+		return;
+	if (*buf == NULL)
+		*buf = mem_alloc(HTTP_HEADERS_MAX);
+	memcpy(*buf + *len, name, nl);
+	(*buf)[*len + nl] = '\0';
+	memcpy(*buf + *len + nl + 1, value, vl);
+	(*buf)[*len + nl + 1 + vl] = '\0';
+	*len += nl + vl + 2;
+}
+
 /* ---- request lists ------------------------------------------------ */
 
 static void list_remove(struct h2_req **head, struct h2_req **tail,
@@ -216,6 +252,7 @@ static void list_append(struct h2_req **head, struct h2_req **tail,
 	*tail = r;
 }
 
+/* Push at the front; `tail` may be NULL for a list without one. */
 static void list_push(struct h2_req **head, struct h2_req **tail,
 		      struct h2_req *r)
 {
@@ -223,7 +260,7 @@ static void list_push(struct h2_req **head, struct h2_req **tail,
 	r->next = *head;
 	if (*head != NULL)
 		(*head)->prev = r;
-	else
+	else if (tail != NULL)
 		*tail = r;
 	*head = r;
 }
@@ -236,26 +273,14 @@ static void req_detach(struct h2_req *r)
 		list_remove(&r->host->queue, &r->host->queue_tail, r);
 		break;
 	case H2R_STREAM:
-		if (r->prev != NULL)
-			r->prev->next = r->next;
-		else
-			r->conn->reqs = r->next;
-		if (r->next != NULL)
-			r->next->prev = r->prev;
-		r->prev = r->next = NULL;
+		list_remove(&r->conn->reqs, NULL, r);
 		r->conn = NULL;
 		break;
 	case H2R_FINISHED:
 		list_remove(&r->h->finished, &r->h->finished_tail, r);
 		break;
 	case H2R_ZOMBIE:
-		if (r->prev != NULL)
-			r->prev->next = r->next;
-		else
-			r->wire->zombies = r->next;
-		if (r->next != NULL)
-			r->next->prev = r->prev;
-		r->prev = r->next = NULL;
+		list_remove(&r->wire->zombies, NULL, r);
 		break;
 	}
 }
@@ -285,11 +310,7 @@ static void req_release(struct h2_req *r)
 		return;
 	}
 	r->where = H2R_ZOMBIE;
-	r->prev = NULL;
-	r->next = c->zombies;
-	if (c->zombies != NULL)
-		c->zombies->prev = r;
-	c->zombies = r;
+	list_push(&c->zombies, NULL, r);
 }
 
 static void wipe_free(char *s, size_t n)
@@ -842,15 +863,7 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f,
 	}
 	if (nl > 0 && name[0] == ':')
 		return 0;
-	if (r->rheaders_len + nl + vl + 2 > H2_HEADERS_MAX)
-		return 0;
-	if (r->rheaders == NULL)
-		r->rheaders = mem_alloc(H2_HEADERS_MAX);
-	memcpy(r->rheaders + r->rheaders_len, name, nl);
-	r->rheaders[r->rheaders_len + nl] = '\0';
-	memcpy(r->rheaders + r->rheaders_len + nl + 1, value, vl);
-	r->rheaders[r->rheaders_len + nl + 1 + vl] = '\0';
-	r->rheaders_len += nl + vl + 2;
+	http__header_add(&r->rheaders, &r->rheaders_len, name, nl, value, vl);
 	return 0;
 }
 
@@ -864,25 +877,12 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t sid,
 	(void)flags;
 	if (r == NULL || r->where != H2R_STREAM || r->too_big)
 		return 0;
-	if (r->rbody_len + len > cap) {
+	if (!http__body_append(&r->rbody, &r->rbody_len, &r->rbody_cap, cap,
+			       data, len)) {
 		r->too_big = true;
 		nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, sid,
 					  NGHTTP2_CANCEL);
-		return 0;
 	}
-	if (r->rbody_len + len + 1 > r->rbody_cap) {
-		size_t nc = r->rbody_cap ? r->rbody_cap : 1024;
-
-		while (nc < r->rbody_len + len + 1)
-			nc *= 2;
-		if (nc > cap + 1)
-			nc = cap + 1;
-		r->rbody = mem_realloc(r->rbody, nc);
-		r->rbody_cap = nc;
-	}
-	memcpy(r->rbody + r->rbody_len, data, len);
-	r->rbody_len += len;
-	r->rbody[r->rbody_len] = '\0';
 	return 0;
 }
 
@@ -1027,11 +1027,7 @@ static bool stream_start(struct h2_conn *c, struct h2_req *r)
 	r->conn = c;
 	r->wire = c;
 	r->stream_id = sid;
-	r->prev = NULL;
-	r->next = c->reqs;
-	if (c->reqs != NULL)
-		c->reqs->prev = r;
-	c->reqs = r;
+	list_push(&c->reqs, NULL, r);
 	c->streams++;
 	c->idle_since_ms = 0;
 	conn_mark_dirty(c);

@@ -78,7 +78,6 @@
 #include "log.h"
 #include "mem.h"
 
-#define HTTP_HEADERS_MAX (16 * 1024)
 /* Transfers per group in libcurl that have not gone out yet (see top). */
 #define GROUP_WAITING_MAX 256
 /* Request timeouts are checked this often (on_sweep). */
@@ -412,23 +411,11 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userp)
 	struct http_xfer *x = userp;
 	size_t n = size * nmemb, cap = x->http->opts.max_body;
 
-	if (x->body_len + n > cap) {
+	if (!http__body_append(&x->body, &x->body_len, &x->body_cap, cap,
+			       ptr, n)) {
 		x->too_big = true;
 		return 0;       /* CURLE_WRITE_ERROR */
 	}
-	if (x->body_len + n + 1 > x->body_cap) {
-		size_t c = x->body_cap ? x->body_cap : 1024;
-
-		while (c < x->body_len + n + 1)
-			c *= 2;
-		if (c > cap + 1)
-			c = cap + 1;
-		x->body = mem_realloc(x->body, c);
-		x->body_cap = c;
-	}
-	memcpy(x->body + x->body_len, ptr, n);
-	x->body_len += n;
-	x->body[x->body_len] = '\0';
 	return n;
 }
 
@@ -460,15 +447,7 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userp)
 	while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' ||
 			  v[vl - 1] == ' ' || v[vl - 1] == '\t'))
 		vl--;
-	if (x->headers_len + nl + vl + 2 > HTTP_HEADERS_MAX)
-		return n;
-	if (x->headers == NULL)
-		x->headers = mem_alloc(HTTP_HEADERS_MAX);
-	memcpy(x->headers + x->headers_len, ptr, nl);
-	x->headers[x->headers_len + nl] = '\0';
-	memcpy(x->headers + x->headers_len + nl + 1, v, vl);
-	x->headers[x->headers_len + nl + 1 + vl] = '\0';
-	x->headers_len += nl + vl + 2;
+	http__header_add(&x->headers, &x->headers_len, ptr, nl, v, vl);
 	return n;
 }
 
