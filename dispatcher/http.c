@@ -1330,6 +1330,22 @@ void http_get_stats(const struct http *http, struct http_stats *out)
 	}
 }
 
+/* The first proxy variable libcurl would use for https, or NULL. */
+static const char *proxy_env(void)
+{
+	static const char *const names[] = {
+		"https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY", NULL
+	};
+
+	for (size_t i = 0; names[i] != NULL; i++) {
+		const char *v = getenv(names[i]);
+
+		if (v != NULL && v[0] != '\0')
+			return names[i];
+	}
+	return NULL;
+}
+
 int http_new(struct http **out, uv_loop_t *loop,
 	     const struct http_opts *opts)
 {
@@ -1355,7 +1371,11 @@ int http_new(struct http **out, uv_loop_t *loop,
 		http->opts.request_timeout_ms = 30000;
 	if (http->opts.rebuild_after_ms == 0)
 		http->opts.rebuild_after_ms = 120000;
-	if (http->opts.h2_direct) {
+	if (http->opts.h2_direct && proxy_env() != NULL) {
+		/* libcurl honours the proxy variables; our client does not. */
+		log_info("a proxy is configured: libcurl sends every request",
+			 "variable=%s", proxy_env());
+	} else if (http->opts.h2_direct) {
 		/* On this loop, threads or not: it costs little per request,
 		 * less than handing requests to a worker. */
 		struct h2_opts ho;

@@ -72,7 +72,10 @@ struct http_opts {
 	 * bridge's own HTTP/2 client (h2.c: nghttp2 + OpenSSL on the same
 	 * loop) instead of libcurl: about a third of libcurl's CPU per
 	 * request (README, Performance).  A host that does not choose h2
-	 * in ALPN is served by libcurl after all.  [false]
+	 * in ALPN is served by libcurl after all.  Off when a proxy
+	 * variable libcurl would honour for https is set (https_proxy,
+	 * HTTPS_PROXY, all_proxy, ALL_PROXY): our client speaks no proxy.
+	 * [false]
 	 */
 	bool h2_direct;
 };

@@ -7,7 +7,8 @@
 # message name, push.stats_minute adds up to the deliveries, the daemon
 # never holds more than 4 Postgres connections, and push.dispatchers shows
 # it running, then stopped after SIGTERM; claims were HOT updates.
-# DISPATCH_DAEMON_ARGS may choose the worker threads (--http-threads N).
+# DISPATCH_DAEMON_ARGS may choose the worker threads (--http-threads N);
+# with https_proxy set FCM goes through libcurl, else its own client.
 . "$(dirname "$0")/../harness/lib.sh"
 . "$(dirname "$0")/../harness/dispatch.sh"
 
@@ -38,6 +39,14 @@ threads=$(echo "${DISPATCH_DAEMON_ARGS:-}" |
 like "$(grep -o 'http_threads=[0-9]*' "$DAEMON_LOG" | head -n 1)" \
 	"^http_threads=${threads:-2}\$" \
 	"libcurl runs on ${threads:-2} worker threads"
+# (dispatch_basic_threads.t sets https_proxy: FCM then goes by libcurl.)
+if [ -n "${https_proxy:-}" ]; then
+	like "$(cat "$DAEMON_LOG")" 'a proxy is configured: libcurl sends every' \
+		"https_proxy set: FCM goes through libcurl (the own client speaks no proxy)"
+else
+	ok "$(grep -q 'a proxy is configured' "$DAEMON_LOG"; [ $? -ne 0 ]; echo $?)" \
+		"FCM on pgpushd's own HTTP/2 client (--h2-direct 1, no proxy)"
+fi
 
 payload="jsonb_build_object('title', 'title ' || i, 'body', 'body of ' || i,
   'data', jsonb_build_object('n', i, 'flag', true, 's', 'str-' || i,
