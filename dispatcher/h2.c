@@ -369,24 +369,24 @@ static void req_requeue(struct h2_req *r)
 
 /* ---- TLS contexts ------------------------------------------------- */
 
-static struct h2_tls *tls_get(struct h2 *h, const char *ca_path)
+/*
+ * (Re)make t's context: verification on, ALPN h2 then http/1.1, the CA
+ * bundle loaded.  On failure t->error says why; connections retry the
+ * load (the bundle may be fixed without a restart).
+ */
+static void tls_load(struct h2_tls *t)
 {
 	static const unsigned char alpn[] = "\x02h2\x08http/1.1";
-	struct h2_tls *t;
-	const char *key = ca_path != NULL ? ca_path : "";
+	const char *key = t->ca_path;
 	char buf[256];
 
-	for (t = h->tls; t != NULL; t = t->next)
-		if (strcmp(t->ca_path, key) == 0)
-			return t;
-	t = mem_alloc_zero(1, sizeof *t);
-	t->ca_path = mem_strdup(key);
-	t->next = h->tls;
-	h->tls = t;
+	SSL_CTX_free(t->ctx);
+	free(t->error);
+	t->error = NULL;
 	t->ctx = SSL_CTX_new(TLS_client_method());
 	if (t->ctx == NULL) {
 		t->error = mem_strdup("SSL: cannot make a TLS context");
-		return t;
+		return;
 	}
 	SSL_CTX_set_min_proto_version(t->ctx, TLS1_2_VERSION);
 	SSL_CTX_set_verify(t->ctx, SSL_VERIFY_PEER, NULL);
@@ -401,6 +401,21 @@ static struct h2_tls *tls_get(struct h2 *h, const char *ca_path)
 		t->error = mem_printf("error setting certificate file: %s (%s)",
 				      key, buf);
 	}
+}
+
+static struct h2_tls *tls_get(struct h2 *h, const char *ca_path)
+{
+	struct h2_tls *t;
+	const char *key = ca_path != NULL ? ca_path : "";
+
+	for (t = h->tls; t != NULL; t = t->next)
+		if (strcmp(t->ca_path, key) == 0)
+			return t;
+	t = mem_alloc_zero(1, sizeof *t);
+	t->ca_path = mem_strdup(key);
+	t->next = h->tls;
+	h->tls = t;
+	tls_load(t);
 	return t;
 }
 
@@ -1341,6 +1356,8 @@ static void conn_open(struct h2_host *hh, const struct h2_req *opener)
 	struct addrinfo hints;
 	int rc;
 
+	if (hh->tls->error != NULL)
+		tls_load(hh->tls);
 	if (hh->tls->error != NULL) {
 		while (hh->queue != NULL)
 			req_finish(hh->queue, hh->tls->error);

@@ -877,6 +877,52 @@ static void test_h2_fallback(struct http *http)
 	}
 }
 
+/* One h2_direct POST to the fake FCM trusting `ca`; the answer in *c. */
+static void h2_post(struct http *http, const char *ca, struct ctl_done *c)
+{
+	struct http_request req;
+	char url[512];
+
+	memset(c, 0, sizeof *c);
+	memset(&req, 0, sizeof req);
+	snprintf(url, sizeof url, "%s/v1/projects/pgpush-test/messages:send",
+		 fcm_url);
+	req.method = "POST";
+	req.url = url;
+	req.ca_path = ca;
+	req.body = "{}";
+	req.body_len = 2;
+	req.h2_direct = true;
+	req.done = on_ctl;
+	req.arg = c;
+	if (http_submit(http, &req, NULL) < 0)
+		c->done = true;
+	else
+		run_until(&c->done);
+}
+
+/*
+ * TLS on the h2_direct client: verification is never off.  A CA bundle
+ * that cannot be read and a server certificate from another CA each fail
+ * the request (no answer), saying which.
+ */
+static void test_h2_tls(struct http *http)
+{
+	struct ctl_done c;
+	char rogue[600];
+	const char *slash = strrchr(ca_path, '/');
+
+	h2_post(http, "/nonexistent/ca.pem", &c);
+	ok(c.status == 0 && strstr(c.body, "error setting certificate file"),
+	   "h2: an unreadable CA bundle fails the request: %s", c.body);
+	snprintf(rogue, sizeof rogue, "%.*s/rogue-ca.pem",
+		 slash ? (int)(slash - ca_path) : 1, slash ? ca_path : ".");
+	h2_post(http, rogue, &c);
+	ok(c.status == 0 && strstr(c.body, "SSL peer certificate was not OK"),
+	   "h2: a server certificate the CA bundle does not vouch for fails "
+	   "the request: %s", c.body);
+}
+
 int main(void)
 {
 	struct http_opts ho;
@@ -932,6 +978,7 @@ int main(void)
 		test_h2_streams(&env, http);
 		test_h2_timeout(&env, http);
 		test_h2_fallback(http);
+		test_h2_tls(http);
 	}
 
 	http_close(http, on_http_closed, &closed);
