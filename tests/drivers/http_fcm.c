@@ -842,51 +842,14 @@ static void test_h2_timeout(const struct sender_env *env0,
 	sender_fcm_ops.cred_close(cred);
 }
 
-/*
- * A host that does not choose h2 in ALPN (the fake WNS speaks only
- * HTTP/1.1): the request goes through libcurl after all, and the next
- * one to that host straight away.
- */
-static void test_h2_fallback(struct http *http)
+/* One h2_direct POST of "{}" to `url` trusting `ca`; the answer in *c. */
+static void h2_post(struct http *http, const char *url, const char *ca,
+		    struct ctl_done *c)
 {
 	struct http_request req;
-	struct ctl_done c;
-	char url[512];
-	int i;
-
-	if (!ok(wns_url != NULL, "FAKE_WNS_URL set (by http_fcm.t)"))
-		return;
-	for (i = 0; i < 2; i++) {
-		memset(&c, 0, sizeof c);
-		memset(&req, 0, sizeof req);
-		snprintf(url, sizeof url, "%s/no-such-path", wns_url);
-		req.method = "POST";
-		req.url = url;
-		req.ca_path = ca_path;
-		req.body = "x";
-		req.body_len = 1;
-		req.h2_direct = true;
-		req.done = on_ctl;
-		req.arg = &c;
-		if (http_submit(http, &req, NULL) < 0)
-			break;
-		run_until(&c.done);
-		ok(c.status >= 400 && c.status < 500,
-		   "h2_direct to an HTTP/1.1-only host: answered over "
-		   "HTTP/1.1 by libcurl (%ld)", c.status);
-	}
-}
-
-/* One h2_direct POST to the fake FCM trusting `ca`; the answer in *c. */
-static void h2_post(struct http *http, const char *ca, struct ctl_done *c)
-{
-	struct http_request req;
-	char url[512];
 
 	memset(c, 0, sizeof *c);
 	memset(&req, 0, sizeof req);
-	snprintf(url, sizeof url, "%s/v1/projects/pgpush-test/messages:send",
-		 fcm_url);
 	req.method = "POST";
 	req.url = url;
 	req.ca_path = ca;
@@ -902,6 +865,28 @@ static void h2_post(struct http *http, const char *ca, struct ctl_done *c)
 }
 
 /*
+ * A host that does not choose h2 in ALPN (the fake WNS speaks only
+ * HTTP/1.1): the request goes through libcurl after all, and the next
+ * one to that host straight away.
+ */
+static void test_h2_fallback(struct http *http)
+{
+	struct ctl_done c;
+	char url[512];
+	int i;
+
+	if (!ok(wns_url != NULL, "FAKE_WNS_URL set (by http_fcm.t)"))
+		return;
+	snprintf(url, sizeof url, "%s/no-such-path", wns_url);
+	for (i = 0; i < 2; i++) {
+		h2_post(http, url, ca_path, &c);
+		ok(c.status >= 400 && c.status < 500,
+		   "h2_direct to an HTTP/1.1-only host: answered over "
+		   "HTTP/1.1 by libcurl (%ld)", c.status);
+	}
+}
+
+/*
  * TLS on the h2_direct client: verification is never off.  A CA bundle
  * that cannot be read and a server certificate from another CA each fail
  * the request (no answer), saying which.
@@ -909,15 +894,17 @@ static void h2_post(struct http *http, const char *ca, struct ctl_done *c)
 static void test_h2_tls(struct http *http)
 {
 	struct ctl_done c;
-	char rogue[600];
+	char rogue[600], url[512];
 	const char *slash = strrchr(ca_path, '/');
 
-	h2_post(http, "/nonexistent/ca.pem", &c);
+	snprintf(url, sizeof url, "%s/v1/projects/pgpush-test/messages:send",
+		 fcm_url);
+	h2_post(http, url, "/nonexistent/ca.pem", &c);
 	ok(c.status == 0 && strstr(c.body, "error setting certificate file"),
 	   "h2: an unreadable CA bundle fails the request: %s", c.body);
 	snprintf(rogue, sizeof rogue, "%.*s/rogue-ca.pem",
 		 slash ? (int)(slash - ca_path) : 1, slash ? ca_path : ".");
-	h2_post(http, rogue, &c);
+	h2_post(http, url, rogue, &c);
 	ok(c.status == 0 && strstr(c.body, "SSL peer certificate was not OK"),
 	   "h2: a server certificate the CA bundle does not vouch for fails "
 	   "the request: %s", c.body);
