@@ -149,6 +149,7 @@ struct h2_req {
 	char *rheaders;
 	size_t rheaders_len;
 	char *error;
+	enum http_err err;          /* with `error` */
 	bool not_h2;
 	h2_done_fn done;
 	void *arg;
@@ -340,14 +341,20 @@ static void req_free(struct h2_req *r)
 	free(r);
 }
 
-/* Off its list and onto the finished one, with `error` if status 0. */
-static void req_finish(struct h2_req *r, const char *error)
+/*
+ * Off its list and onto the finished one, with `error` (of kind `err`)
+ * if status 0.
+ */
+static void req_finish(struct h2_req *r, enum http_err err,
+		       const char *error)
 {
 	struct h2 *h = r->h;
 
 	req_detach(r);
-	if (error != NULL && r->error == NULL)
+	if (error != NULL && r->error == NULL) {
 		r->error = mem_strdup(error);
+		r->err = err;
+	}
 	r->where = H2R_FINISHED;
 	list_append(&h->finished, &h->finished_tail, r);
 }
@@ -617,7 +624,7 @@ static void conn_close(struct h2_conn *c, const char *why)
 		} else {
 			char *e = mem_printf("Recv failure: %s", why);
 
-			req_finish(r, e);
+			req_finish(r, HTTP_ERR_NO_ANSWER, e);
 			free(e);
 		}
 	}
@@ -634,7 +641,7 @@ static void conn_close(struct h2_conn *c, const char *why)
 	if (hh->queue != NULL && !c->h->closing) {
 		if (hh->n_conns == 0 && !was_open) {
 			while (hh->queue != NULL)
-				req_finish(hh->queue, why);
+				req_finish(hh->queue, HTTP_ERR_NOT_SENT, why);
 		} else {
 			host_pump(hh);
 		}
@@ -926,9 +933,9 @@ static int on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code,
 	if (r->too_big) {
 		snprintf(buf, sizeof buf, "response body over %zu bytes",
 			 c->h->opts.max_body);
-		req_finish(r, buf);
+		req_finish(r, HTTP_ERR_BAD_ANSWER, buf);
 	} else if (code == NGHTTP2_NO_ERROR && r->status >= 200) {
-		req_finish(r, NULL);
+		req_finish(r, HTTP_ERR_NONE, NULL);
 	} else if (code == NGHTTP2_REFUSED_STREAM &&
 		   r->refused < H2_MAX_REFUSED) {
 		/* Never processed (RFC 9113 8.7): safe to send again. */
@@ -936,11 +943,16 @@ static int on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code,
 		c->h->stats.refused++;
 		req_requeue(r);
 	} else {
+		/* Refused too often, or never sent: not processed; reset
+		 * after it left: maybe processed; ended cleanly without a
+		 * response: an answer we cannot use. */
 		r->status = 0;
 		snprintf(buf, sizeof buf,
 			 "HTTP/2 stream %d was not closed cleanly: %s "
 			 "(err %u)", sid, nghttp2_http2_strerror(code), code);
-		req_finish(r, buf);
+		req_finish(r, code == NGHTTP2_REFUSED_STREAM || !r->sent
+			   ? HTTP_ERR_NOT_SENT : code == NGHTTP2_NO_ERROR
+			   ? HTTP_ERR_BAD_ANSWER : HTTP_ERR_NO_ANSWER, buf);
 	}
 	return 0;
 }
@@ -1115,7 +1127,8 @@ static void conn_tls_done(struct h2_conn *c)
 		hh->not_h2 = true;
 		while (hh->queue != NULL) {
 			hh->queue->not_h2 = true;
-			req_finish(hh->queue, "the server does not speak HTTP/2");
+			req_finish(hh->queue, HTTP_ERR_NOT_SENT,
+				   "the server does not speak HTTP/2");
 		}
 		conn_close(c, "the server does not speak HTTP/2");
 		return;
@@ -1360,7 +1373,8 @@ static void conn_open(struct h2_host *hh, const struct h2_req *opener)
 		tls_load(hh->tls);
 	if (hh->tls->error != NULL) {
 		while (hh->queue != NULL)
-			req_finish(hh->queue, hh->tls->error);
+			req_finish(hh->queue, HTTP_ERR_NOT_SENT,
+				   hh->tls->error);
 		return;
 	}
 	c = mem_alloc_zero(1, sizeof *c);
@@ -1449,7 +1463,7 @@ static void on_tick(uv_timer_t *t)
 					 "out: no answer %llu ms after the "
 					 "request was sent",
 					 (unsigned long long)(now - r->sent_ms));
-				req_finish(r, buf);
+				req_finish(r, HTTP_ERR_NO_ANSWER, buf);
 				if (hh->rebuild) {
 					/* A hung provider: not this one. */
 					conn_set_state(c, H2C_DRAINING);
@@ -1528,6 +1542,8 @@ static void report_finished(struct h2 *h)
 		a.not_h2 = r->not_h2;
 		if (r->error != NULL || r->status == 0) {
 			a.status = 0;
+			a.err = r->error != NULL ? r->err
+				: HTTP_ERR_BAD_ANSWER;
 			a.error = r->error != NULL ? r->error
 				: "HTTP/2 stream ended without a response";
 			a.body = "";
@@ -1663,7 +1679,8 @@ struct h2_req *h2_submit(struct h2 *h, const struct http_request *req,
 	if (hh->not_h2) {
 		/* Raced with the ALPN answer: the bridge sends it by curl. */
 		r->not_h2 = true;
-		req_finish(r, "the server does not speak HTTP/2");
+		req_finish(r, HTTP_ERR_NOT_SENT,
+			   "the server does not speak HTTP/2");
 	} else {
 		host_pump(hh);
 	}

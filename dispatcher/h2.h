@@ -33,10 +33,14 @@
  * set: the bridge sends them through libcurl instead.
  *
  * Callbacks run from the loop, never from inside h2_submit(), and never
- * from inside nghttp2.  Error texts name what happened in libcurl's
- * words where one exists ("Operation timed out", "Connection reset",
- * "Could not resolve host", "Failed to connect"), because the senders
- * classify transport errors by them (parts_transport_ambiguous).
+ * from inside nghttp2.  A failed request carries its kind (enum
+ * http_err): NOT_SENT when it never reached the server whole (no
+ * connection, TLS failed, refused, the connection died before its
+ * HEADERS left), NO_ANSWER once its HEADERS left (timeout, reset,
+ * connection lost), BAD_ANSWER for an answer that cannot be used; the
+ * senders decide on that.  Error texts name what happened in libcurl's
+ * words where one exists ("Operation timed out", "Could not resolve
+ * host", "Failed to connect"), for the logs.
  */
 #ifndef PGPUSH_H2_H
 #define PGPUSH_H2_H
@@ -70,7 +74,8 @@ struct h2_opts {
 
 /* An answer; it and all it points to are valid during the callback. */
 struct h2_answer {
-	long status;               /* 0: see error / not_h2 */
+	long status;               /* 0: see err, error / not_h2 */
+	enum http_err err;         /* status 0: the kind of failure */
 	const char *error;         /* status 0: what went wrong */
 	bool not_h2;               /* the host does not speak h2: send
 				    * `req` another way */

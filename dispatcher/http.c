@@ -85,6 +85,9 @@
 /* libcurl's own clock ends a request that waited this many times its
  * timeout (plus the connect timeout) without going out. */
 #define WAIT_CAP_FACTOR 4
+/* libcurl resends a request it judged unprocessed at most this often,
+ * then gives up with "Connection died" (CONN_MAX_RETRIES, 7.x and 8.x). */
+#define CURL_RESENDS_MAX 5
 
 struct http_sock {
 	uv_poll_t poll;            /* owned; freed in its close callback */
@@ -100,6 +103,7 @@ struct http_xfer {
 	CURL *easy;
 	struct curl_slist *hdrs;
 	char *req_body;
+	size_t req_body_len;
 	char *body;                /* response body, NUL-terminated */
 	size_t body_len, body_cap;
 	char *headers;             /* "name\0value\0" pairs */
@@ -114,6 +118,8 @@ struct http_xfer {
 	bool went_out;             /* on_prereq() let it go: counted in
 				    * its group's `out` */
 	uint64_t out_at_ms;        /* when it went out (uv_now) */
+	unsigned tries;            /* times on_prereq() let it go: more
+				    * than one when libcurl resent it */
 	uint64_t started_ms;       /* when handed to libcurl (uv_now) */
 	long timeout_ms;           /* answer due this long after that */
 	struct http_conn *conn;    /* counted in its streams; or NULL */
@@ -130,6 +136,7 @@ struct http_xfer {
 	struct http_request req;   /* strings owned (th_req_copy) */
 	long res_status;
 	int res_version;
+	enum http_err res_err;
 	char *res_error;
 	bool cancelled;            /* http_cancel()ed: its answer is void */
 };
@@ -207,7 +214,7 @@ static void th_close(struct http *http);
 
 static void on_sweep(uv_timer_t *t);
 static void xfer_finish(struct http *http, struct http_xfer *x,
-			CURLcode rc, const char *why);
+			CURLcode rc, enum http_err why_err, const char *why);
 static void check_multi_info(struct http_group *g);
 static void group_release_after(struct http_group *g);
 
@@ -520,6 +527,7 @@ static void xfer_went_out(struct http_xfer *x)
 {
 	struct http *http = x->http;
 
+	x->tries++;
 	if (!x->went_out) {
 		x->went_out = true;
 		x->group->out++;
@@ -569,7 +577,8 @@ again:
 				 "sent",
 				 (unsigned long long)(now - x->out_at_ms));
 			/* Callbacks may end or start others: look again. */
-			xfer_finish(http, x, CURLE_OPERATION_TIMEDOUT, NULL);
+			xfer_finish(http, x, CURLE_OPERATION_TIMEDOUT,
+				    HTTP_ERR_NONE, NULL);
 			if (http->closing)
 				return;
 			goto again;
@@ -601,9 +610,6 @@ static int xfer_start(struct http_xfer *x)
 	return 0;
 }
 
-static void xfer_finish(struct http *http, struct http_xfer *x,
-			CURLcode rc, const char *why);
-
 /* Start held transfers of `g` while it allows. */
 static void group_release(struct http *http, struct http_group *g)
 {
@@ -615,6 +621,7 @@ static void group_release(struct http *http, struct http_group *g)
 			/* Never in the multi: finish it as a held one. */
 			x->held = true;
 			xfer_finish(http, x, CURLE_FAILED_INIT,
+				    HTTP_ERR_NOT_SENT,
 				    "cannot start the request");
 			if (http->closing)
 				return;
@@ -674,6 +681,7 @@ static void xfer_requeue(struct http *http, struct http_xfer *x)
 	curl_multi_remove_handle(g->multi, x->easy);
 	xfer_left(g, x);
 	x->turned_back = false;
+	x->tries = 0;
 	x->body_len = 0;
 	x->headers_len = 0;
 	x->errbuf[0] = '\0';
@@ -725,13 +733,73 @@ static bool xfer_waited_out(const struct http_xfer *x, CURLcode rc)
 	       (g->out > 0 || g->answered_ms >= x->started_ms);
 }
 
-/* Detach, report and free one transfer. */
+/*
+ * The kind of a libcurl failure of `x` (see enum http_err).  Whether the
+ * request went out is the pre-request callback's word: one it never let
+ * go never left (DNS, connect, TLS, a connect timeout).  After that, the
+ * connect-phase codes can only come from libcurl's own resend on a fresh
+ * connection, which it makes only for a try it judged unprocessed (a
+ * refused stream - what a GOAWAY makes of the streams past its last id -
+ * or a reused connection that died with nothing read).  When it has made
+ * all its resends (the pre-request callback ran for each), the last try
+ * was such a one too and it gives up ("Connection died", a receive or
+ * send error): not sent.  A send error is also "not sent" when the body
+ * was not all taken (a provider acts on a whole request only).  Anything
+ * else after the request went out may have reached the provider.
+ */
+static enum http_err curl_err_kind(const struct http_xfer *x, CURLcode rc)
+{
+	curl_off_t up = 0;
+
+	if (x->tries == 0)
+		return HTTP_ERR_NOT_SENT;
+	switch (rc) {
+	case CURLE_UNSUPPORTED_PROTOCOL:
+	case CURLE_URL_MALFORMAT:
+	case CURLE_COULDNT_RESOLVE_PROXY:
+	case CURLE_COULDNT_RESOLVE_HOST:
+	case CURLE_COULDNT_CONNECT:
+	case CURLE_SSL_CONNECT_ERROR:
+	case CURLE_PEER_FAILED_VERIFICATION:
+	case CURLE_SSL_CERTPROBLEM:
+	case CURLE_SSL_CIPHER:
+	case CURLE_SSL_CACERT_BADFILE:
+	case CURLE_SSL_ENGINE_NOTFOUND:
+	case CURLE_SSL_ENGINE_SETFAILED:
+	case CURLE_SSL_ENGINE_INITFAILED:
+	case CURLE_SSL_CRL_BADFILE:
+	case CURLE_SSL_ISSUER_ERROR:
+	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
+	case CURLE_SSL_INVALIDCERTSTATUS:
+		return HTTP_ERR_NOT_SENT;
+	case CURLE_RECV_ERROR:
+		return x->tries > CURL_RESENDS_MAX ? HTTP_ERR_NOT_SENT
+		       : HTTP_ERR_NO_ANSWER;
+	case CURLE_SEND_ERROR:
+		if (x->tries > CURL_RESENDS_MAX)
+			return HTTP_ERR_NOT_SENT;
+		if (x->req_body_len > 0 &&
+		    (curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &up) !=
+		     CURLE_OK || up < (curl_off_t)x->req_body_len))
+			return HTTP_ERR_NOT_SENT;
+		return HTTP_ERR_NO_ANSWER;
+	default:
+		return HTTP_ERR_NO_ANSWER;
+	}
+}
+
+/*
+ * Detach, report and free one transfer.  `why`, when not NULL, is the
+ * bridge's own reason (a cancellation, a request that could not start),
+ * of kind `why_err`; else libcurl's `rc` (and the response) tell.
+ */
 static void xfer_finish(struct http *http, struct http_xfer *x,
-			CURLcode rc, const char *why)
+			CURLcode rc, enum http_err why_err, const char *why)
 {
 	struct http_response res;
 	long status = 0, ver = 0, connects = 0;
 	char err[CURL_ERROR_SIZE + 64];
+	enum http_err kind = HTTP_ERR_NONE;
 	struct http_group *g = x->group;
 	bool held = x->held;
 
@@ -752,17 +820,26 @@ static void xfer_finish(struct http *http, struct http_xfer *x,
 		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
 	if (why != NULL) {
 		snprintf(err, sizeof err, "%s", why);
+		kind = why_err;
 	} else if (x->too_big) {
 		snprintf(err, sizeof err, "response body over %zu bytes",
 			 http->opts.max_body);
+		kind = HTTP_ERR_BAD_ANSWER;
 		status = 0;
-	} else if (rc != CURLE_OK || status == 0) {
+	} else if (rc != CURLE_OK) {
 		snprintf(err, sizeof err, "%s%s%s", curl_easy_strerror(rc),
 			 x->errbuf[0] ? ": " : "", x->errbuf);
+		kind = curl_err_kind(x, rc);
 		status = 0;
+	} else if (status == 0) {
+		/* Done without a status line: nothing usable came back. */
+		snprintf(err, sizeof err, "%s%s%s", curl_easy_strerror(rc),
+			 x->errbuf[0] ? ": " : "", x->errbuf);
+		kind = HTTP_ERR_BAD_ANSWER;
 	}
 	res.status = status;
 	if (status == 0) {
+		res.err = kind != HTTP_ERR_NONE ? kind : HTTP_ERR_NO_ANSWER;
 		res.error = err;
 		res.body = "";
 		res.body_len = 0;
@@ -822,7 +899,8 @@ static void check_multi_info(struct http_group *g)
 			xfer_requeue(http, x);
 			requeued = true;
 		} else {
-			xfer_finish(http, x, msg->data.result, NULL);
+			xfer_finish(http, x, msg->data.result,
+				    HTTP_ERR_NONE, NULL);
 		}
 	}
 	if (requeued && !http->closing)
@@ -1103,6 +1181,7 @@ static int xfer_curl_setup(struct http *http, struct http_xfer *x,
 		x->req_body = mem_alloc(req->body_len + 1);
 		memcpy(x->req_body, req->body, req->body_len);
 		x->req_body[req->body_len] = '\0';
+		x->req_body_len = req->body_len;
 		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
 				 (curl_off_t)req->body_len);
 		curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->req_body);
@@ -1136,7 +1215,8 @@ static int xfer_curl_go(struct http_xfer *x)
 
 /* Report and free a transfer of the h2_direct client. */
 static void h2x_report(struct http *http, struct http_xfer *x,
-		       const struct h2_answer *a, const char *error)
+		       const struct h2_answer *a, enum http_err err,
+		       const char *error)
 {
 	struct http_response res;
 
@@ -1146,6 +1226,9 @@ static void h2x_report(struct http *http, struct http_xfer *x,
 	memset(&res, 0, sizeof res);
 	res.xfer = x;
 	if (error != NULL || a->status == 0) {
+		res.err = error != NULL ? err : a->err;
+		if (res.err == HTTP_ERR_NONE)
+			res.err = HTTP_ERR_NO_ANSWER;
 		res.error = error != NULL ? error : a->error;
 		res.body = "";
 	} else {
@@ -1192,7 +1275,8 @@ static void on_h2_done(void *arg, struct h2_answer *a)
 		r2.arg = x;
 		if (th_submit(http, &r2, &x->fwd) == 0)
 			return;
-		h2x_report(http, x, a, "cannot start the request");
+		h2x_report(http, x, a, HTTP_ERR_NOT_SENT,
+			   "cannot start the request");
 		return;
 	}
 	if (a->not_h2 && !http->closing) {
@@ -1201,10 +1285,11 @@ static void on_h2_done(void *arg, struct h2_answer *a)
 		if (xfer_curl_setup(http, x, a->req) == 0 &&
 		    xfer_curl_go(x) == 0)
 			return;
-		h2x_report(http, x, a, "cannot start the request");
+		h2x_report(http, x, a, HTTP_ERR_NOT_SENT,
+			   "cannot start the request");
 		return;
 	}
-	h2x_report(http, x, a, NULL);
+	h2x_report(http, x, a, HTTP_ERR_NONE, NULL);
 }
 
 /* May `req` take the h2_direct client? */
@@ -1297,14 +1382,36 @@ void http_cancel(struct http *http, struct http_xfer *xfer)
 		h2_cancel(http->h2, xfer->h2r);
 		xfer->h2r = NULL;
 		memset(&a, 0, sizeof a);
-		h2x_report(http, xfer, &a, "cancelled");
+		h2x_report(http, xfer, &a, HTTP_ERR_CANCELLED, "cancelled");
 	} else if (xfer->fwd != NULL) {
 		http_cancel(http, xfer->fwd);   /* runs on_fwd_done */
 	} else if (http->th != NULL) {
 		th_cancel(http, xfer);
 	} else
 		xfer_finish(http, xfer, CURLE_ABORTED_BY_CALLBACK,
-			    "cancelled");
+			    HTTP_ERR_CANCELLED, "cancelled");
+}
+
+bool http_err_ambiguous(enum http_err e)
+{
+	return e != HTTP_ERR_NOT_SENT && e != HTTP_ERR_CANCELLED;
+}
+
+const char *http_err_name(enum http_err e)
+{
+	switch (e) {
+	case HTTP_ERR_NONE:
+		return "none";
+	case HTTP_ERR_NOT_SENT:
+		return "not sent";
+	case HTTP_ERR_NO_ANSWER:
+		return "no answer";
+	case HTTP_ERR_BAD_ANSWER:
+		return "bad answer";
+	case HTTP_ERR_CANCELLED:
+		return "cancelled";
+	}
+	return "unknown";
 }
 
 const char *http_lib_version(void)
@@ -1700,6 +1807,7 @@ static void th_inner_done(void *arg, const struct http_response *res)
 	px->inner = NULL;
 	px->res_status = res->status;
 	px->res_version = res->http_version;
+	px->res_err = res->err;
 	px->res_error = dup_or_null(res->error);
 	if (res->status != 0) {
 		px->body = mem_alloc(res->body_len + 1);
@@ -1749,6 +1857,7 @@ static void th_on_wake(uv_async_t *a)
 				snprintf(err, sizeof err,
 					 "cannot start the request: %s",
 					 strerror(-rc));
+				px->res_err = HTTP_ERR_NOT_SENT;
 				px->res_error = mem_strdup(err);
 				th_push(th, &th->to_main, TH_DONE, px, w,
 					&th->wake_main);
@@ -1814,9 +1923,12 @@ static void th_on_wake_main(uv_async_t *a)
 			memset(&res, 0, sizeof res);
 			res.xfer = px;
 			res.status = px->res_status;
-			if (px->res_status == 0)
+			if (px->res_status == 0) {
+				res.err = px->res_err != HTTP_ERR_NONE
+					? px->res_err : HTTP_ERR_NO_ANSWER;
 				res.error = px->res_error != NULL
 					? px->res_error : "no answer";
+			}
 			res.body = px->body != NULL ? px->body : "";
 			res.body_len = px->body_len;
 			res.http_version = px->res_version;
@@ -1972,6 +2084,7 @@ static void th_cancel(struct http *http, struct http_xfer *px)
 	px->cancelled = true;
 	xfer_unlink(http, px);
 	memset(&res, 0, sizeof res);
+	res.err = HTTP_ERR_CANCELLED;
 	res.error = "cancelled";
 	res.body = "";
 	px->done(px->arg, &res);

@@ -18,8 +18,9 @@
  * from the struct http_request, and comes out exactly once through its
  * done callback, always called from the loop (never from inside
  * http_submit()): with the HTTP status, the response headers and the body
- * (capped; a larger body fails the request), or with status 0 and an
- * error text for a transport error, a timeout or a cancellation.
+ * (capped; a larger body fails the request), or with status 0, the kind
+ * of failure (enum http_err: whether the request can have reached the
+ * provider) and an error text for the logs.
  *
  * Ownership: the caller owns the struct http and frees it with
  * http_close(), which cancels what is in flight (their callbacks run)
@@ -80,9 +81,54 @@ struct http_opts {
 	bool h2_direct;
 };
 
+/*
+ * Why a request has no usable answer (status 0), as far as whether the
+ * provider can have acted on it.  Senders decide on this, never on the
+ * error text, which differs between libcurl versions and our own client.
+ */
+enum http_err {
+	HTTP_ERR_NONE = 0,     /* an HTTP answer (status != 0) */
+	/*
+	 * The request never reached the provider whole: no address, no
+	 * connection, a failed TLS handshake, a connect timeout, a stream
+	 * the server refused or left above a GOAWAY's last stream id, a
+	 * request that could not be written to its end, or one that could
+	 * not be started.  Always safe to send again.
+	 */
+	HTTP_ERR_NOT_SENT,
+	/*
+	 * The request went out (maybe only partly taken in) and no
+	 * complete answer came: a timeout after it was sent, a stream
+	 * reset, the connection lost while waiting.  The provider may have
+	 * acted on it: ambiguous.
+	 */
+	HTTP_ERR_NO_ANSWER,
+	/*
+	 * An answer came but cannot be used: a body over the cap, a stream
+	 * that ended without a response.  The provider got the request;
+	 * what it did is unknown: ambiguous.
+	 */
+	HTTP_ERR_BAD_ANSWER,
+	/* http_cancel() or http_close(): the caller gave up on it. */
+	HTTP_ERR_CANCELLED,
+};
+
+/*
+ * Can the provider have acted on a request that failed with `e`?  True
+ * for NO_ANSWER and BAD_ANSWER, and for NONE (a status-0 answer of no
+ * known kind counts as the worst case); false for NOT_SENT and
+ * CANCELLED.
+ */
+bool http_err_ambiguous(enum http_err e);
+
+/* "not sent", "no answer", ...: for logs and tests. */
+const char *http_err_name(enum http_err e);
+
 struct http_response {
-	long status;           /* HTTP status; 0: no answer, see error */
-	const char *error;     /* status 0: what went wrong; else NULL */
+	long status;           /* HTTP status; 0: no answer, see err */
+	enum http_err err;     /* status 0: the kind of failure; else NONE */
+	const char *error;     /* status 0: what went wrong, for logs and
+				* reasons (never to decide on); else NULL */
 	const char *body;      /* NUL-terminated; "" when none */
 	size_t body_len;
 	int http_version;      /* 2, 1 (1.x) or 0 (no answer) */
@@ -191,8 +237,8 @@ int http_submit(struct http *http, const struct http_request *req,
 
 /*
  * Cancel a transfer whose callback has not started: the callback runs
- * before this returns, with status 0 and error "cancelled".  The pointer
- * is invalid afterwards.
+ * before this returns, with status 0, HTTP_ERR_CANCELLED and error
+ * "cancelled".  The pointer is invalid afterwards.
  */
 void http_cancel(struct http *http, struct http_xfer *xfer);
 

@@ -225,19 +225,3 @@ size_t parts_memo_count(const struct parts_memo *m)
 {
 	return m->n;
 }
-
-bool parts_transport_ambiguous(const char *error)
-{
-	static const char *const after_send[] = {
-		"Operation timed out", "Empty reply", "Recv failure",
-		"Failure when receiving", "Connection reset",
-		"transfer closed", "Send failure", NULL
-	};
-
-	if (error == NULL)
-		return false;
-	for (size_t i = 0; after_send[i] != NULL; i++)
-		if (strstr(error, after_send[i]) != NULL)
-			return true;
-	return false;
-}

@@ -78,12 +78,4 @@ void parts_memo_del(struct parts_memo *m, const char *key);
 
 /* Keys held now (expired ones included until looked up or evicted). */
 size_t parts_memo_count(const struct parts_memo *m);
-
-/*
- * Could a transport error (libcurl's text) have happened after the
- * provider got the request?  True for timeouts during the exchange and
- * connections lost while waiting for the answer; false for failures to
- * connect or to complete TLS, and for cancellation (nothing was sent).
- */
-bool parts_transport_ambiguous(const char *error);
 #endif

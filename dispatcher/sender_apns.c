@@ -628,21 +628,15 @@ static void no_token(struct apns_send *s, int64_t at, const char *why,
 }
 
 /*
- * A transport error where the request was (as far as libcurl can tell)
- * not processed: a stream refused or cut by a GOAWAY, or "Connection
- * died" (libcurl 7.88 gives up after retrying a request on connections
- * that a GOAWAY ended), a request that could not be sent whole (APNs
- * acts on a stream's end only), or a TLS handshake that failed.
+ * A transport error where the request never reached APNs whole
+ * (HTTP_ERR_NOT_SENT): no connection or a failed TLS handshake, a
+ * stream refused or past a GOAWAY's last stream id, libcurl giving up
+ * after its own resends of such streams, a request that could not be
+ * sent whole (APNs acts on a stream's end only).
  */
 static bool unprocessed(const struct http_response *hr)
 {
-	return hr->status == 0 && hr->error != NULL &&
-	       (strstr(hr->error, "REFUSED_STREAM") != NULL ||
-		strstr(hr->error, "GOAWAY") != NULL ||
-		strstr(hr->error, "refused") != NULL ||
-		strstr(hr->error, "Connection died") != NULL ||
-		strstr(hr->error, "Failed sending data") != NULL ||
-		strstr(hr->error, "SSL connect error") != NULL);
+	return hr->status == 0 && hr->err == HTTP_ERR_NOT_SENT;
 }
 
 static void post(struct apns_send *s);
@@ -728,6 +722,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 	ans.body = hr->body;
 	ans.body_len = hr->body_len;
 	ans.error = hr->error;
+	ans.err = hr->err;
 	ans.apns_id = http_response_header(hr, "apns-id");
 	now = push_now_us();
 	sender_apns_classify(&ans, s->item->attempts, s->max_attempts, now,

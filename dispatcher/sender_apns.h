@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http.h"
 #include "push.h"
 #include "sender.h"
 
@@ -70,6 +71,7 @@ struct sender_apns_answer {
 	size_t body_len;
 	const char *error;       /* status 0: the transport error */
 	const char *apns_id;     /* the apns-id response header, or NULL */
+	enum http_err err;       /* status 0: the transport error's kind */
 };
 
 /*

@@ -1006,6 +1006,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 	ans.body = hr->body;
 	ans.body_len = hr->body_len;
 	ans.error = hr->error;
+	ans.err = hr->err;
 	ans.retry_after = http_response_header(hr, "retry-after");
 	trace_http_response(&cred->env, s->item, NULL, hr, fcm_trace_headers);
 	sender_fcm_classify(&ans, s->item->attempts, s->max_attempts,

@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http.h"
 #include "push.h"
 #include "sender.h"
 
@@ -53,6 +54,7 @@ struct sender_fcm_answer {
 	size_t body_len;
 	const char *retry_after; /* Retry-After header value or NULL */
 	const char *error;       /* status 0: the transport error */
+	enum http_err err;       /* status 0: its kind */
 };
 
 /*

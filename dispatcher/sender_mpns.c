@@ -328,7 +328,7 @@ void sender_mpns_classify(const struct sender_mpns_answer *ans,
 	if (st == 0) {
 		snprintf(res->reason, sizeof res->reason, "transport: %.60s",
 			 ans->error ? ans->error : "unknown error");
-		if (parts_transport_ambiguous(ans->error))
+		if (http_err_ambiguous(ans->err))
 			ambiguous(res, retry_ambiguous, attempts,
 				  max_attempts, at);
 		else
@@ -542,6 +542,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 	memset(&ans, 0, sizeof ans);
 	ans.status = hr->status;
 	ans.error = hr->error;
+	ans.err = hr->err;
 	ans.body = hr->body;
 	ans.body_len = hr->body_len;
 	ans.notification = http_response_header(hr, "x-notificationstatus");

@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "parts.h"
+#include "http.h"
 #include "push.h"
 #include "sender.h"
 
@@ -65,14 +66,16 @@ struct sender_mpns_answer {
 	size_t body_len;
 	const char *message_id;       /* X-MessageID echoed */
 	const char *error;            /* status 0: the transport error */
+	enum http_err err;            /* status 0: its kind */
 };
 
 /*
  * Classify one answer (PROTOCOLS.md 4.3) into `res`; `res->reason` is a
  * short text for the part ("Received/Connected", ...).  Ambiguous answers
  * (a 200 without MPNS status headers or with an HTML page, a 5xx other
- * than the documented 503, a transport error after the request may have
- * arrived) are resent only when `retry_ambiguous`, else UNCERTAIN.  A 406
+ * than the documented 503, a transport error of an ambiguous kind:
+ * http_err_ambiguous()) are resent only when `retry_ambiguous`, else
+ * UNCERTAIN; a request that was not sent is retried.  A 406
  * or 412 retries in an hour (and the sender holds the channel that long).
  */
 void sender_mpns_classify(const struct sender_mpns_answer *ans,

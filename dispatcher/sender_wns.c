@@ -385,7 +385,7 @@ void sender_wns_classify(const struct sender_wns_answer *ans, int attempts,
 	if (st == 0) {
 		snprintf(res->reason, sizeof res->reason, "transport: %.60s",
 			 ans->error ? ans->error : "unknown error");
-		if (!retry_ambiguous && parts_transport_ambiguous(ans->error))
+		if (!retry_ambiguous && http_err_ambiguous(ans->err))
 			res->outcome = PUSH_OUTCOME_UNCERTAIN;
 		else
 			retry_or_fail(res, attempts, max_attempts, at);
@@ -675,6 +675,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 	memset(&ans, 0, sizeof ans);
 	ans.status = hr->status;
 	ans.error = hr->error;
+	ans.err = hr->err;
 	ans.retry_after = http_response_header(hr, "retry-after");
 	ans.wns_status = http_response_header(hr, "x-wns-status");
 	if (ans.wns_status == NULL)

@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 #include "parts.h"
+#include "http.h"
 #include "push.h"
 #include "sender.h"
 
@@ -62,14 +63,16 @@ struct sender_wns_answer {
 	const char *retry_after;
 	const char *msg_id;       /* X-WNS-Msg-ID */
 	const char *error;        /* status 0: the transport error */
+	enum http_err err;        /* status 0: its kind */
 };
 
 /*
  * Classify one answer (PROTOCOLS.md 3.4) into `res`; `res->reason` is a
  * short text for this part ("received", "channel expired", ...).
  * Retryable answers become FAILED at `max_attempts`.  Ambiguous answers
- * (5xx other than 500/503, a transport error after the request may have
- * arrived) are retried only when `retry_ambiguous`, else UNCERTAIN.
+ * (5xx other than 500/503, a transport error of an ambiguous kind:
+ * http_err_ambiguous()) are retried only when `retry_ambiguous`, else
+ * UNCERTAIN; a request that was not sent is retried.
  */
 void sender_wns_classify(const struct sender_wns_answer *ans, int attempts,
 			 int max_attempts, bool retry_ambiguous,

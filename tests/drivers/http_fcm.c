@@ -54,6 +54,7 @@ static const char *wns_url;
 struct ctl_done {
 	bool done;
 	long status;
+	enum http_err err;
 	char body[4096];
 };
 
@@ -63,6 +64,7 @@ static void on_ctl(void *arg, const struct http_response *res)
 
 	c->done = true;
 	c->status = res->status;
+	c->err = res->err;
 	snprintf(c->body, sizeof c->body, "%s",
 		 res->status ? res->body : res->error);
 }
@@ -910,6 +912,103 @@ static void test_h2_tls(struct http *http)
 	   "the request: %s", c.body);
 }
 
+/* Start an FCM message POST of "{}" (no auth: a mode answers first). */
+static struct http_xfer *fcm_post(struct http *http, const char *base,
+				  long timeout_ms, struct ctl_done *c)
+{
+	struct http_request req;
+	struct http_xfer *x = NULL;
+	char url[512];
+
+	memset(c, 0, sizeof *c);
+	snprintf(url, sizeof url, "%s/v1/projects/pgpush-test/messages:send",
+		 base);
+	memset(&req, 0, sizeof req);
+	req.method = "POST";
+	req.url = url;
+	req.ca_path = ca_path;
+	req.body = "{}";
+	req.body_len = 2;
+	req.connect_timeout_ms = 2000;
+	req.timeout_ms = timeout_ms;
+	req.h2_direct = true;          /* ignored without the h2 client */
+	req.done = on_ctl;
+	req.arg = c;
+	if (http_submit(http, &req, &x) < 0) {
+		c->done = true;
+		return NULL;
+	}
+	return x;
+}
+
+/* fcm_post() and wait for its answer. */
+static void fcm_post_wait(struct http *http, const char *base,
+			  long timeout_ms, struct ctl_done *c)
+{
+	if (fcm_post(http, base, timeout_ms, c) != NULL)
+		run_until(&c->done);
+}
+
+/* A fake mode for every FCM request, for 30 s (the test ends it). */
+static void fcm_mode(struct http *http, const char *rule)
+{
+	char body[256];
+
+	snprintf(body, sizeof body, "{\"provider\":\"fcm\",\"seconds\":30,"
+		 "%s}", rule);
+	ctl(http, "POST", "/mode", body);
+}
+
+/*
+ * The kind of each transport failure (http_err), which the senders act
+ * on: whether the provider can have processed the request.  The same
+ * kinds from libcurl and from the h2_direct client, whatever their
+ * texts: nothing listening or every stream refused - not sent; no answer
+ * within the request timeout, or a stream reset once the request was
+ * out - no answer (ambiguous); http_cancel() - cancelled.
+ */
+static void test_http_err(struct http *http)
+{
+	const char *via = h2direct ? "h2" : "libcurl";
+	struct ctl_done c;
+	struct http_xfer *x;
+
+	fcm_post_wait(http, "https://127.0.0.1:1", 0, &c);
+	ok(c.status == 0 && c.err == HTTP_ERR_NOT_SENT,
+	   "%s: nothing listening: not sent (%s: %s)", via,
+	   http_err_name(c.err), c.body);
+
+	fcm_mode(http, "\"status\":200,\"delay_ms\":1500");
+	fcm_post_wait(http, fcm_url, 300, &c);
+	ok(c.status == 0 && c.err == HTTP_ERR_NO_ANSWER,
+	   "%s: no answer within the request timeout: no answer (%s: %s)",
+	   via, http_err_name(c.err), c.body);
+	ok(http_err_ambiguous(c.err), "  which is ambiguous");
+
+	fcm_mode(http, "\"action\":\"reset_stream\",\"error_code\":2");
+	fcm_post_wait(http, fcm_url, 3000, &c);
+	ok(c.status == 0 && c.err == HTTP_ERR_NO_ANSWER,
+	   "%s: stream reset after the request went out: no answer (%s: %s)",
+	   via, http_err_name(c.err), c.body);
+
+	fcm_mode(http, "\"action\":\"reset_stream\",\"error_code\":7");
+	fcm_post_wait(http, fcm_url, 3000, &c);
+	ok(c.status == 0 && c.err == HTTP_ERR_NOT_SENT,
+	   "%s: every try refused (REFUSED_STREAM): not sent (%s: %s)", via,
+	   http_err_name(c.err), c.body);
+	ok(!http_err_ambiguous(c.err), "  which is safe to send again");
+
+	fcm_mode(http, "\"status\":200,\"delay_ms\":1500");
+	x = fcm_post(http, fcm_url, 3000, &c);
+	sleep_loop(200);
+	if (x != NULL && !c.done)
+		http_cancel(http, x);
+	ok(c.done && c.status == 0 && c.err == HTTP_ERR_CANCELLED,
+	   "%s: http_cancel(): cancelled (%s: %s)", via,
+	   http_err_name(c.err), c.body);
+	ctl(http, "POST", "/reset", "{}");
+}
+
 int main(void)
 {
 	struct http_opts ho;
@@ -967,6 +1066,7 @@ int main(void)
 		test_h2_fallback(http);
 		test_h2_tls(http);
 	}
+	test_http_err(http);
 
 	http_close(http, on_http_closed, &closed);
 	run_until(&closed);

@@ -11,7 +11,9 @@
  * Builders: payload JSON, token, collapse key, then one byte of priority
  * and one of "expires in N minutes" (0: never).  Classifiers: two bytes
  * of HTTP status (0: transport error), the body, then the platform's
- * headers in the order of its answer struct.
+ * headers in the order of its answer struct; the last byte of the input
+ * picks the transport error's kind (enum http_err, out-of-range values
+ * included), which the classifiers decide on.
  *
  * What is checked is what the pipeline relies on: no crash, no sanitizer
  * report, a known outcome, NUL-terminated reason and message id, and a
@@ -23,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "http.h"
 #include "push.h"
 #include "sender_apns.h"
 #include "sender_fcm.h"
@@ -80,6 +83,24 @@ static void check_result(const struct push_result *r)
 		abort();
 }
 
+/*
+ * README, retry_ambiguous: a transport error the provider may have acted
+ * on is resent only when the app allows it, else it is uncertain; one
+ * that never reached the provider is retried (or fails at the last
+ * attempt).
+ */
+static void check_transport(const struct push_result *r, long status,
+			    enum http_err kind, bool retry_ambiguous)
+{
+	if (status != 0)
+		return;
+	if (http_err_ambiguous(kind) && !retry_ambiguous
+	    ? r->outcome != PUSH_OUTCOME_UNCERTAIN
+	    : r->outcome != PUSH_OUTCOME_RETRY &&
+	      r->outcome != PUSH_OUTCOME_FAILED)
+		abort();
+}
+
 /* The push a builder gets: fields 0-2 after the two control bytes. */
 static void make_item(struct push_item *it, struct fields *f)
 {
@@ -105,12 +126,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct push_result res;
 	struct push_item it;
 	long status;
+	enum http_err kind;
 
 	split(size > 2 ? data + 2 : data, size > 2 ? size - 2 : 0, &f);
 	f.b0 = size > 0 ? data[0] : 0;
 	f.b1 = size > 1 ? data[1] : 0;
 	status = (long)f.b0 << 8 | f.b1;
 	status = status % 700;
+	/* NONE .. CANCELLED, and one past them: a kind not known. */
+	kind = (enum http_err)(size > 0
+			       ? data[size - 1] % (HTTP_ERR_CANCELLED + 2) : 0);
+	(void)kind;
 	memset(&res, 0, sizeof res);
 	(void)it;
 
@@ -137,7 +163,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #elif defined(FUZZ_FCM_CLASSIFY)
 	{
 		struct sender_fcm_answer a = { status, f.f[0], f.len[0],
-					       opt(&f, 1), "transport" };
+					       opt(&f, 1), "transport",
+					       status == 0 ? kind
+					       : HTTP_ERR_NONE };
 
 		sender_fcm_classify(&a, f.b1 % 10 + 1, 8, NOW, 1000000, &res);
 		check_result(&res);
@@ -161,7 +189,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #elif defined(FUZZ_APNS_CLASSIFY)
 	{
 		struct sender_apns_answer a = { status, f.f[0], f.len[0],
-						"transport", opt(&f, 1) };
+						"transport", opt(&f, 1),
+						status == 0 ? kind
+						: HTTP_ERR_NONE };
 
 		sender_apns_classify(&a, f.b1 % 10 + 1, 8, NOW, 1000000, &res);
 		check_result(&res);
@@ -184,11 +214,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	{
 		struct sender_wns_answer a = { status, opt(&f, 1), opt(&f, 2),
 					       opt(&f, 3), opt(&f, 4),
-					       "transport" };
+					       "transport",
+					       status == 0 ? kind
+					       : HTTP_ERR_NONE };
 
 		sender_wns_classify(&a, f.b1 % 10 + 1, 8, f.b0 & 1, NOW,
 				    1000000, &res);
 		check_result(&res);
+		check_transport(&res, status, kind, f.b0 & 1);
 	}
 #elif defined(FUZZ_MPNS_BODY)
 	{
@@ -209,11 +242,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct sender_mpns_answer a = { status, opt(&f, 1), opt(&f, 2),
 						opt(&f, 3), opt(&f, 4), f.f[0],
 						f.len[0], opt(&f, 5),
-						"transport" };
+						"transport",
+						status == 0 ? kind
+						: HTTP_ERR_NONE };
 
 		sender_mpns_classify(&a, f.b1 % 10 + 1, 8, f.b0 & 1, NOW,
 				     1000000, &res);
 		check_result(&res);
+		check_transport(&res, status, kind, f.b0 & 1);
 	}
 #else
 #error "define one FUZZ_<TARGET>"

@@ -56,6 +56,7 @@ static void respond(long status, const char *error, const char *body)
 
 	memset(&r, 0, sizeof r);
 	r.status = status;
+	r.err = status == 0 ? HTTP_ERR_NOT_SENT : HTTP_ERR_NONE;
 	r.error = error;
 	r.body = body;
 	r.body_len = strlen(body);

@@ -603,6 +603,46 @@ static void test_token(void)
 	free(pem2);
 }
 
+static const enum http_err transport_kinds[] = {
+	HTTP_ERR_NOT_SENT, HTTP_ERR_NO_ANSWER, HTTP_ERR_BAD_ANSWER,
+	HTTP_ERR_CANCELLED, HTTP_ERR_NONE
+};
+
+/*
+ * A transport failure that reached the classifier is a retry (an
+ * attempt) whatever its kind: the sender resends the not-sent ones
+ * before (not an attempt) and only hands the classifier what is left.
+ */
+static void test_transport_kinds(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof transport_kinds / sizeof *transport_kinds;
+	     i++) {
+		struct sender_apns_answer ans;
+		struct push_result res;
+
+		memset(&ans, 0, sizeof ans);
+		ans.error = "Recv failure: connection closed by the server";
+		ans.err = transport_kinds[i];
+		sender_apns_classify(&ans, 1, 8, NOW, B, &res);
+		is_str(push_outcome_name(res.outcome), "retry",
+		       "transport, %s: retry", http_err_name(ans.err));
+		is_int(res.retry_at_us, NOW + B, "  after the backoff");
+	}
+	{
+		struct sender_apns_answer ans;
+		struct push_result res;
+
+		memset(&ans, 0, sizeof ans);
+		ans.error = "no answer 300 ms after the request was sent";
+		ans.err = HTTP_ERR_NO_ANSWER;
+		sender_apns_classify(&ans, 8, 8, NOW, B, &res);
+		is_str(push_outcome_name(res.outcome), "failed",
+		       "transport on the last attempt: failed");
+	}
+}
+
 int main(void)
 {
 	is_ptr(sender_for(PUSH_PLATFORM_APNS), &sender_apns_ops,
@@ -611,6 +651,7 @@ int main(void)
 	test_mapping();
 	test_uuid();
 	test_classify();
+	test_transport_kinds();
 	test_token();
 	return done_testing();
 }

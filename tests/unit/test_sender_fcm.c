@@ -387,7 +387,7 @@ static void test_classify(void)
 		/* A body with a NUL inside and no terminator in reach. */
 		static const char junk[] = { '{', '"', 0, 'x', '\xff', '}' };
 		struct sender_fcm_answer ans = { 400, junk, sizeof junk,
-						 NULL, NULL };
+						 NULL, NULL, HTTP_ERR_NONE };
 		struct push_result res;
 
 		sender_fcm_classify(&ans, 1, 5, NOW, S, &res);
@@ -487,6 +487,36 @@ static void test_direct_vs_tree(void)
 	ok(same, "the 4096-byte limit falls at the same size for both");
 }
 
+static const enum http_err transport_kinds[] = {
+	HTTP_ERR_NOT_SENT, HTTP_ERR_NO_ANSWER, HTTP_ERR_BAD_ANSWER,
+	HTTP_ERR_CANCELLED, HTTP_ERR_NONE
+};
+
+/*
+ * FCM has no retry_ambiguous: a transport failure of any kind is a
+ * retry (an attempt), the error text kept for the reason.
+ */
+static void test_transport_kinds(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof transport_kinds / sizeof *transport_kinds;
+	     i++) {
+		struct sender_fcm_answer ans;
+		struct push_result res;
+
+		memset(&ans, 0, sizeof ans);
+		ans.error = "no answer 300 ms after the request was sent";
+		ans.err = transport_kinds[i];
+		sender_fcm_classify(&ans, 1, 5, NOW, 3 * S, &res);
+		is_str(push_outcome_name(res.outcome), "retry",
+		       "transport, %s: retry", http_err_name(ans.err));
+		is_int(res.retry_at_us, NOW + 3 * S, "  after the backoff");
+		is_str(res.reason, "transport: no answer 300 ms after the "
+		       "request was sent", "  reason");
+	}
+}
+
 int main(void)
 {
 	is_ptr(sender_for(PUSH_PLATFORM_FCM), &sender_fcm_ops,
@@ -498,6 +528,7 @@ int main(void)
 	test_mapping();
 	test_direct_vs_tree();
 	test_classify();
+	test_transport_kinds();
 	is_int(oauth_cache_refresh_after(3599), 2880, "oauth: 1 h token "
 	       "refreshed at 80 %%");
 	is_int(oauth_cache_refresh_after(1200), 900, "20 min token: 5 min "

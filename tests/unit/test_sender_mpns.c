@@ -106,61 +106,108 @@ struct cls_case {
 	const char *reason;
 	int64_t min_retry_us, max_retry_us;  /* -1: not checked */
 	bool auth_failure, throttled;
+	enum http_err err;                   /* status 0: its kind */
 };
 
 static const struct cls_case ccases[] = {
 	{ "200 Received/Connected", 200, "Received", "Active", "Connected",
 	  NULL, "", NULL, false, PUSH_OUTCOME_SENT,
-	  "Received/Connected/Active", -1, -1, 0, 0 },
+	  "Received/Connected/Active", -1, -1, 0, 0, 0 },
 	{ "200 Received/TempDisconnected", 200, "Received", "Active",
 	  "TempDisconnected", NULL, "", NULL, false, PUSH_OUTCOME_SENT,
-	  "Received/TempDisconnected/Active", -1, -1, 0, 0 },
+	  "Received/TempDisconnected/Active", -1, -1, 0, 0, 0 },
 	{ "200 QueueFull: minutes", 200, "QueueFull", "Active", "Connected",
 	  NULL, "", NULL, false, PUSH_OUTCOME_RETRY,
-	  "QueueFull/Connected/Active", 60 * S, 62 * S, 0, 1 },
+	  "QueueFull/Connected/Active", 60 * S, 62 * S, 0, 1, 0 },
 	{ "200 Suppressed: accepted, no retry", 200, "Suppressed", "Active",
 	  "Connected", NULL, "", NULL, false, PUSH_OUTCOME_SENT,
-	  "Suppressed/Connected/Active", -1, -1, 0, 0 },
+	  "Suppressed/Connected/Active", -1, -1, 0, 0, 0 },
 	{ "400", 400, NULL, NULL, NULL, NULL, "", NULL, false,
-	  PUSH_OUTCOME_FAILED, "HTTP 400", -1, -1, 0, 0 },
+	  PUSH_OUTCOME_FAILED, "HTTP 400", -1, -1, 0, 0, 0 },
 	{ "401", 401, NULL, NULL, NULL, NULL, "", NULL, false,
-	  PUSH_OUTCOME_FAILED, "HTTP 401", -1, -1, 1, 0 },
+	  PUSH_OUTCOME_FAILED, "HTTP 401", -1, -1, 1, 0, 0 },
 	{ "404 Dropped/Expired", 404, "Dropped", "Expired", "Connected",
 	  NULL, "", NULL, false, PUSH_OUTCOME_INVALID_TOKEN,
-	  "Dropped/Connected/Expired", -1, -1, 0, 0 },
+	  "Dropped/Connected/Expired", -1, -1, 0, 0, 0 },
 	{ "405", 405, NULL, NULL, NULL, NULL, "", NULL, false,
-	  PUSH_OUTCOME_FAILED, "HTTP 405", -1, -1, 0, 0 },
+	  PUSH_OUTCOME_FAILED, "HTTP 405", -1, -1, 0, 0, 0 },
 	{ "406 Dropped/Active: an hour", 406, "Dropped", "Active",
 	  "Connected", NULL, "", NULL, false, PUSH_OUTCOME_RETRY,
-	  "Dropped/Connected/Active", 3600 * S, 3600 * S, 0, 1 },
+	  "Dropped/Connected/Active", 3600 * S, 3600 * S, 0, 1, 0 },
 	{ "412 Dropped/Inactive: an hour", 412, "Dropped", NULL, "Inactive",
 	  NULL, "", NULL, false, PUSH_OUTCOME_RETRY, "Dropped/Inactive/-",
-	  3600 * S, 3600 * S, 0, 1 },
+	  3600 * S, 3600 * S, 0, 1, 0 },
 	{ "503: minutes", 503, NULL, NULL, NULL, NULL, "", NULL, false,
-	  PUSH_OUTCOME_RETRY, "HTTP 503", 60 * S, 62 * S, 0, 0 },
+	  PUSH_OUTCOME_RETRY, "HTTP 503", 60 * S, 62 * S, 0, 0, 0 },
 	{ "200 HTML page, off: uncertain", 200, "Received", "Active",
 	  "Connected", "text/html", "<html>oops</html>", NULL, false,
-	  PUSH_OUTCOME_UNCERTAIN, "HTML page, no MPNS status", -1, -1, 0, 0 },
+	  PUSH_OUTCOME_UNCERTAIN, "HTML page, no MPNS status", -1, -1, 0, 0,
+	  0 },
 	{ "200 HTML body without a content type, on: retry", 200, NULL,
 	  NULL, NULL, NULL, "<!DOCTYPE html><p>x", NULL, true,
 	  PUSH_OUTCOME_RETRY, "HTML page, no MPNS status", 60 * S, 62 * S,
-	  0, 0 },
+	  0, 0, 0 },
 	{ "200 without status headers, off: uncertain", 200, NULL, NULL,
 	  NULL, NULL, "", NULL, false, PUSH_OUTCOME_UNCERTAIN,
-	  "no MPNS status", -1, -1, 0, 0 },
+	  "no MPNS status", -1, -1, 0, 0, 0 },
 	{ "500, off: uncertain", 500, NULL, NULL, NULL, NULL, "", NULL,
-	  false, PUSH_OUTCOME_UNCERTAIN, "HTTP 500", -1, -1, 0, 0 },
+	  false, PUSH_OUTCOME_UNCERTAIN, "HTTP 500", -1, -1, 0, 0, 0 },
 	{ "504, on: retry", 504, NULL, NULL, NULL, NULL, "", NULL, true,
-	  PUSH_OUTCOME_RETRY, "HTTP 504", 60 * S, 62 * S, 0, 0 },
+	  PUSH_OUTCOME_RETRY, "HTTP 504", 60 * S, 62 * S, 0, 0, 0 },
 	{ "read timeout, off: uncertain", 0, NULL, NULL, NULL, NULL, NULL,
 	  "Operation timed out after 30001 milliseconds with 0 bytes "
 	  "received", false, PUSH_OUTCOME_UNCERTAIN,
 	  "transport: Operation timed out after 30001 milliseconds with 0 "
-	  "bytes re", -1, -1, 0, 0 },
+	  "bytes re", -1, -1, 0, 0, HTTP_ERR_NO_ANSWER },
 	{ "cannot connect, off: retry (nothing was sent)", 0, NULL, NULL,
 	  NULL, NULL, NULL, "Couldn't connect to server", false,
 	  PUSH_OUTCOME_RETRY, "transport: Couldn't connect to server",
-	  2 * S, 2 * S, 0, 0 },
+	  2 * S, 2 * S, 0, 0, HTTP_ERR_NOT_SENT },
+	/* The kind decides, whatever the text says. */
+	{ "request timer: no answer after it was sent, off: uncertain", 0,
+	  NULL, NULL, NULL, NULL, NULL,
+	  "no answer 1000 ms after the request was sent", false,
+	  PUSH_OUTCOME_UNCERTAIN,
+	  "transport: no answer 1000 ms after the request was sent", -1, -1,
+	  0, 0, HTTP_ERR_NO_ANSWER },
+	{ "request timer: no answer, on: retry in minutes", 0, NULL, NULL,
+	  NULL, NULL, NULL, "no answer 1000 ms after the request was sent",
+	  true, PUSH_OUTCOME_RETRY,
+	  "transport: no answer 1000 ms after the request was sent",
+	  60 * S, 62 * S, 0, 0, HTTP_ERR_NO_ANSWER },
+	{ "stream reset after the request went out, off: uncertain", 0,
+	  NULL, NULL, NULL, NULL, NULL, "HTTP/2 stream 1 was not closed "
+	  "cleanly: INTERNAL_ERROR (err 2)", false, PUSH_OUTCOME_UNCERTAIN,
+	  "transport: HTTP/2 stream 1 was not closed cleanly: INTERNAL_ERROR "
+	  "(err ",
+	  -1, -1, 0, 0, HTTP_ERR_NO_ANSWER },
+	{ "connection lost while waiting, off: uncertain", 0, NULL, NULL,
+	  NULL, NULL, NULL, "Recv failure: connection closed by the server",
+	  false, PUSH_OUTCOME_UNCERTAIN,
+	  "transport: Recv failure: connection closed by the server", -1, -1,
+	  0, 0, HTTP_ERR_NO_ANSWER },
+	{ "an answer over the body cap, off: uncertain", 0, NULL, NULL, NULL,
+	  NULL, NULL, "response body over 65536 bytes", false,
+	  PUSH_OUTCOME_UNCERTAIN, "transport: response body over 65536 bytes",
+	  -1, -1, 0, 0, HTTP_ERR_BAD_ANSWER },
+	{ "a timeout before the request went out, off: retry", 0, NULL, NULL,
+	  NULL, NULL, NULL, "Operation timed out after 5000 milliseconds "
+	  "with 0 bytes received", false, PUSH_OUTCOME_RETRY,
+	  "transport: Operation timed out after 5000 milliseconds with 0 "
+	  "bytes rec", 2 * S, 2 * S, 0, 0, HTTP_ERR_NOT_SENT },
+	{ "refused stream, off: retry", 0, NULL, NULL, NULL, NULL, NULL,
+	  "HTTP/2 stream 1 was not closed cleanly: REFUSED_STREAM (err 7)",
+	  false, PUSH_OUTCOME_RETRY,
+	  "transport: HTTP/2 stream 1 was not closed cleanly: REFUSED_STREAM "
+	  "(err ",
+	  2 * S, 2 * S, 0, 0, HTTP_ERR_NOT_SENT },
+	{ "cancelled, off: retry", 0, NULL, NULL, NULL, NULL, NULL,
+	  "cancelled", false, PUSH_OUTCOME_RETRY, "transport: cancelled",
+	  2 * S, 2 * S, 0, 0, HTTP_ERR_CANCELLED },
+	{ "status 0 of no known kind, off: uncertain (the worst case)", 0,
+	  NULL, NULL, NULL, NULL, NULL, "Couldn't connect to server", false,
+	  PUSH_OUTCOME_UNCERTAIN, "transport: Couldn't connect to server",
+	  -1, -1, 0, 0, HTTP_ERR_NONE },
 };
 
 int main(void)
@@ -170,7 +217,7 @@ int main(void)
 	size_t i, j;
 	char buf[512];
 
-	plan(107);
+	plan(138);
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const struct map_case *c = &cases[i];
 		struct sender_mpns_request r;
@@ -242,6 +289,7 @@ int main(void)
 		a.body = c->body;
 		a.body_len = c->body ? strlen(c->body) : 0;
 		a.error = c->error;
+		a.err = c->err;
 		sender_mpns_classify(&a, 1, 8, c->retry_ambiguous, NOW, 2 * S,
 				     &res);
 		is_int(res.outcome, c->outcome, "%s: %s", c->name,

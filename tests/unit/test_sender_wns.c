@@ -129,52 +129,85 @@ struct cls_case {
 	const char *reason;
 	int64_t retry_in_us;      /* -1: not checked */
 	bool reauth, auth_failure, throttled;
+	enum http_err err;        /* status 0: its kind */
 };
 
 static const struct cls_case ccases[] = {
 	{ "200 received", 200, "received", NULL, NULL, NULL, true,
-	  PUSH_OUTCOME_SENT, "received", -1, 0, 0, 0 },
+	  PUSH_OUTCOME_SENT, "received", -1, 0, 0, 0, 0 },
 	{ "200 older header name absent", 200, NULL, NULL, NULL, NULL, true,
-	  PUSH_OUTCOME_SENT, "received", -1, 0, 0, 0 },
+	  PUSH_OUTCOME_SENT, "received", -1, 0, 0, 0, 0 },
 	{ "200 dropped: accepted, not retried", 200, "dropped", NULL, NULL,
-	  NULL, true, PUSH_OUTCOME_SENT, "dropped", -1, 0, 0, 0 },
+	  NULL, true, PUSH_OUTCOME_SENT, "dropped", -1, 0, 0, 0, 0 },
 	{ "200 channelthrottled", 200, "channelthrottled", NULL, NULL, NULL,
-	  true, PUSH_OUTCOME_RETRY, "channelthrottled", 60 * S, 0, 0, 1 },
+	  true, PUSH_OUTCOME_RETRY, "channelthrottled", 60 * S, 0, 0, 1, 0 },
 	{ "400", 400, NULL, "bad", NULL, NULL, true, PUSH_OUTCOME_FAILED,
-	  "bad request", -1, 0, 0, 0 },
+	  "bad request", -1, 0, 0, 0, 0 },
 	{ "401: reauth", 401, NULL, NULL, NULL, NULL, true,
-	  PUSH_OUTCOME_FAILED, "unauthorized", -1, 1, 1, 0 },
+	  PUSH_OUTCOME_FAILED, "unauthorized", -1, 1, 1, 0, 0 },
 	{ "403", 403, NULL, NULL, NULL, NULL, true, PUSH_OUTCOME_FAILED,
-	  "forbidden (credential not for this channel)", -1, 0, 1, 0 },
+	  "forbidden (credential not for this channel)", -1, 0, 1, 0, 0 },
 	{ "404", 404, NULL, NULL, NULL, NULL, true,
-	  PUSH_OUTCOME_INVALID_TOKEN, "channel not found", -1, 0, 0, 0 },
+	  PUSH_OUTCOME_INVALID_TOKEN, "channel not found", -1, 0, 0, 0, 0 },
 	{ "405", 405, NULL, NULL, NULL, NULL, true, PUSH_OUTCOME_FAILED,
-	  "method not allowed", -1, 0, 0, 0 },
+	  "method not allowed", -1, 0, 0, 0, 0 },
 	{ "406 + Retry-After 120", 406, NULL, NULL, "120", NULL, true,
-	  PUSH_OUTCOME_RETRY, "throttled", 120 * S, 0, 0, 1 },
+	  PUSH_OUTCOME_RETRY, "throttled", 120 * S, 0, 0, 1, 0 },
 	{ "406 without Retry-After: a minute", 406, NULL, NULL, NULL, NULL,
-	  true, PUSH_OUTCOME_RETRY, "throttled", 60 * S, 0, 0, 1 },
+	  true, PUSH_OUTCOME_RETRY, "throttled", 60 * S, 0, 0, 1, 0 },
 	{ "410", 410, NULL, "The channel expired.", NULL, NULL, true,
-	  PUSH_OUTCOME_INVALID_TOKEN, "channel expired", -1, 0, 0, 0 },
+	  PUSH_OUTCOME_INVALID_TOKEN, "channel expired", -1, 0, 0, 0, 0 },
 	{ "410 Domain Blocked", 410, NULL, "Domain Blocked", NULL, NULL,
-	  true, PUSH_OUTCOME_FAILED, "domain blocked", -1, 0, 1, 0 },
+	  true, PUSH_OUTCOME_FAILED, "domain blocked", -1, 0, 1, 0, 0 },
 	{ "413", 413, NULL, NULL, NULL, NULL, true, PUSH_OUTCOME_FAILED,
-	  "payload too large", -1, 0, 0, 0 },
+	  "payload too large", -1, 0, 0, 0, 0 },
 	{ "500: backoff", 500, NULL, NULL, NULL, NULL, false,
-	  PUSH_OUTCOME_RETRY, "internal error", 2 * S, 0, 0, 0 },
+	  PUSH_OUTCOME_RETRY, "internal error", 2 * S, 0, 0, 0, 0 },
 	{ "503 + Retry-After 30", 503, NULL, NULL, "30", NULL, false,
-	  PUSH_OUTCOME_RETRY, "unavailable", 30 * S, 0, 0, 0 },
+	  PUSH_OUTCOME_RETRY, "unavailable", 30 * S, 0, 0, 0, 0 },
 	{ "502 ambiguous, retry_ambiguous off", 502, NULL, NULL, NULL, NULL,
-	  false, PUSH_OUTCOME_UNCERTAIN, "HTTP 502", -1, 0, 0, 0 },
+	  false, PUSH_OUTCOME_UNCERTAIN, "HTTP 502", -1, 0, 0, 0, 0 },
 	{ "502 ambiguous, retry_ambiguous on", 502, NULL, NULL, NULL, NULL,
-	  true, PUSH_OUTCOME_RETRY, "HTTP 502", 2 * S, 0, 0, 0 },
+	  true, PUSH_OUTCOME_RETRY, "HTTP 502", 2 * S, 0, 0, 0, 0 },
 	{ "timeout after sending, off", 0, NULL, NULL, NULL,
 	  "Operation timed out after 30000 milliseconds", false,
 	  PUSH_OUTCOME_UNCERTAIN, "transport: Operation timed out after "
-	  "30000 milliseconds", -1, 0, 0, 0 },
+	  "30000 milliseconds", -1, 0, 0, 0, HTTP_ERR_NO_ANSWER },
 	{ "connect failure: safe to retry", 0, NULL, NULL, NULL,
 	  "Couldn't connect to server", false, PUSH_OUTCOME_RETRY,
-	  "transport: Couldn't connect to server", 2 * S, 0, 0, 0 },
+	  "transport: Couldn't connect to server", 2 * S, 0, 0, 0,
+	  HTTP_ERR_NOT_SENT },
+	/* The kind decides, whatever the text says. */
+	{ "request timer: no answer after it was sent, off: uncertain", 0,
+	  NULL, NULL, NULL, "no answer 1000 ms after the request was sent",
+	  false, PUSH_OUTCOME_UNCERTAIN,
+	  "transport: no answer 1000 ms after the request was sent", -1, 0,
+	  0, 0, HTTP_ERR_NO_ANSWER },
+	{ "request timer: no answer, on: retried", 0, NULL, NULL, NULL,
+	  "no answer 1000 ms after the request was sent", true,
+	  PUSH_OUTCOME_RETRY,
+	  "transport: no answer 1000 ms after the request was sent", 2 * S,
+	  0, 0, 0, HTTP_ERR_NO_ANSWER },
+	{ "connection reset while waiting, off: uncertain", 0, NULL, NULL,
+	  NULL, "Failure when receiving data from the peer", false,
+	  PUSH_OUTCOME_UNCERTAIN,
+	  "transport: Failure when receiving data from the peer", -1, 0, 0, 0,
+	  HTTP_ERR_NO_ANSWER },
+	{ "an answer over the body cap, off: uncertain", 0, NULL, NULL, NULL,
+	  "response body over 65536 bytes", false, PUSH_OUTCOME_UNCERTAIN,
+	  "transport: response body over 65536 bytes", -1, 0, 0, 0,
+	  HTTP_ERR_BAD_ANSWER },
+	{ "a timeout before the request went out, off: retry", 0, NULL, NULL,
+	  NULL, "Operation timed out after 5000 milliseconds", false,
+	  PUSH_OUTCOME_RETRY, "transport: Operation timed out after 5000 "
+	  "milliseconds", 2 * S, 0, 0, 0, HTTP_ERR_NOT_SENT },
+	{ "cancelled, off: retry", 0, NULL, NULL, NULL, "cancelled", false,
+	  PUSH_OUTCOME_RETRY, "transport: cancelled", 2 * S, 0, 0, 0,
+	  HTTP_ERR_CANCELLED },
+	{ "status 0 of no known kind, off: uncertain (the worst case)", 0,
+	  NULL, NULL, NULL, "Couldn't connect to server", false,
+	  PUSH_OUTCOME_UNCERTAIN, "transport: Couldn't connect to server", -1,
+	  0, 0, 0, HTTP_ERR_NONE },
 };
 
 int main(void)
@@ -183,7 +216,7 @@ int main(void)
 	size_t i, j;
 	char buf[512];
 
-	plan(130);
+	plan(154);
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const struct map_case *c = &cases[i];
 		struct push_item it = item(c->payload, c->prio, c->collapse,
@@ -238,7 +271,7 @@ int main(void)
 		const struct cls_case *c = &ccases[i];
 		struct sender_wns_answer a = { c->status, c->wns_status,
 					       c->desc, c->retry_after,
-					       "abc", c->error };
+					       "abc", c->error, c->err };
 
 		sender_wns_classify(&a, 1, 8, c->retry_ambiguous, NOW, 2 * S,
 				    &res);
@@ -255,7 +288,7 @@ int main(void)
 	}
 	{
 		struct sender_wns_answer a = { 500, NULL, NULL, NULL, NULL,
-					       NULL };
+					       NULL, HTTP_ERR_NONE };
 
 		sender_wns_classify(&a, 8, 8, true, NOW, S, &res);
 		is_int(res.outcome, PUSH_OUTCOME_FAILED,
