@@ -34,7 +34,9 @@ struct json_object *sender_parse_payload(const char *text)
 	json_object *o;
 
 	if (tok == NULL) {
-		tok = json_tokener_new();
+		/* json-c counts a scalar inside the innermost object as a
+		 * level too. */
+		tok = json_tokener_new_ex(SENDER_PAYLOAD_MAX_DEPTH + 1);
 		if (tok == NULL)
 			return NULL;
 	}
@@ -45,4 +47,23 @@ struct json_object *sender_parse_payload(const char *text)
 		return NULL;
 	}
 	return o;
+}
+
+const char *sender_payload_why(const char *text)
+{
+	struct json_tokener *tok;
+	enum json_tokener_error err;
+
+	tok = json_tokener_new_ex(SENDER_PAYLOAD_MAX_DEPTH + 1);
+	if (tok == NULL)
+		return "payload is not a JSON object";
+	json_object_put(json_tokener_parse_ex(tok, text != NULL ? text : "",
+					      -1));
+	err = json_tokener_get_error(tok);
+	json_tokener_free(tok);
+	if (err == json_tokener_error_depth)
+		return "payload nests deeper than "
+		       SENDER_PAYLOAD_MAX_DEPTH_STR " levels of objects and "
+		       "arrays";
+	return "payload is not a JSON object";
 }

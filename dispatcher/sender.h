@@ -88,11 +88,28 @@ const struct sender_ops *sender_for(enum push_platform platform);
 struct json_object;
 
 /*
+ * How deep a payload may nest: objects and arrays, the payload object
+ * itself being the first level.  The enqueue trigger refuses deeper ones
+ * (push.payload_problem()), so every payload it accepts parses here.
+ */
+#define SENDER_PAYLOAD_MAX_DEPTH 16
+#define SENDER_PAYLOAD_MAX_DEPTH_STR "16"
+
+/*
  * A push's neutral payload (JSON text; NULL reads as "") parsed with a
  * tokener kept for the thread, as json_tokener_parse_verbose() would
  * but without making and freeing one per push.  NULL when it is not
- * valid JSON; the caller owns the object.
+ * valid JSON or nests deeper than SENDER_PAYLOAD_MAX_DEPTH; the caller
+ * owns the object.
  */
 struct json_object *sender_parse_payload(const char *text);
+
+/*
+ * Why a payload cannot be sent as a JSON object (the reason a push
+ * fails with): it nests too deep, or it is not a JSON object.  Meant for
+ * the rare payload sender_parse_payload() refused or that is not an
+ * object; parses it again.  A static string.
+ */
+const char *sender_payload_why(const char *text);
 
 #endif

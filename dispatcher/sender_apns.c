@@ -74,6 +74,7 @@
 
 #include "auth_apns.h"
 #include "backoff.h"
+#include "hdrcheck.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -216,11 +217,30 @@ int sender_apns_build(const struct push_item *item, const char *topic,
 			   "BadCollapseId: collapse_key over 64 bytes");
 		return -EINVAL;
 	}
+	/* Row data that becomes a header or the path: never sent as is
+	 * unless it is a valid header value / one path segment. */
+	if (item->collapse_key != NULL &&
+	    !hdrcheck_value_ok(item->collapse_key)) {
+		set_result(res, PUSH_OUTCOME_FAILED, "BadCollapseId: "
+			   "collapse_key is not a valid header value (control "
+			   "character, or a space at either end)");
+		return -EINVAL;
+	}
+	if (!hdrcheck_segment_ok(item->token)) {
+		set_result(res, PUSH_OUTCOME_FAILED, "BadDeviceToken: the "
+			   "device token is not a valid URL path segment");
+		return -EINVAL;
+	}
+	if (!hdrcheck_value_ok(topic)) {
+		set_result(res, PUSH_OUTCOME_FAILED, "the credential's topic is "
+			   "not a valid header value");
+		return -EINVAL;
+	}
 	pl = sender_parse_payload(item->payload);
 	if (pl == NULL || !json_object_is_type(pl, json_type_object)) {
 		json_object_put(pl);
 		set_result(res, PUSH_OUTCOME_FAILED,
-			   "payload is not a JSON object");
+			   sender_payload_why(item->payload));
 		return -EINVAL;
 	}
 

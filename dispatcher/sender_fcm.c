@@ -54,6 +54,7 @@
 
 #include "auth_fcm.h"
 #include "backoff.h"
+#include "hdrcheck.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -646,7 +647,7 @@ static int build(const struct push_item *item, int64_t now_us,
 	if (pl == NULL || !json_object_is_type(pl, json_type_object)) {
 		json_object_put(pl);
 		set_result(res, PUSH_OUTCOME_FAILED,
-			   "payload is not a JSON object");
+			   sender_payload_why(item->payload));
 		return -EINVAL;
 	}
 	if (direct && get(pl, "fcm") == NULL)
@@ -1151,6 +1152,11 @@ static int fcm_cred_open(struct sender_cred **out,
 		project = opt_str(sa, "project_id");
 	if (project == NULL) {
 		snprintf(err, errlen, "fcm credential: no project_id");
+		goto out;
+	}
+	if (!hdrcheck_segment_ok(project)) {
+		snprintf(err, errlen, "fcm credential: project_id is not a "
+			 "valid URL path segment");
 		goto out;
 	}
 	endpoint = opt_str(row, "endpoint");

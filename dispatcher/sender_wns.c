@@ -54,6 +54,7 @@
 
 #include "auth_wns.h"
 #include "backoff.h"
+#include "hdrcheck.h"
 #include "hostlist.h"
 #include "http.h"
 #include "log.h"
@@ -243,7 +244,7 @@ int sender_wns_build(const struct push_item *item, int64_t now_us,
 	if (pl == NULL || !json_object_is_type(pl, json_type_object)) {
 		json_object_put(pl);
 		set_result(res, PUSH_OUTCOME_FAILED,
-			   "payload is not a JSON object");
+			   sender_payload_why(item->payload));
 		return -EINVAL;
 	}
 	wns = get(pl, "wns");
@@ -800,11 +801,13 @@ static int wns_send(struct sender_cred *cred, struct push_item *item,
 		sendq_finish_later(&cred->q, &s->qi, &res);
 		return 0;
 	}
-	if (item->token == NULL ||
+	if (item->token == NULL || !hdrcheck_url_ok(item->token) ||
 	    hostlist_check_url(cred->hosts, item->token, why,
 			       sizeof why) < 0) {
 		push_result_set(&res, PUSH_OUTCOME_FAILED,
-				item->token ? why : "no channel URL");
+				item->token == NULL ? "no channel URL"
+				: !hdrcheck_url_ok(item->token)
+				? HDRCHECK_URL_REASON : why);
 		log_warn("wns channel refused", "push_id=%lld app=%d "
 			 "reason=%s", (long long)item->push_id, item->app_id,
 			 res.reason);

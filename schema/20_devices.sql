@@ -21,8 +21,10 @@ RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
                                  p_token !~ '^[A-Za-z0-9_:.-]+$') THEN
       'an FCM registration token is 16 or more characters of '
       'A-Z a-z 0-9 _ : . -'
+    -- Visible ASCII only after the host: the URL is sent as it is, so no
+    -- space or control character may reach the request line.
     WHEN p_platform IN ('wns', 'mpns', 'webpush')
-         AND p_token !~ '^https://[A-Za-z0-9.-]+(:[0-9]+)?/[^[:space:]]*$'
+         AND p_token !~ '^https://[A-Za-z0-9.-]+(:[0-9]+)?/[!-~]*$'
     THEN
       CASE p_platform
         WHEN 'wns' THEN 'a WNS channel must be an https URL'

@@ -77,7 +77,8 @@ COMMENT ON COLUMN push.pushes.priority IS
   'priority.';
 COMMENT ON COLUMN push.pushes.collapse_key IS
   'Pushes with the same key replace each other on the device (APNs '
-  'collapse id: at most 64 bytes).';
+  'collapse id: at most 64 bytes). Sent as a header: no control '
+  'characters, no space at either end.';
 COMMENT ON COLUMN push.pushes.ttl IS
   'Seconds the push stays worth delivering, from created_at; past it the '
   'push is finished as expired instead of sent. Or use expires_at.';
@@ -228,6 +229,11 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
     WHEN p ? 'badge' AND NOT (jsonb_typeof(p -> 'badge') = 'number' AND
                               (p ->> 'badge') ~ '^[0-9]{1,9}$') THEN
       'payload.badge must be a whole number, 0 or more'
+    -- The dispatcher parses payloads up to this depth: a container at
+    -- level 16 below the payload object is the 17th level.
+    WHEN jsonb_path_exists(p, 'strict $.**{16} ? (@.type() == "object" || '
+                              '@.type() == "array")') THEN
+      'payload nests deeper than 16 levels of objects and arrays'
     WHEN p ?| '{apns,fcm,wns,mpns,webpush}'::text[] THEN CASE
       WHEN jsonb_typeof(p -> 'apns') <> 'object' THEN
         'payload.apns must be a JSON object'
@@ -239,11 +245,36 @@ LANGUAGE sql STABLE PARALLEL SAFE AS $$
         'payload.mpns must be a JSON object'
       WHEN jsonb_typeof(p -> 'webpush') <> 'object' THEN
         'payload.webpush must be a JSON object'
+      -- Override fields the senders put into headers (null: absent).
+      WHEN jsonb_typeof(p -> 'apns' -> 'push_type') <> 'null' AND
+           (p -> 'apns' ->> 'push_type') <> ALL (
+             '{alert,background,complication,controls,fileprovider,'
+             'liveactivity,location,mdm,pushtotalk,voip,widgets}'::text[])
+      THEN
+        'payload.apns.push_type must be one of alert, background, '
+        'complication, controls, fileprovider, liveactivity, location, '
+        'mdm, pushtotalk, voip, widgets'
+      WHEN jsonb_typeof(p -> 'apns' -> 'priority') <> 'null' AND NOT (
+             jsonb_typeof(p -> 'apns' -> 'priority') = 'number' AND
+             (p -> 'apns' ->> 'priority') IN ('10', '5', '1')) THEN
+        'payload.apns.priority must be 10, 5 or 1'
+      WHEN jsonb_typeof(p -> 'wns' -> 'tag') <> 'null' AND NOT (
+             jsonb_typeof(p -> 'wns' -> 'tag') = 'string' AND
+             (p -> 'wns' ->> 'tag') ~ '^[A-Za-z0-9]{1,16}$') THEN
+        'payload.wns.tag must be 1 to 16 letters or digits'
+      WHEN jsonb_typeof(p -> 'wns' -> 'cache_policy') <> 'null' AND
+           (p -> 'wns' ->> 'cache_policy') <> ALL (
+             '{cache,no-cache}'::text[]) THEN
+        'payload.wns.cache_policy must be "cache" or "no-cache"'
     END
   END
 $$;
 COMMENT ON FUNCTION push.payload_problem(jsonb) IS
-  'What is wrong with a payload''s shape (a sentence), or NULL.';
+  'What is wrong with a payload''s shape (a sentence), or NULL: not an '
+  'object, empty, a neutral field of the wrong type, nested deeper than '
+  '16 levels of objects and arrays, an override that is not an object, or '
+  'an override field sent as a header (apns.push_type, apns.priority, '
+  'wns.tag, wns.cache_policy) that is not one of its values.';
 
 CREATE FUNCTION push.payload_limit(p_platform push.platform, p jsonb)
 RETURNS integer LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
@@ -396,6 +427,14 @@ RETURNS text LANGUAGE sql STABLE AS $$
         'set ttl or expires_at, not both'
       WHEN octet_length(p_collapse_key) > 256 THEN
         'collapse_key is longer than 256 bytes'
+      -- It becomes a header (apns-collapse-id, also through FCM; X-WNS-Tag):
+      -- a CR or LF would start a header of its own.
+      WHEN p_collapse_key ~ '[\x01-\x1f\x7f]' THEN
+        'collapse_key must not contain control characters (it is sent as '
+        'a header)'
+      WHEN p_collapse_key ~ '^ | $' THEN
+        'collapse_key must not begin or end with a space (it is sent as a '
+        'header)'
       WHEN octet_length(p_idempotency_key) > 256 THEN
         'idempotency_key is longer than 256 bytes'
       WHEN p_campaign_id IS NOT NULL AND c_id IS NULL THEN

@@ -2,9 +2,11 @@
 -- dispatcher heartbeats and debug traces.
 --
 -- push.deliveries is range-partitioned by day on finished_at, so retention
--- is DROP TABLE of old partitions, not DELETE. A DEFAULT partition catches
--- rows for days without a partition yet; push.maintain_partitions() creates
--- upcoming days (moving any such rows) and drops expired ones.
+-- is DROP TABLE of old partitions, not DELETE. push.maintain_partitions()
+-- creates the coming days' partitions ahead of time (the migration the
+-- first ones) and drops expired ones. A DEFAULT partition catches rows for
+-- days without a partition (a database whose maintenance did not run for
+-- days); maintenance moves them when it creates their day.
 
 CREATE TABLE push.deliveries (
   finished_at         timestamptz NOT NULL DEFAULT now(),
@@ -97,11 +99,32 @@ BEGIN
   PERFORM pg_advisory_xact_lock(hashtext('pgpush.maintain_partitions'));
   v_cut := (now() AT TIME ZONE 'UTC')::date - v_keep;
 
-  -- Create today's and the coming days' partitions (UTC days).
+  -- Create today's and the coming days' partitions (UTC days). They are
+  -- made ahead of time (the migration makes the first ones), so the rows
+  -- the dispatchers write always have a daily partition waiting and the
+  -- default partition stays empty.
   FOR i IN 0 .. v_ahead LOOP
     v_day := (now() AT TIME ZONE 'UTC')::date + i;
     v_name := 'deliveries_' || to_char(v_day, 'YYYYMMDD');
     CONTINUE WHEN to_regclass('push.' || v_name) IS NOT NULL;
+    -- A day rows are being written for (today; tomorrow, for a clock a
+    -- little ahead), or one that already has rows in the default
+    -- partition: no insert into push.deliveries may be running while it
+    -- is attached. An insert that chose the default partition by the old
+    -- bounds would fail once the default partition's constraint changed
+    -- ('new row for relation "deliveries_default" violates partition
+    -- constraint'), and a row of the day written meanwhile would fail the
+    -- attach. So first wait for the inserts in flight and hold new ones
+    -- until commit (EXCLUSIVE blocks writers, not readers), then move the
+    -- day's rows and attach. Days further ahead, the usual case, need no
+    -- such lock: nothing is written for them.
+    IF v_day <= (now() AT TIME ZONE 'UTC')::date + 1 OR EXISTS (
+         SELECT 1 FROM push.deliveries_default
+         WHERE finished_at >= (v_day::text || ' 00:00 UTC')::timestamptz
+           AND finished_at < ((v_day + 1)::text || ' 00:00 UTC')::timestamptz)
+    THEN
+      LOCK TABLE push.deliveries IN EXCLUSIVE MODE;
+    END IF;
     EXECUTE format('CREATE TABLE push.%I (LIKE push.deliveries '
                    'INCLUDING DEFAULTS)', v_name);
     -- Rows that already landed in the default partition move over first.
@@ -161,7 +184,10 @@ COMMENT ON FUNCTION push.maintain_partitions(integer, integer) IS
   'partitions_ahead_days (UTC), drops partitions older than the retention '
   '(history_retention_days unless given), and deletes expired pushes and '
   'idempotency keys. Returns what it did. Safe to run any time, by one '
-  'session at a time.';
+  'session at a time, while dispatchers write: creating a partition for a '
+  'day rows are written for (today, tomorrow) or that has rows in the '
+  'default partition first waits for the inserts into push.deliveries in '
+  'flight and holds new ones until commit, so none fails.';
 
 -- Latency histogram: fixed bucket upper bounds in milliseconds. Bucket i of
 -- a histogram array counts latencies <= bound i (and > bound i-1); the last

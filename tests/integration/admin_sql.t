@@ -351,14 +351,19 @@ INSERT INTO push.deliveries (finished_at, push_id, app_id, outcome)
 VALUES (now() - interval '40 days', 1, push.app_id('games'), 'sent'),
        (now() - interval '5 days', 1, push.app_id('games'), 'sent');" >/dev/null
 before=$(q "$db" "SELECT count(*) FROM push.deliveries")
+# Days of today and the next three without a partition yet (the migration
+# made them, unless the day changed since).
+missing=$(q "$db" "SELECT count(*) FROM generate_series(0, 3) n
+  WHERE to_regclass('push.deliveries_' ||
+    to_char((now() AT TIME ZONE 'UTC')::date + n, 'YYYYMMDD')) IS NULL")
 run purge_deliveries -v days=30
 is "$rc" 0 "purge_deliveries exits 0"
 d40=$(q "$db" "SELECT to_char(current_date - 40, 'YYYYMMDD')")
 d35=$(q "$db" "SELECT to_char(current_date - 35, 'YYYYMMDD')")
 like "$out" "dropped\|push\.deliveries_$d40" "it reports the 40-day-old partition dropped"
 like "$out" "dropped\|push\.deliveries_$d35" "and the 35-day-old one"
-like "$out" "summary\|kept 30 days: 2 partitions dropped, 4 created" \
-	"and a summary (today and 3 days ahead created)"
+like "$out" "summary\|kept 30 days: 2 partitions dropped, $missing created" \
+	"and a summary (created: the missing days of today and 3 ahead)"
 is "$(q "$db" "SELECT string_agg(c.relname, ',' ORDER BY c.relname)
 	FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
 	WHERE i.inhparent = 'push.deliveries'::regclass
