@@ -19,6 +19,7 @@
 #include <json-c/json.h>
 
 #include "backoff.h"
+#include "hdrcheck.h"
 #include "http.h"
 #include "log.h"
 #include "mem.h"
@@ -211,6 +212,15 @@ static void on_token(void *arg, const struct http_response *res)
 		json_object_put(root);
 		fail(c, false, res->status, c->cfg.endpoint_name,
 		     "no access_token in the answer");
+		return;
+	}
+	/* It goes into "Authorization: Bearer ...": a CR or LF from a
+	 * hostile token endpoint must not become a header of its own. */
+	if (!hdrcheck_value_ok(json_object_get_string(v))) {
+		json_object_put(root);
+		fail(c, false, res->status, c->cfg.endpoint_name,
+		     "the access_token is not a valid header value "
+		     "(a control character)");
 		return;
 	}
 	tok = json_object_get_string(v);

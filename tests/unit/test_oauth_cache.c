@@ -266,6 +266,21 @@ static void test_errors(void)
 	oauth_cache_free(c);
 	uv_run(&loop, UV_RUN_DEFAULT);
 
+	/* The token becomes "Authorization: Bearer <token>": one with a
+	 * line break would add a header of the token endpoint's choosing. */
+	c = new_cache(&p);
+	wait_for(c, &a);
+	uv_run(&loop, UV_RUN_NOWAIT);
+	respond(200, NULL, "{\"access_token\":\"tok\\r\\nx-injected: 1\"}");
+	ok(a.calls == 1 && a.token[0] == '\0' && !a.err.permanent,
+	   "a token with CR LF: not used, a transient error");
+	is_str(a.err.reason, "test token endpoint: the access_token is not "
+	       "a valid header value (a control character)",
+	       "the reason says why");
+	is_ptr(oauth_cache_token(c, push_now_us()), NULL, "nothing cached");
+	oauth_cache_free(c);
+	uv_run(&loop, UV_RUN_DEFAULT);
+
 	c = new_cache(&p);
 	wait_for(c, &a);
 	uv_run(&loop, UV_RUN_NOWAIT);
