@@ -315,6 +315,17 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 	group_release_after(g);
 }
 
+/* Has the warm-up connection on socket `fd` answered a request? */
+static bool conn_answered(const struct http *http, curl_socket_t fd)
+{
+	const struct http_conn *c;
+
+	for (c = http->conns; c != NULL; c = c->next)
+		if (c->fd == fd)
+			return c->answered;
+	return false;
+}
+
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 		     void *socketp)
 {
@@ -334,12 +345,14 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 	if (sk == NULL) {
 		struct http_xfer *x = NULL;
 
-		/* A new socket: `easy` is opening a connection. */
+		/* A socket not watched: `easy` is opening a connection, or
+		 * takes up an idle one again (libcurl stops watching those),
+		 * which has answered before. */
 		if (easy != NULL &&
 		    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x) ==
 		    CURLE_OK && x != NULL && x->group != NULL &&
 		    x->group->warmup && x->group->warm &&
-		    x->group->opening == NULL)
+		    x->group->opening == NULL && !conn_answered(http, s))
 			x->group->opening = x;
 		sk = mem_alloc_zero(1, sizeof *sk);
 		sk->http = http;
