@@ -56,7 +56,8 @@
  * TLS handshake failed) is resent after 0.1 s, 0.2 s, ... up to
  * SENDER_APNS_MAX_UNPROCESSED_RESENDS times (the `later` list and its
  * timer).  TooManyProviderTokenUpdates stops minting and retries the push
- * later.  A push waiting for the mint floor is retried with the last HTTP
+ * later.  503 and 400 IdleTimeout retire the group's connections
+ * (http_retire_group), so the retry goes out on a new one.  A push waiting for the mint floor is retried with the last HTTP
  * status it got (it is not a transport failure).  Results decided inside
  * send() are delivered from the sendq's zero timer (sendq.h), never from
  * inside send().
@@ -418,7 +419,7 @@ static void retry_or_fail(struct push_result *res, int attempts,
 	}
 }
 
-void sender_apns_classify(const struct sender_apns_answer *ans,
+bool sender_apns_classify(const struct sender_apns_answer *ans,
 			  int attempts, int max_attempts, int64_t now_us,
 			  int64_t backoff_us, struct push_result *res)
 {
@@ -426,6 +427,7 @@ void sender_apns_classify(const struct sender_apns_answer *ans,
 	const char *reason = NULL;
 	long st = ans->status;
 	int64_t ts_ms = 0;
+	bool reconnect = false;
 
 	memset(res, 0, sizeof *res);
 	res->http_status = (int)st;
@@ -436,7 +438,7 @@ void sender_apns_classify(const struct sender_apns_answer *ans,
 		snprintf(res->reason, sizeof res->reason, "transport: %s",
 			 ans->error != NULL ? ans->error : "unknown error");
 		retry_or_fail(res, attempts, max_attempts, now_us + backoff_us);
-		return;
+		return false;
 	}
 	if (ans->body != NULL && ans->body_len > 0) {
 		struct json_tokener *tok = json_tokener_new();
@@ -465,8 +467,9 @@ void sender_apns_classify(const struct sender_apns_answer *ans,
 		    is(reason, "DeviceTokenNotForTopic")) {
 			res->outcome = PUSH_OUTCOME_INVALID_TOKEN;
 		} else if (is(reason, "IdleTimeout")) {
-			/* The connection was idle; a new one is made. */
+			/* The connection was idle: at once, on a new one. */
 			retry_or_fail(res, attempts, max_attempts, now_us);
+			reconnect = true;
 		} else if (is(reason, "TopicDisallowed")) {
 			res->outcome = PUSH_OUTCOME_FAILED;
 			res->auth_failure = true;
@@ -506,12 +509,15 @@ void sender_apns_classify(const struct sender_apns_answer *ans,
 				       : SENDER_APNS_DEVICE_WAIT_US));
 	} else if (st >= 500 && st < 600) {
 		retry_or_fail(res, attempts, max_attempts, now_us + backoff_us);
+		/* This server is going away or overloaded: another one. */
+		reconnect = st == 503;
 	} else {
 		/* 404 BadPath, 405 MethodNotAllowed, 413 PayloadTooLarge
 		 * and anything unknown: not retried as it is. */
 		res->outcome = PUSH_OUTCOME_FAILED;
 	}
 	json_object_put(root);
+	return reconnect;
 }
 
 /* ---- the sender -------------------------------------------------- */
@@ -730,8 +736,9 @@ static void on_answer(void *arg, const struct http_response *hr)
 	ans.error = hr->error;
 	ans.apns_id = http_response_header(hr, "apns-id");
 	now = push_now_us();
-	sender_apns_classify(&ans, s->item->attempts, s->max_attempts, now,
-			     retry_delay(s), &res);
+	if (sender_apns_classify(&ans, s->item->attempts, s->max_attempts,
+				 now, retry_delay(s), &res))
+		http_retire_group(cred->env.http, hr);
 	if (res.reauth && cred->auth != NULL) {
 		int64_t ra = 0;
 

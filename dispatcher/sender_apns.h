@@ -10,6 +10,7 @@
 #ifndef PGPUSH_SENDER_APNS_H
 #define PGPUSH_SENDER_APNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -79,9 +80,11 @@ struct sender_apns_answer {
  * MissingProviderToken, throttled for 429.  `attempts` counts this one;
  * at or past `max_attempts` a retryable answer becomes FAILED.
  * `backoff_us` is the jittered delay for retries.  Pure: any body,
- * however malformed, is handled.
+ * however malformed, is handled.  Returns true when the answer asks for
+ * a new connection (503, 400 IdleTimeout: RECONNECT in PROTOCOLS.md): the
+ * retry must not go out on the connection that carried this request.
  */
-void sender_apns_classify(const struct sender_apns_answer *ans,
+bool sender_apns_classify(const struct sender_apns_answer *ans,
 			  int attempts, int max_attempts, int64_t now_us,
 			  int64_t backoff_us, struct push_result *res);
 

@@ -12,6 +12,7 @@
  *     never a mint within the 20-minute floor (ExpiredProviderToken
  *     storm), TooManyProviderTokenUpdates keeps the accepted token.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -386,6 +387,43 @@ static void test_classify(void)
 	}
 }
 
+/* RECONNECT rows: the retry must go out on a new connection. */
+static void test_reconnect(void)
+{
+	static const struct {
+		long status;
+		const char *body;
+		bool reconnect;
+	} rows[] = {
+		{ 503, R("Shutdown"), true },
+		{ 503, R("ServiceUnavailable"), true },
+		{ 503, "", true },
+		{ 400, R("IdleTimeout"), true },
+		{ 500, R("InternalServerError"), false },
+		{ 429, R("TooManyRequests"), false },
+		{ 400, R("BadDeviceToken"), false },
+		{ 403, R("ExpiredProviderToken"), false },
+		{ 200, "", false },
+		{ 0, NULL, false },
+	};
+	struct sender_apns_answer ans;
+	struct push_result res;
+	size_t i;
+
+	for (i = 0; i < sizeof rows / sizeof *rows; i++) {
+		memset(&ans, 0, sizeof ans);
+		ans.status = rows[i].status;
+		ans.body = rows[i].body;
+		ans.body_len = rows[i].body ? strlen(rows[i].body) : 0;
+		ans.error = rows[i].status == 0 ? "Couldn't connect" : NULL;
+		is_int(sender_apns_classify(&ans, 1, 8, NOW, B, &res),
+		       rows[i].reconnect, "%ld %s: %s", rows[i].status,
+		       rows[i].body ? rows[i].body : "(transport)",
+		       rows[i].reconnect ? "a new connection"
+		       : "the connection is kept");
+	}
+}
+
 /* ---- the provider token ------------------------------------------ */
 
 static EVP_PKEY *keygen(char **pem)
@@ -611,6 +649,7 @@ int main(void)
 	test_mapping();
 	test_uuid();
 	test_classify();
+	test_reconnect();
 	test_token();
 	return done_testing();
 }
