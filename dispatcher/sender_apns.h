@@ -71,14 +71,19 @@ struct sender_apns_answer {
 	size_t body_len;
 	const char *error;       /* status 0: the transport error */
 	const char *apns_id;     /* the apns-id response header, or NULL */
+	bool token_accepted;     /* token auth: APNs had accepted the
+				  * provider token this request carried */
 };
 
 /*
  * Classify an answer into `res` (zeroed first): outcome, reason (Apple's
  * reason string), message id (apns-id), provider_ts_us (410 timestamp),
  * retry time, and the flags: reauth for Expired/Invalid/
- * MissingProviderToken, throttled for 429.  `attempts` counts this one;
- * at or past `max_attempts` a retryable answer becomes FAILED.
+ * MissingProviderToken, throttled for 429.  ExpiredProviderToken is
+ * retried (a new token helps); Invalid/MissingProviderToken too if
+ * `token_accepted`, else the push fails as an auth failure (a token
+ * refused on first use: the credential is wrong).  `attempts` counts
+ * this one; at or past `max_attempts` a retryable answer becomes FAILED.
  * `backoff_us` is the jittered delay for retries.  Pure: any body,
  * however malformed, is handled.  Returns true when the answer asks for
  * a new connection (503, 400 IdleTimeout: RECONNECT in PROTOCOLS.md): the
