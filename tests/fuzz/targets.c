@@ -161,7 +161,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 #elif defined(FUZZ_APNS_CLASSIFY)
 	{
 		struct sender_apns_answer a = { status, f.f[0], f.len[0],
-						"transport", opt(&f, 1) };
+						"transport", opt(&f, 1),
+						f.b0 & 1 };
 
 		sender_apns_classify(&a, f.b1 % 10 + 1, 8, NOW, 1000000, &res);
 		check_result(&res);
