@@ -10,7 +10,8 @@
  *   - records each in push.deliveries,
  *   - invalidates the device of an invalid_token outcome, unless it was
  *     registered again after the provider's verdict (APNs timestamp) or
- *     after the request was sent.
+ *     after the request was sent; the first case is recorded as failed
+ *     ("Unregistered (stale: ...)"), since no token died.
  * Rows whose lease was taken over by another dispatcher are ignored, and
  * running the statement twice (a retry after a lost connection) changes
  * nothing the second time.

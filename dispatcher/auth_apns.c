@@ -2,11 +2,12 @@
  * auth_apns.c - the shared APNs provider-token cache.  See auth_apns.h.
  *
  * State of one cache: the current token (`cur`, minted at `cur_at_us`,
- * possibly marked rejected by APNs), the one before it (`prev`, kept so a
- * TooManyProviderTokenUpdates can fall back to a token APNs already
- * accepted), the time of the last mint (the 20-minute floor counts from
- * it) and `no_mint_until_us` (set by TooManyProviderTokenUpdates).  Every
- * decision is taken in auth_apns_token(), from those fields and `now`.
+ * possibly marked rejected by APNs, and whether APNs has accepted it),
+ * the one before it (`prev`, kept so a TooManyProviderTokenUpdates can
+ * fall back to a token APNs already accepted), the time of the last mint
+ * (the 20-minute floor counts from it) and `no_mint_until_us` (set by
+ * TooManyProviderTokenUpdates).  Every decision is taken in
+ * auth_apns_token(), from those fields and `now`.
  */
 #include "auth_apns.h"
 
@@ -38,8 +39,10 @@ struct auth_apns {
 	char *cur;                      /* NULL: none minted yet */
 	int64_t cur_at_us;
 	bool cur_rejected;
+	bool cur_accepted;              /* APNs answered 200 to it */
 	char *prev;
 	int64_t prev_at_us;
+	bool prev_accepted;
 	int64_t last_mint_us;           /* 0: never */
 	int64_t no_mint_until_us;
 
@@ -199,12 +202,14 @@ static int mint(struct auth_apns *a, int64_t now_us)
 		wipe_free(a->prev);
 		a->prev = a->cur;
 		a->prev_at_us = a->cur_at_us;
+		a->prev_accepted = a->cur_accepted;
 	} else {
 		wipe_free(a->cur);
 	}
 	a->cur = jwt;
 	a->cur_at_us = now_us;
 	a->cur_rejected = false;
+	a->cur_accepted = false;
 	a->last_mint_us = now_us;
 	a->stats.mints++;
 	log_info("apns provider token minted", "team=%s key_id=%s mints=%llu",
@@ -268,6 +273,27 @@ void auth_apns_rejected(struct auth_apns *a, const char *token,
 	}
 }
 
+void auth_apns_accepted(struct auth_apns *a, const char *token)
+{
+	if (token == NULL)
+		return;
+	if (a->cur != NULL && strcmp(a->cur, token) == 0)
+		a->cur_accepted = true;
+	else if (a->prev != NULL && strcmp(a->prev, token) == 0)
+		a->prev_accepted = true;
+}
+
+bool auth_apns_was_accepted(const struct auth_apns *a, const char *token)
+{
+	if (token == NULL)
+		return false;
+	if (a->cur != NULL && strcmp(a->cur, token) == 0)
+		return a->cur_accepted;
+	if (a->prev != NULL && strcmp(a->prev, token) == 0)
+		return a->prev_accepted;
+	return false;
+}
+
 int64_t auth_apns_too_many(struct auth_apns *a, const char *token,
 			   int64_t now_us)
 {
@@ -287,6 +313,7 @@ int64_t auth_apns_too_many(struct auth_apns *a, const char *token,
 			a->cur = a->prev;
 			a->cur_at_us = a->prev_at_us;
 			a->cur_rejected = false;
+			a->cur_accepted = a->prev_accepted;
 			a->prev = NULL;
 		} else {
 			a->cur_rejected = true;

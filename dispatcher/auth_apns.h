@@ -15,6 +15,10 @@
  *   - on ExpiredProviderToken / InvalidProviderToken for the current
  *     token (auth_apns_rejected) mints a new one if the floor allows,
  *     else keeps the current one and tells the caller when to retry;
+ *   - remembers whether APNs has ever accepted a token (a 200 for a
+ *     request that carried it: auth_apns_accepted), so a sender can tell
+ *     a token refused on first use (the key, team or key id is wrong)
+ *     from one refused after it worked;
  *   - on TooManyProviderTokenUpdates (auth_apns_too_many) stops minting
  *     for a floor, goes back to the previous token if it is still young
  *     enough to be accepted, and tells the caller when to retry.
@@ -82,6 +86,15 @@ const char *auth_apns_token(struct auth_apns *a, int64_t now_us,
  */
 void auth_apns_rejected(struct auth_apns *a, const char *token,
 			int64_t now_us);
+
+/*
+ * APNs answered 200 to a request that carried `token`: it is known good.
+ * Only the current and the previous token are remembered.
+ */
+void auth_apns_accepted(struct auth_apns *a, const char *token);
+
+/* Has APNs accepted `token` (auth_apns_accepted) since it was minted? */
+bool auth_apns_was_accepted(const struct auth_apns *a, const char *token);
 
 /*
  * APNs answered TooManyProviderTokenUpdates for `token`: no minting for a

@@ -18,7 +18,15 @@
  * group's connections per host.  (A CURLSH per group on one multi did
  * that with libcurl 7.88, but from 8.x on a share's connection cache
  * ignores the multi's limits: one APNs team opened 80-120 connections.)
- * Groups live until http_close().
+ * Groups live until http_close(), but for retired ones.
+ *
+ * Retiring a group (http_retire_group(): APNs said 503 Shutdown, 400
+ * IdleTimeout) swaps it for a new group of the same name, with a new
+ * multi handle and so new connections; what had not gone out yet moves
+ * over.  The old group takes no new request; its requests in flight get
+ * their answers on the old connections, and once it has none left it is
+ * destroyed from the `reap` timer (never from inside libcurl), which
+ * closes those connections.
  *
  * Warm-up groups (APNs token auth: one stream per connection until the
  * server has accepted a JWT) are gated twice.  Our own submits wait in
@@ -88,6 +96,9 @@
 /* libcurl resends a request it judged unprocessed at most this often,
  * then gives up with "Connection died" (CONN_MAX_RETRIES, 7.x and 8.x). */
 #define CURL_RESENDS_MAX 5
+/* A group that replaced a retired one is not retired sooner than this:
+ * APNs treats rapid reconnection as an attack. */
+#define RETIRE_MIN_MS 1000
 
 struct http_sock {
 	uv_poll_t poll;            /* owned; freed in its close callback */
@@ -133,6 +144,8 @@ struct http_xfer {
 	 * side: its copy for the worker, and the answer copied back. */
 	struct th_worker *w;       /* its worker */
 	struct http_xfer *inner;   /* the worker's transfer; worker only */
+	uint64_t res_gen;          /* the worker's group that answered
+				    * (its `gen`), for http_retire_group() */
 	struct http_request req;   /* strings owned (th_req_copy) */
 	long res_status;
 	int res_version;
@@ -169,6 +182,11 @@ struct http_group {
 	struct http_group *next;
 	int64_t failing_since_ms;       /* only transport errors since; 0 */
 	bool rebuild;                   /* fresh connection per request */
+	uint64_t gen;                   /* unique in its bridge */
+	uint64_t successor_ms;          /* uv_now when it replaced a
+					 * retired group; 0: first of its name */
+	bool retired;                   /* replaced (http_retire_group());
+					 * destroyed once it has no requests */
 };
 
 /*
@@ -204,6 +222,8 @@ struct http {
 	uv_timer_t sweep;               /* request timeouts (on_sweep) */
 	struct h2 *h2;                  /* http_opts.h2_direct, or NULL */
 	unsigned out;                   /* transfers gone out, all groups */
+	uv_timer_t reap;                /* destroys idle retired groups */
+	uint64_t next_gen;
 };
 
 static int th_new(struct http *http, uv_loop_t *loop);
@@ -217,6 +237,8 @@ static void xfer_finish(struct http *http, struct http_xfer *x,
 			CURLcode rc, enum http_err why_err, const char *why);
 static void check_multi_info(struct http_group *g);
 static void group_release_after(struct http_group *g);
+static struct http_group *group_get(struct http *http, const char *name);
+static void reap_check(struct http *http, struct http_group *g);
 
 /* ---- lists ------------------------------------------------------- */
 
@@ -322,6 +344,17 @@ static void on_poll(uv_poll_t *poll, int status, int events)
 	group_release_after(g);
 }
 
+/* Has the warm-up connection on socket `fd` answered a request? */
+static bool conn_answered(const struct http *http, curl_socket_t fd)
+{
+	const struct http_conn *c;
+
+	for (c = http->conns; c != NULL; c = c->next)
+		if (c->fd == fd)
+			return c->answered;
+	return false;
+}
+
 static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 		     void *socketp)
 {
@@ -341,12 +374,14 @@ static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
 	if (sk == NULL) {
 		struct http_xfer *x = NULL;
 
-		/* A new socket: `easy` is opening a connection. */
+		/* A socket not watched: `easy` is opening a connection, or
+		 * takes up an idle one again (libcurl stops watching those),
+		 * which has answered before. */
 		if (easy != NULL &&
 		    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x) ==
 		    CURLE_OK && x != NULL && x->group != NULL &&
 		    x->group->warmup && x->group->warm &&
-		    x->group->opening == NULL)
+		    x->group->opening == NULL && !conn_answered(http, s))
 			x->group->opening = x;
 		sk = mem_alloc_zero(1, sizeof *sk);
 		sk->http = http;
@@ -688,6 +723,16 @@ static void xfer_requeue(struct http *http, struct http_xfer *x)
 	if (g->opening == x)
 		g->opening = NULL;
 	g->active--;
+	if (g->retired) {
+		/* Not onto the retired connections: the group's successor. */
+		struct http_group *ng = group_get(http, g->name);
+
+		reap_check(http, g);
+		if (ng != NULL) {
+			ng->warmup = g->warmup;
+			x->group = g = ng;
+		}
+	}
 	x->held = true;
 	x->held_next = g->held;
 	g->held = x;
@@ -708,7 +753,7 @@ static void xfer_turn_back(struct http *http, struct http_xfer *x)
 			 "group=%s", g->name);
 	g->warm = false;
 	xfer_requeue(http, x);
-	group_release(http, g);
+	group_release(http, x->group);
 }
 
 /*
@@ -873,6 +918,8 @@ static void xfer_finish(struct http *http, struct http_xfer *x,
 	/* The callback may have closed the bridge (groups are gone then). */
 	if (!held && !http->closing)
 		group_release(http, g);
+	if (!http->closing)
+		reap_check(http, g);
 }
 
 static void check_multi_info(struct http_group *g)
@@ -897,7 +944,10 @@ static void check_multi_info(struct http_group *g)
 		} else if (xfer_waited_out(x, msg->data.result)) {
 			http->stats.requeued++;
 			xfer_requeue(http, x);
-			requeued = true;
+			if (x->group != g)      /* g is retired */
+				group_release(http, x->group);
+			else
+				requeued = true;
 		} else {
 			xfer_finish(http, x, msg->data.result,
 				    HTTP_ERR_NONE, NULL);
@@ -1044,6 +1094,7 @@ static struct http_group *group_new(struct http *http, const char *name)
 	g->http = http;
 	g->multi = m;
 	g->timer.data = g;
+	g->gen = ++http->next_gen;
 	curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
 	curl_multi_setopt(m, CURLMOPT_SOCKETDATA, g);
 	curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
@@ -1068,12 +1119,151 @@ static struct http_group *group_get(struct http *http, const char *name)
 	struct http_group *g;
 
 	for (g = http->groups; g != NULL; g = g->next)
-		if (g != http->common && strcmp(g->name, name) == 0)
+		if (g != http->common && !g->retired &&
+		    strcmp(g->name, name) == 0)
 			return g;
 	g = group_new(http, name);
 	if (g != NULL)
 		http->stats.groups++;
 	return g;
+}
+
+/* ---- retiring a group's connections (http_retire_group) ---------- */
+
+static void on_reap(uv_timer_t *t);
+static void group_closed(uv_handle_t *h);
+
+/* A retired group with no request left is destroyed soon, from the loop. */
+static void reap_check(struct http *http, struct http_group *g)
+{
+	if (g->retired && g->active == 0 && g->held == NULL &&
+	    !http->closing)
+		uv_timer_start(&http->reap, on_reap, 0, 0);
+}
+
+/*
+ * Destroy a retired group that has no request: its multi handle closes
+ * its connections (its sockets' polls are stopped first, the contexts
+ * closed after), its timer's close callback frees it.
+ */
+static void group_destroy(struct http *http, struct http_group *g)
+{
+	struct http_group **pp;
+	struct http_sock *sk, *next;
+	CURLM *multi = g->multi;
+
+	for (pp = &http->groups; *pp != g; pp = &(*pp)->next)
+		;
+	*pp = g->next;
+	uv_timer_stop(&g->timer);
+	for (sk = http->socks; sk != NULL; sk = sk->next) {
+		if (sk->group == g) {
+			uv_poll_stop(&sk->poll);
+			sk->events = 0;
+		}
+	}
+	g->multi = NULL;
+	curl_multi_cleanup(multi);
+	for (sk = http->socks; sk != NULL; sk = next) {
+		next = sk->next;
+		if (sk->group == g)
+			sock_destroy(http, sk);
+	}
+	log_debug("retired connections closed", "group=%s", g->name);
+	http->closing_handles++;
+	uv_close((uv_handle_t *)&g->timer, group_closed);
+}
+
+static void on_reap(uv_timer_t *t)
+{
+	struct http *http = t->data;
+	struct http_group *g, *next;
+
+	for (g = http->groups; g != NULL; g = next) {
+		next = g->next;
+		if (g->retired && g->active == 0 && g->held == NULL)
+			group_destroy(http, g);
+	}
+}
+
+/*
+ * Replace `g` by a new group of its name (new connections).  Its
+ * requests that have not gone out move to the new group, oldest first;
+ * those in flight stay and end on the old connections.
+ */
+static void group_retire(struct http *http, struct http_group *g)
+{
+	struct http_group *ng;
+	struct http_xfer *x;
+
+	if (g->retired || g == http->common || http->closing ||
+	    (g->successor_ms != 0 &&
+	     uv_now(http->loop) - g->successor_ms < RETIRE_MIN_MS))
+		return;
+	ng = group_new(http, g->name);
+	if (ng == NULL)
+		return;                 /* the old connections serve on */
+	ng->warmup = g->warmup;
+	ng->successor_ms = uv_now(http->loop);
+	if (ng->successor_ms == 0)
+		ng->successor_ms = 1;
+	g->retired = true;
+	http->stats.retired++;
+	log_info("connections retired: new requests open a new one",
+		 "group=%s in_flight=%u", g->name, g->out);
+	ng->held = g->held;
+	ng->held_tail = g->held_tail;
+	g->held = g->held_tail = NULL;
+	for (x = ng->held; x != NULL; x = x->held_next)
+		x->group = ng;
+	/* http->xfers is newest first: pushing each to the front of the
+	 * queue leaves the oldest first. */
+	for (x = http->xfers; x != NULL; x = x->next) {
+		if (x->group != g || x->held || x->went_out ||
+		    x->turned_back)
+			continue;
+		curl_multi_remove_handle(g->multi, x->easy);
+		if (g->opening == x)
+			g->opening = NULL;
+		g->active--;
+		curl_easy_setopt(x->easy, CURLOPT_FRESH_CONNECT, 0L);
+		curl_easy_setopt(x->easy, CURLOPT_FORBID_REUSE, 0L);
+		x->errbuf[0] = '\0';
+		x->group = ng;
+		x->held = true;
+		x->held_next = ng->held;
+		ng->held = x;
+		if (ng->held_tail == NULL)
+			ng->held_tail = x;
+	}
+	reap_check(http, g);
+	group_release(http, ng);
+}
+
+/* Retire the current group `name` if it is generation `gen`. */
+static void group_retire_gen(struct http *http, const char *name,
+			     uint64_t gen)
+{
+	struct http_group *g;
+
+	for (g = http->groups; g != NULL; g = g->next)
+		if (g->gen == gen && !g->retired && g != http->common &&
+		    strcmp(g->name, name) == 0)
+			group_retire(http, g);
+}
+
+static void th_retire(struct http *http, struct http_xfer *px);
+
+void http_retire_group(struct http *http, const struct http_response *res)
+{
+	struct http_xfer *x = res->xfer;
+
+	if (x == NULL || http->closing)
+		return;
+	if (http->th != NULL)
+		th_retire(http, x);
+	else if (x->group != NULL)      /* h2_direct requests have none */
+		group_retire(http, x->group);
 }
 
 /* Client certificate options; 0, or -EINVAL when libcurl refuses. */
@@ -1519,6 +1709,8 @@ int http_new(struct http **out, uv_loop_t *loop,
 	}
 	uv_timer_init(loop, &http->sweep);
 	http->sweep.data = http;
+	uv_timer_init(loop, &http->reap);
+	http->reap.data = http;
 	*out = http;
 	return 0;
 }
@@ -1620,6 +1812,8 @@ again:
 	}
 	http->closing_handles++;
 	uv_close((uv_handle_t *)&http->sweep, sweep_closed);
+	http->closing_handles++;
+	uv_close((uv_handle_t *)&http->reap, sweep_closed);
 	/* Each group goes with its timer's close callback. */
 	while (http->groups != NULL) {
 		g = http->groups;
@@ -1648,12 +1842,14 @@ again:
  */
 
 enum th_op { TH_SUBMIT, TH_CANCEL, TH_CLOSE, TH_DONE, TH_CANCEL_DONE,
-	     TH_CLOSED };
+	     TH_CLOSED, TH_RETIRE };
 
 struct th_msg {
 	enum th_op op;
 	struct http_xfer *px;
 	struct th_worker *w;
+	char *group;                    /* TH_RETIRE: the group's name */
+	uint64_t gen;                   /* and its generation */
 	struct th_msg *next;
 };
 
@@ -1681,15 +1877,11 @@ struct http_th {
 	struct th_worker *w;
 };
 
-static void th_push(struct http_th *th, struct th_queue *q, enum th_op op,
-		    struct http_xfer *px, struct th_worker *w,
-		    uv_async_t *wake)
+static void th_push_msg(struct http_th *th, struct th_queue *q,
+			struct th_msg *m, uv_async_t *wake)
 {
-	struct th_msg *m = mem_alloc(sizeof *m);
+	struct th_worker *w = m->w;
 
-	m->op = op;
-	m->px = px;
-	m->w = w;
 	m->next = NULL;
 	uv_mutex_lock(&th->mu);
 	if (q->tail != NULL)
@@ -1701,6 +1893,18 @@ static void th_push(struct http_th *th, struct th_queue *q, enum th_op op,
 		w->stats = w->inner->stats;
 	uv_mutex_unlock(&th->mu);
 	uv_async_send(wake);
+}
+
+static void th_push(struct http_th *th, struct th_queue *q, enum th_op op,
+		    struct http_xfer *px, struct th_worker *w,
+		    uv_async_t *wake)
+{
+	struct th_msg *m = mem_alloc_zero(1, sizeof *m);
+
+	m->op = op;
+	m->px = px;
+	m->w = w;
+	th_push_msg(th, q, m, wake);
 }
 
 static struct th_msg *th_take(struct http_th *th, struct th_queue *q)
@@ -1805,6 +2009,7 @@ static void th_inner_done(void *arg, const struct http_response *res)
 	struct th_worker *w = px->w;
 
 	px->inner = NULL;
+	px->res_gen = x != NULL && x->group != NULL ? x->group->gen : 0;
 	px->res_status = res->status;
 	px->res_version = res->http_version;
 	px->res_err = res->err;
@@ -1869,7 +2074,10 @@ static void th_on_wake(uv_async_t *a)
 				&th->wake_main);
 		} else if (m->op == TH_CLOSE && w->inner != NULL) {
 			http_close(w->inner, th_inner_closed, w);
+		} else if (m->op == TH_RETIRE && w->inner != NULL) {
+			group_retire_gen(w->inner, m->group, m->gen);
 		}
+		free(m->group);
 		free(m);
 	}
 }
@@ -2091,6 +2299,22 @@ static void th_cancel(struct http *http, struct http_xfer *px)
 	th_push(th, &px->w->in, TH_CANCEL, px, px->w, &px->w->wake);
 }
 
+/* http_retire_group() of a threaded bridge: to the group's worker. */
+static void th_retire(struct http *http, struct http_xfer *px)
+{
+	struct th_msg *m;
+
+	if (px->w == NULL || px->req.conn_group == NULL ||
+	    px->req.conn_group[0] == '\0' || px->res_gen == 0)
+		return;
+	m = mem_alloc_zero(1, sizeof *m);
+	m->op = TH_RETIRE;
+	m->w = px->w;
+	m->group = mem_strdup(px->req.conn_group);
+	m->gen = px->res_gen;
+	th_push_msg(http->th, &px->w->in, m, &px->w->wake);
+}
+
 static void th_close(struct http *http)
 {
 	struct http_th *th = http->th;
@@ -2128,6 +2352,7 @@ static void th_get_stats(const struct http *http, struct http_stats *out)
 		out->rebuilds += s->rebuilds;
 		out->turned_back += s->turned_back;
 		out->requeued += s->requeued;
+		out->retired += s->retired;
 	}
 	uv_mutex_unlock(&th->mu);
 }

@@ -215,6 +215,8 @@ struct http_stats {
 				  * timeout for a stream while the group's
 				  * connections worked: queued again, not
 				  * failed */
+	uint64_t retired;        /* groups whose connections were retired
+				  * (http_retire_group) */
 };
 
 /*
@@ -248,6 +250,21 @@ void http_cancel(struct http *http, struct http_xfer *xfer);
  */
 const char *http_response_header(const struct http_response *res,
 				 const char *name);
+
+/*
+ * Retire the connections of the group that answered `res` (the server
+ * asked for a new connection: APNs 503 Shutdown, 400 IdleTimeout): the
+ * group's next requests, and those of its requests that have not gone
+ * out yet, go out on a new connection; the old ones are no longer picked,
+ * its requests in flight there still get their answers, and then they
+ * are closed.  Answers from connections already retired change nothing,
+ * so a burst of such answers retires once; a group that replaced a
+ * retired one is kept for its first second (APNs treats rapid
+ * reconnection as an attack).  Call only during the done callback.  A
+ * no-op for requests without a conn_group (the common connections and
+ * the h2_direct client are left alone).
+ */
+void http_retire_group(struct http *http, const struct http_response *res);
 
 /* Copy the counters into *out. */
 void http_get_stats(const struct http *http, struct http_stats *out);

@@ -49,17 +49,22 @@
  * connection only ever carries one team's tokens; token groups are
  * warm-up groups (http.h conn_warmup: a new connection carries one request
  * until APNs has accepted a JWT on it).  Inside a send, not counted as
- * attempts: ExpiredProviderToken / InvalidProviderToken /
- * MissingProviderToken resend once with a new token when one can be
- * minted (never faster than the 20-minute floor); a request that was not
+ * attempts: ExpiredProviderToken, and InvalidProviderToken /
+ * MissingProviderToken for a token APNs had accepted before, resend once
+ * with a new token when one can be minted (never faster than the
+ * 20-minute floor; until then the push is retried when it allows); the
+ * latter two for a token APNs never accepted (auth_apns_was_accepted)
+ * fail the push: the credential is wrong; a request that was not
  * processed (refused stream, GOAWAY, "Connection died", not sent whole,
  * TLS handshake failed) is resent after 0.1 s, 0.2 s, ... up to
  * SENDER_APNS_MAX_UNPROCESSED_RESENDS times (the `later` list and its
  * timer).  TooManyProviderTokenUpdates stops minting and retries the push
- * later.  A push waiting for the mint floor is retried with the last HTTP
- * status it got (it is not a transport failure).  Results decided inside
- * send() are delivered from the sendq's zero timer (sendq.h), never from
- * inside send().
+ * later.  503 and 400 IdleTimeout retire the group's connections
+ * (http_retire_group), so the retry goes out on a new one.  A push
+ * waiting for the mint floor is retried with the last HTTP status it got
+ * (it is not a transport failure).  Results decided inside send() are
+ * delivered from the sendq's zero timer (sendq.h), never from inside
+ * send().
  */
 #include "sender_apns.h"
 
@@ -438,7 +443,7 @@ static void retry_or_fail(struct push_result *res, int attempts,
 	}
 }
 
-void sender_apns_classify(const struct sender_apns_answer *ans,
+bool sender_apns_classify(const struct sender_apns_answer *ans,
 			  int attempts, int max_attempts, int64_t now_us,
 			  int64_t backoff_us, struct push_result *res)
 {
@@ -446,6 +451,7 @@ void sender_apns_classify(const struct sender_apns_answer *ans,
 	const char *reason = NULL;
 	long st = ans->status;
 	int64_t ts_ms = 0;
+	bool reconnect = false;
 
 	memset(res, 0, sizeof *res);
 	res->http_status = (int)st;
@@ -456,7 +462,7 @@ void sender_apns_classify(const struct sender_apns_answer *ans,
 		snprintf(res->reason, sizeof res->reason, "transport: %s",
 			 ans->error != NULL ? ans->error : "unknown error");
 		retry_or_fail(res, attempts, max_attempts, now_us + backoff_us);
-		return;
+		return false;
 	}
 	if (ans->body != NULL && ans->body_len > 0) {
 		struct json_tokener *tok = json_tokener_new();
@@ -485,8 +491,9 @@ void sender_apns_classify(const struct sender_apns_answer *ans,
 		    is(reason, "DeviceTokenNotForTopic")) {
 			res->outcome = PUSH_OUTCOME_INVALID_TOKEN;
 		} else if (is(reason, "IdleTimeout")) {
-			/* The connection was idle; a new one is made. */
+			/* The connection was idle: at once, on a new one. */
 			retry_or_fail(res, attempts, max_attempts, now_us);
+			reconnect = true;
 		} else if (is(reason, "TopicDisallowed")) {
 			res->outcome = PUSH_OUTCOME_FAILED;
 			res->auth_failure = true;
@@ -494,15 +501,26 @@ void sender_apns_classify(const struct sender_apns_answer *ans,
 			res->outcome = PUSH_OUTCOME_FAILED;
 		}
 	} else if (st == 403) {
-		if (is(reason, "ExpiredProviderToken")) {
+		bool bad_token = is(reason, "InvalidProviderToken") ||
+				 is(reason, "MissingProviderToken");
+
+		if (is(reason, "ExpiredProviderToken") ||
+		    (bad_token && ans->token_accepted)) {
+			/* A new token helps: an old one, or one APNs took
+			 * before and refuses now.  Minted when the floor
+			 * allows; the push waits for it. */
 			res->reauth = true;
 			retry_or_fail(res, attempts, max_attempts,
 				      now_us + backoff_us);
-		} else if (is(reason, "InvalidProviderToken") ||
-			   is(reason, "MissingProviderToken")) {
+		} else if (bad_token) {
+			/* Refused on first use: a new token signed with the
+			 * same key, team and key id would be refused too. */
 			res->reauth = true;
 			res->outcome = PUSH_OUTCOME_FAILED;
 			res->auth_failure = true;
+			snprintf(res->reason, sizeof res->reason,
+				 "%s (refused on first use: check team_id, "
+				 "key_id and signing_key)", reason);
 		} else {
 			/* BadCertificate(Environment), Forbidden,
 			 * UnrelatedKeyIdInToken, BadEnvironmentKeyIdInToken:
@@ -526,12 +544,15 @@ void sender_apns_classify(const struct sender_apns_answer *ans,
 				       : SENDER_APNS_DEVICE_WAIT_US));
 	} else if (st >= 500 && st < 600) {
 		retry_or_fail(res, attempts, max_attempts, now_us + backoff_us);
+		/* This server is going away or overloaded: another one. */
+		reconnect = st == 503;
 	} else {
 		/* 404 BadPath, 405 MethodNotAllowed, 413 PayloadTooLarge
 		 * and anything unknown: not retried as it is. */
 		res->outcome = PUSH_OUTCOME_FAILED;
 	}
 	json_object_put(root);
+	return reconnect;
 }
 
 /* ---- the sender -------------------------------------------------- */
@@ -744,21 +765,28 @@ static void on_answer(void *arg, const struct http_response *hr)
 	ans.error = hr->error;
 	ans.err = hr->err;
 	ans.apns_id = http_response_header(hr, "apns-id");
+	ans.token_accepted = cred->auth != NULL &&
+			     auth_apns_was_accepted(cred->auth, s->token);
+	if (hr->status == 200 && cred->auth != NULL)
+		auth_apns_accepted(cred->auth, s->token);
 	now = push_now_us();
-	sender_apns_classify(&ans, s->item->attempts, s->max_attempts, now,
-			     retry_delay(s), &res);
+	if (sender_apns_classify(&ans, s->item->attempts, s->max_attempts,
+				 now, retry_delay(s), &res))
+		http_retire_group(cred->env.http, hr);
 	if (res.reauth && cred->auth != NULL) {
 		int64_t ra = 0;
 
 		auth_apns_rejected(cred->auth, s->token, now);
-		tok = auth_apns_token(cred->auth, now, &ra);
+		/* Resend once with a new token, if one can help and be had
+		 * now; else the retry waits for the floor. */
+		tok = res.outcome == PUSH_OUTCOME_RETRY
+		      ? auth_apns_token(cred->auth, now, &ra) : NULL;
 		if (!s->reauthed && tok != NULL &&
 		    (s->token == NULL || strcmp(tok, s->token) != 0)) {
 			s->reauthed = true;
 			post(s);
 			return;
 		}
-		/* No new token before the floor: try again then. */
 		if (res.outcome == PUSH_OUTCOME_RETRY && tok == NULL &&
 		    ra > res.retry_at_us)
 			res.retry_at_us = ra;

@@ -10,6 +10,7 @@
 #ifndef PGPUSH_SENDER_APNS_H
 #define PGPUSH_SENDER_APNS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -72,18 +73,25 @@ struct sender_apns_answer {
 	const char *error;       /* status 0: the transport error */
 	const char *apns_id;     /* the apns-id response header, or NULL */
 	enum http_err err;       /* status 0: the transport error's kind */
+	bool token_accepted;     /* token auth: APNs had accepted the
+				  * provider token this request carried */
 };
 
 /*
  * Classify an answer into `res` (zeroed first): outcome, reason (Apple's
  * reason string), message id (apns-id), provider_ts_us (410 timestamp),
  * retry time, and the flags: reauth for Expired/Invalid/
- * MissingProviderToken, throttled for 429.  `attempts` counts this one;
- * at or past `max_attempts` a retryable answer becomes FAILED.
+ * MissingProviderToken, throttled for 429.  ExpiredProviderToken is
+ * retried (a new token helps); Invalid/MissingProviderToken too if
+ * `token_accepted`, else the push fails as an auth failure (a token
+ * refused on first use: the credential is wrong).  `attempts` counts
+ * this one; at or past `max_attempts` a retryable answer becomes FAILED.
  * `backoff_us` is the jittered delay for retries.  Pure: any body,
- * however malformed, is handled.
+ * however malformed, is handled.  Returns true when the answer asks for
+ * a new connection (503, 400 IdleTimeout: RECONNECT in PROTOCOLS.md): the
+ * retry must not go out on the connection that carried this request.
  */
-void sender_apns_classify(const struct sender_apns_answer *ans,
+bool sender_apns_classify(const struct sender_apns_answer *ans,
 			  int attempts, int max_attempts, int64_t now_us,
 			  int64_t backoff_us, struct push_result *res);
 

@@ -191,7 +191,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		struct sender_apns_answer a = { status, f.f[0], f.len[0],
 						"transport", opt(&f, 1),
 						status == 0 ? kind
-						: HTTP_ERR_NONE };
+						: HTTP_ERR_NONE,
+						f.b0 & 1 };
 
 		sender_apns_classify(&a, f.b1 % 10 + 1, 8, NOW, 1000000, &res);
 		check_result(&res);

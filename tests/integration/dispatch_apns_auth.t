@@ -14,9 +14,14 @@
 #   - 429 TooManyProviderTokenUpdates: the push is retried later (reason
 #     recorded), minting waits a floor each time, and once APNs takes a
 #     new token everything is sent;
-#   - a key APNs does not know: 403 InvalidProviderToken -> failed;
+#   - a key APNs does not know: 403 InvalidProviderToken on a token's
+#     first use -> failed at once, with a reason that names the columns
+#     to check, not resent with another token;
 #   - with the default floor, a storm causes no new mint at all and the
-#     pushes are retried no sooner than 20 minutes after the last mint.
+#     pushes are retried no sooner than 20 minutes after the last mint;
+#   - with the default floor, 403 InvalidProviderToken / MissingProviderToken
+#     for a token APNs had accepted: like ExpiredProviderToken, the push is
+#     retried when the floor allows a new token (not failed).
 . "$(dirname "$0")/../harness/lib.sh"
 . "$(dirname "$0")/../harness/dispatch.sh"
 . "$(dirname "$0")/../harness/apns.sh"
@@ -119,7 +124,12 @@ wait_for $DB "SELECT NOT EXISTS (SELECT 1 FROM push.queue WHERE app_id = $WRONG)
 is "$(q $DB "SELECT string_agg(DISTINCT outcome || '|' || provider_status || '|'
                || provider_reason, ',')
              FROM push.deliveries WHERE app_id = $WRONG AND outcome <> 'retry'")" \
-	"failed|403|InvalidProviderToken" "unknown key: failed, InvalidProviderToken"
+	"failed|403|InvalidProviderToken (refused on first use: check team_id, key_id and signing_key)" \
+	"unknown key: failed, InvalidProviderToken, the columns to check"
+is "$(apns_log | awk '$5 == "WRONGTEAM1"' | wc -l | tr -d ' ')" \
+	"$(q $DB "SELECT count(*) FROM push.deliveries WHERE app_id = $WRONG
+	          AND provider_status = 403")" \
+	"  one request per refusal recorded: never resent with another token"
 gaps_ok <(apns_jwts 0 | awk '$3 == "WRONGTEAM1"')
 ok $? "  its re-mints too are at least the floor apart"
 
@@ -144,6 +154,41 @@ is "$(q $DB "SELECT string_agg(DISTINCT outcome || '|' ||
              WHERE p.token LIKE '$(apns_tok d2)%'")" \
 	"retry|true" \
 	"  retried no sooner than the 20-minute floor allows a new token"
+daemon_stop 10
+
+# --- the default floor, a token APNs accepted, then called invalid or
+# missing: a new token may help, so the push waits for the floor instead
+# of failing
+ctl POST /reset >/dev/null      # the storm's mode may still be on
+daemon_start $DB
+apns_enqueue $DB $APP f1 3
+wait_for $DB "SELECT count(*) = 3 FROM push.deliveries x JOIN push.pushes p
+              ON p.id = x.push_id WHERE p.token LIKE '$(apns_tok f1)%'
+              AND x.outcome = 'sent'" 20
+ok $? "default floor, a new daemon: its token is accepted"
+for r in InvalidProviderToken MissingProviderToken; do
+	ctl POST /rules "{\"provider\":\"apns\",\"token\":\"$(apns_tok "$r")0001\",
+	                 \"status\":403,\"reason\":\"$r\",\"times\":1}" >/dev/null
+done
+# In one statement: both go out on the accepted token (the first refusal
+# marks it refused, so a later push would wait for the floor unsent).
+q $DB "INSERT INTO push.pushes (app_id, platform, token, payload)
+       SELECT $APP, 'apns', t || '0001', '{\"title\":\"t\"}'
+       FROM unnest(ARRAY['$(apns_tok InvalidProviderToken)',
+                         '$(apns_tok MissingProviderToken)']) t" >/dev/null
+wait_for $DB "SELECT count(*) = 2 FROM push.deliveries x JOIN push.pushes p
+              ON p.id = x.push_id WHERE p.token IN
+              ('$(apns_tok InvalidProviderToken)0001',
+               '$(apns_tok MissingProviderToken)0001')" 20
+ok $? "an accepted token refused as invalid / missing: answers recorded"
+for r in InvalidProviderToken MissingProviderToken; do
+	is "$(q $DB "SELECT outcome || '|' || provider_reason || '|' ||
+	               (retry_at - finished_at > interval '19 min')::text
+	             FROM push.deliveries x JOIN push.pushes p ON p.id = x.push_id
+	             WHERE p.token = '$(apns_tok "$r")0001'")" \
+		"retry|$r|true" \
+		"  $r after the token worked: retried when the floor allows a new token"
+done
 daemon_stop 10
 fake_stop
 done_testing

@@ -8,7 +8,9 @@
 #   invalid_token, device invalidated (apns:<reason>), its other queued
 #   push never sent;
 #   410 Unregistered + timestamp: the device is invalidated only if it was
-#   not re-registered after the timestamp (both ways);
+#   not re-registered after the timestamp (both ways); a stale one (the
+#   device re-registered after it) is recorded as failed with a reason
+#   that says so, not as invalid_token;
 #   every other 400, 403 (certificate/config), 404, 405, 413 -> failed with
 #   Apple's reason, never resent, device kept;
 #   400 IdleTimeout, 429 TooManyRequests (no earlier than 5 s), 500, 503,
@@ -133,8 +135,9 @@ is "$(q $DB "SELECT invalidated_at IS NOT NULL, invalid_reason
              FROM push.devices WHERE id = $(dev unreg_old)")" \
 	"t|apns:Unregistered" \
 	"  last seen before the 410 timestamp: device invalidated"
-is "$(final unreg_new)" "invalid_token|410|Unregistered|1" \
-	"410 Unregistered for a re-registered device: recorded as such"
+is "$(final unreg_new)" \
+	"failed|410|Unregistered (stale: device re-registered after Apple's timestamp)|1" \
+	"410 Unregistered for a re-registered device: failed (stale), not invalid_token"
 is "$(valid unreg_new)" t \
 	"  re-registered after the 410 timestamp: the device keeps its token"
 

@@ -12,6 +12,7 @@
  *     never a mint within the 20-minute floor (ExpiredProviderToken
  *     storm), TooManyProviderTokenUpdates keeps the accepted token.
  */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -300,10 +301,14 @@ static const struct cls_case cls_cases[] = {
 	  PUSH_OUTCOME_RETRY, "IdleTimeout", 0, 0, 0, 0, 0 },
 	{ "403 ExpiredProviderToken", 403, R("ExpiredProviderToken"), 1,
 	  PUSH_OUTCOME_RETRY, "ExpiredProviderToken", B, 1, 0, 0, 0 },
-	{ "403 InvalidProviderToken", 403, R("InvalidProviderToken"), 1,
-	  PUSH_OUTCOME_FAILED, "InvalidProviderToken", -1, 1, 1, 0, 0 },
-	{ "403 MissingProviderToken", 403, R("MissingProviderToken"), 1,
-	  PUSH_OUTCOME_FAILED, "MissingProviderToken", -1, 1, 1, 0, 0 },
+	{ "403 InvalidProviderToken (a new token)", 403,
+	  R("InvalidProviderToken"), 1, PUSH_OUTCOME_FAILED,
+	  "InvalidProviderToken (refused on first use: check team_id, "
+	  "key_id and signing_key)", -1, 1, 1, 0, 0 },
+	{ "403 MissingProviderToken (a new token)", 403,
+	  R("MissingProviderToken"), 1, PUSH_OUTCOME_FAILED,
+	  "MissingProviderToken (refused on first use: check team_id, "
+	  "key_id and signing_key)", -1, 1, 1, 0, 0 },
 	{ "403 BadCertificate", 403, R("BadCertificate"), 1,
 	  PUSH_OUTCOME_FAILED, "BadCertificate", -1, 0, 1, 0, 0 },
 	{ "403 BadCertificateEnvironment", 403,
@@ -383,6 +388,103 @@ static void test_classify(void)
 		is_int(res.provider_ts_us, c->provider_ts_us,
 		       "%s: provider timestamp", c->name);
 		is_str(res.message_id, ans.apns_id, "%s: message id", c->name);
+	}
+}
+
+/* RECONNECT rows: the retry must go out on a new connection. */
+static void test_reconnect(void)
+{
+	static const struct {
+		long status;
+		const char *body;
+		bool reconnect;
+	} rows[] = {
+		{ 503, R("Shutdown"), true },
+		{ 503, R("ServiceUnavailable"), true },
+		{ 503, "", true },
+		{ 400, R("IdleTimeout"), true },
+		{ 500, R("InternalServerError"), false },
+		{ 429, R("TooManyRequests"), false },
+		{ 400, R("BadDeviceToken"), false },
+		{ 403, R("ExpiredProviderToken"), false },
+		{ 200, "", false },
+		{ 0, NULL, false },
+	};
+	struct sender_apns_answer ans;
+	struct push_result res;
+	size_t i;
+
+	for (i = 0; i < sizeof rows / sizeof *rows; i++) {
+		memset(&ans, 0, sizeof ans);
+		ans.status = rows[i].status;
+		ans.body = rows[i].body;
+		ans.body_len = rows[i].body ? strlen(rows[i].body) : 0;
+		ans.error = rows[i].status == 0 ? "Couldn't connect" : NULL;
+		is_int(sender_apns_classify(&ans, 1, 8, NOW, B, &res),
+		       rows[i].reconnect, "%ld %s: %s", rows[i].status,
+		       rows[i].body ? rows[i].body : "(transport)",
+		       rows[i].reconnect ? "a new connection"
+		       : "the connection is kept");
+	}
+}
+
+/*
+ * Apple's provider-token errors: a new token is minted (floor permitting)
+ * and the push retried when one can help - ExpiredProviderToken always,
+ * Invalid/MissingProviderToken for a token APNs had accepted before; a
+ * token refused on first use means the credential is wrong: failed, an
+ * auth failure, with a reason that says what to check.
+ */
+static void test_token_errors(void)
+{
+	static const struct {
+		const char *reason;
+		bool accepted;
+		enum push_outcome outcome;
+		const char *why;
+		int auth_failure;
+	} rows[] = {
+		{ "ExpiredProviderToken", false, PUSH_OUTCOME_RETRY,
+		  "ExpiredProviderToken", 0 },
+		{ "ExpiredProviderToken", true, PUSH_OUTCOME_RETRY,
+		  "ExpiredProviderToken", 0 },
+		{ "InvalidProviderToken", true, PUSH_OUTCOME_RETRY,
+		  "InvalidProviderToken", 0 },
+		{ "MissingProviderToken", true, PUSH_OUTCOME_RETRY,
+		  "MissingProviderToken", 0 },
+		{ "InvalidProviderToken", false, PUSH_OUTCOME_FAILED,
+		  "InvalidProviderToken (refused on first use: check "
+		  "team_id, key_id and signing_key)", 1 },
+		{ "MissingProviderToken", false, PUSH_OUTCOME_FAILED,
+		  "MissingProviderToken (refused on first use: check "
+		  "team_id, key_id and signing_key)", 1 },
+	};
+	struct sender_apns_answer ans;
+	struct push_result res;
+	char body[128];
+	size_t i;
+
+	for (i = 0; i < sizeof rows / sizeof *rows; i++) {
+		const char *acc = rows[i].accepted ? "accepted before"
+				  : "refused on first use";
+
+		snprintf(body, sizeof body, "{\"reason\":\"%s\"}",
+			 rows[i].reason);
+		memset(&ans, 0, sizeof ans);
+		ans.status = 403;
+		ans.body = body;
+		ans.body_len = strlen(body);
+		ans.token_accepted = rows[i].accepted;
+		sender_apns_classify(&ans, 1, 8, NOW, B, &res);
+		is_str(push_outcome_name(res.outcome),
+		       push_outcome_name(rows[i].outcome), "403 %s, token %s: "
+		       "outcome", rows[i].reason, acc);
+		is_str(res.reason, rows[i].why, "  reason");
+		is_int(res.reauth, 1, "  the cache is told (reauth)");
+		is_int(res.auth_failure, rows[i].auth_failure,
+		       "  auth failure");
+		is_int(res.retry_at_us, rows[i].outcome == PUSH_OUTCOME_RETRY
+		       ? NOW + B : 0, "  retry time");
 	}
 }
 
@@ -643,6 +745,42 @@ static void test_transport_kinds(void)
 	}
 }
 
+/* Which tokens APNs has accepted: the current and the previous one. */
+static void test_accepted(void)
+{
+	struct auth_apns *a;
+	char *pem, *t1, *t2, err[256];
+	EVP_PKEY *k = keygen(&pem);
+	int64_t ra;
+
+	unsetenv("PGPUSH_APNS_JWT_REFRESH_S");
+	unsetenv("PGPUSH_APNS_JWT_FLOOR_S");
+	if (!ok(auth_apns_get(&a, "TEAMACCEPT", "KEYACCEPT1", pem, err,
+			      sizeof err) == 0, "accepted: a cache"))
+		return;
+	t1 = strdup(auth_apns_token(a, NOW, &ra));
+	ok(!auth_apns_was_accepted(a, t1), "a new token: not accepted yet");
+	auth_apns_accepted(a, t1);
+	ok(auth_apns_was_accepted(a, t1), "  accepted after a 200");
+	t2 = strdup(auth_apns_token(a, NOW + 3000 * S, &ra));
+	ok(strcmp(t1, t2) != 0, "refreshed at 50 minutes");
+	ok(!auth_apns_was_accepted(a, t2), "  the new one: not accepted yet");
+	ok(auth_apns_was_accepted(a, t1), "  the previous one still is");
+	ok(!auth_apns_was_accepted(a, "eyJ.other.token"),
+	   "an unknown token is not");
+	ok(!auth_apns_was_accepted(a, NULL), "  nor no token");
+	/* TooManyProviderTokenUpdates for t2: back to t1, accepted. */
+	auth_apns_too_many(a, t2, NOW + 3001 * S);
+	is_str(auth_apns_token(a, NOW + 3001 * S, &ra), t1,
+	       "too many updates: back to the previous token");
+	ok(auth_apns_was_accepted(a, t1), "  which is known accepted");
+	free(t1);
+	free(t2);
+	auth_apns_put(a);
+	EVP_PKEY_free(k);
+	free(pem);
+}
+
 int main(void)
 {
 	is_ptr(sender_for(PUSH_PLATFORM_APNS), &sender_apns_ops,
@@ -652,6 +790,9 @@ int main(void)
 	test_uuid();
 	test_classify();
 	test_transport_kinds();
+	test_reconnect();
+	test_token_errors();
 	test_token();
+	test_accepted();
 	return done_testing();
 }
