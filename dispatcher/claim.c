@@ -44,12 +44,13 @@ const char CLAIM_SQL[] =
 	"  coalesce((extract(epoch FROM c.expires_at) * 1e6)::bigint, 0),"
 	"  (extract(epoch FROM c.enqueued_at) * 1e6)::bigint, c.attempts,"
 	"  coalesce(p.debug, false), coalesce(p.campaign_id, 0),"
-	"  d.invalidated_at IS NOT NULL"
+	"  d.invalidated_at IS NOT NULL,"
+	"  coalesce((extract(epoch FROM d.last_seen_at) * 1e6)::bigint, 0)"
 	" FROM claimed c"
 	" LEFT JOIN LATERAL (SELECT x.payload, x.collapse_key, x.debug,"
 	"   x.campaign_id FROM push.pushes x WHERE x.id = c.push_id LIMIT 1)"
 	"  p ON true"
-	" LEFT JOIN LATERAL (SELECT x.token, x.invalidated_at"
+	" LEFT JOIN LATERAL (SELECT x.token, x.invalidated_at, x.last_seen_at"
 	"   FROM push.devices x WHERE x.id = c.device_id LIMIT 1) d ON true";
 
 const char WORK_SESSION_SQL[] =
@@ -134,7 +135,8 @@ int claim_parse_row(const char *const *v, struct push_item **out,
 	    parse_i64(v[9], &it->expires_at_us) ||
 	    parse_i64(v[10], &it->enqueued_at_us) ||
 	    parse_i64(v[11], &attempts) ||
-	    parse_i64(v[13], &it->campaign_id)) {
+	    parse_i64(v[13], &it->campaign_id) ||
+	    parse_i64(v[15], &it->device_seen_us)) {
 		push_item_free(it);
 		return -EINVAL;
 	}

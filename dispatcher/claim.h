@@ -20,7 +20,7 @@
 #include "sqlarr.h"
 
 #define CLAIM_NPARAMS 5
-#define CLAIM_NCOLS   15
+#define CLAIM_NCOLS   16
 
 /* What one claim asked of one pool. */
 struct claim_ask {

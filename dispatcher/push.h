@@ -64,6 +64,8 @@ struct push_item {
 	int64_t pooled_at_us;     /* when it entered its pool's ring */
 	int64_t send_by_us;       /* not sent after this (its lease would
 				   * lapse in flight): given back; 0: none */
+	int64_t device_seen_us;   /* the device's last_seen_at when claimed;
+				   * 0: a token target */
 	int attempts;             /* attempts made, this one included */
 	bool debug;               /* trace into push.debug_events */
 };

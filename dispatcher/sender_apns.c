@@ -532,6 +532,17 @@ bool sender_apns_classify(const struct sender_apns_answer *ans,
 		res->outcome = PUSH_OUTCOME_INVALID_TOKEN;
 		if (ts_ms > 0 && ts_ms < INT64_MAX / 1000)
 			res->provider_ts_us = ts_ms * 1000;
+		/* Registered again after Apple's timestamp: the token lives
+		 * on, so the push failed and no token died (the ack checks
+		 * again, for a registration since the claim). */
+		if (res->provider_ts_us > 0 && ans->device_seen_us > 0 &&
+		    ans->device_seen_us >= res->provider_ts_us) {
+			res->outcome = PUSH_OUTCOME_FAILED;
+			snprintf(res->reason, sizeof res->reason, "%s "
+				 "(stale: device re-registered after "
+				 "Apple's timestamp)",
+				 reason != NULL ? reason : "invalid");
+		}
 	} else if (st == 429) {
 		res->throttled = true;
 		if (is(reason, "TooManyProviderTokenUpdates"))
@@ -765,6 +776,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 	ans.error = hr->error;
 	ans.err = hr->err;
 	ans.apns_id = http_response_header(hr, "apns-id");
+	ans.device_seen_us = s->item->device_seen_us;
 	ans.token_accepted = cred->auth != NULL &&
 			     auth_apns_was_accepted(cred->auth, s->token);
 	if (hr->status == 200 && cred->auth != NULL)

@@ -75,6 +75,8 @@ struct sender_apns_answer {
 	enum http_err err;       /* status 0: the transport error's kind */
 	bool token_accepted;     /* token auth: APNs had accepted the
 				  * provider token this request carried */
+	int64_t device_seen_us;  /* the device's last_seen_at at the claim;
+				  * 0: unknown (a token target) */
 };
 
 /*

@@ -164,5 +164,14 @@ is "$(apns_log | awk '$3 == 403 || $3 == 429 {print $4}' |
       grep -cE 'ProviderToken')" 0 "the provider token was never refused"
 
 daemon_stop 10
+# The statistics count what the deliveries say: a stale 410 is a failure
+# there too, not a dead token.
+for o in invalid_token failed; do
+	is "$(q $DB "SELECT coalesce(sum(count), 0) FROM push.stats_all
+	             WHERE outcome = '$o'")" \
+		"$(q $DB "SELECT count(*) FROM push.deliveries
+		           WHERE outcome = '$o'")" \
+		"  the stats count as many $o outcomes as push.deliveries"
+done
 fake_stop
 done_testing

@@ -110,7 +110,7 @@ static void test_claim_row(void)
 	const char *row[CLAIM_NCOLS] = {
 		"17", "9", "3", "fcm", "0", "tok-123", "high",
 		"{\"title\": \"x\"}", NULL, "0", "1700000000000000", "2",
-		"t", "0", "f"
+		"t", "0", "f", "1699999000000000"
 	};
 	struct push_item *it;
 	bool gone;
@@ -128,6 +128,8 @@ static void test_claim_row(void)
 	is_int(it->attempts, 2, "attempts");
 	ok(it->debug, "debug flag");
 	ok(!gone, "device not invalidated");
+	is_int(it->device_seen_us, 1699999000000000LL,
+	       "the device's last_seen_at");
 	push_item_free(it);
 
 	row[14] = "t";

@@ -389,6 +389,23 @@ static void test_classify(void)
 		       "%s: provider timestamp", c->name);
 		is_str(res.message_id, ans.apns_id, "%s: message id", c->name);
 	}
+
+	/* A 410 whose device registered again at or after Apple's timestamp
+	 * (ms) is stale: the token lives on, the push failed. */
+	memset(&ans, 0, sizeof ans);
+	ans.status = 410;
+	ans.body = "{\"reason\":\"Unregistered\",\"timestamp\":1799999990123}";
+	ans.body_len = strlen(ans.body);
+	ans.device_seen_us = 1799999990123000LL;
+	sender_apns_classify(&ans, 1, 8, NOW, B, &res);
+	is_str(push_outcome_name(res.outcome), "failed",
+	       "410, device seen at the timestamp: failed");
+	is_str(res.reason, "Unregistered (stale: device re-registered after "
+	       "Apple's timestamp)", "  the reason says why");
+	ans.device_seen_us = 1799999990122999LL;
+	sender_apns_classify(&ans, 1, 8, NOW, B, &res);
+	is_str(push_outcome_name(res.outcome), "invalid_token",
+	       "410, device last seen before the timestamp: invalid_token");
 }
 
 /* RECONNECT rows: the retry must go out on a new connection. */
