@@ -163,6 +163,9 @@ struct daemon {
 	uv_signal_t sig_int;
 	uv_signal_t sig_hup;
 	int64_t drain_deadline_us;
+	bool drain_busy;            /* inside maybe_finish_drain() */
+	bool drain_again;           /* ... and called again meanwhile */
+	bool drain_cancelled;       /* requests in flight were cancelled */
 	bool http_closed;
 	int dbs_open;
 
@@ -739,8 +742,7 @@ static void free_idle_retired(struct daemon *d)
 			i++;
 			continue;
 		}
-		if (p->ops && p->cred)
-			p->ops->cred_close(p->cred);
+		pool_close_cred(p);
 		pool_free(p);
 		d->retired[i] = d->retired[--d->nretired];
 	}
@@ -1532,29 +1534,34 @@ static bool all_pools_idle(struct daemon *d)
 
 static void close_handles(struct daemon *d);
 
-static void maybe_finish_drain(struct daemon *d)
+/*
+ * One pass of the drain: cancel what outlived --drain-timeout-ms, start
+ * the last writes, and close everything once they are done.  Cancelling
+ * finishes sends from inside this function (their results come back
+ * through on_pool_finish, which calls maybe_finish_drain()): those calls
+ * only ask for another pass.
+ */
+static void drain_step(struct daemon *d)
 {
-	if (d->state != DAEMON_DRAINING)
-		return;
 	if (!all_pools_idle(d)) {
 		if (push_now_us() < d->drain_deadline_us || d->http_closed)
 			return;
-		/* Out of patience: cancel what is in flight.  The senders
-		 * finish each as a retry, so it returns to the queue. */
-		log_warn("drain timeout: cancelling requests in flight", NULL);
-		for (size_t i = 0; i < d->npools; i++) {
-			struct pool *p = d->pools[i];
-			if (p->ops && p->cred)
-				p->ops->cred_close(p->cred);
-			p->cred = NULL;
+		if (!d->drain_cancelled) {
+			/* Out of patience: cancel what is in flight.  The
+			 * senders finish each as a retry "cancelled", which
+			 * the ack below returns to the queue. */
+			d->drain_cancelled = true;
+			log_warn("drain timeout: cancelling requests in flight",
+				 NULL);
+			for (size_t i = 0; i < d->npools; i++)
+				pool_close_cred(d->pools[i]);
+			for (size_t i = 0; i < d->nretired; i++)
+				pool_close_cred(d->retired[i]);
 		}
-		for (size_t i = 0; i < d->nretired; i++) {
-			struct pool *p = d->retired[i];
-			if (p->ops && p->cred)
-				p->ops->cred_close(p->cred);
-			p->cred = NULL;
-		}
-		if (!all_pools_idle(d))
+		/* Cancelling finishes every send before it returns; should
+		 * one still be out, stop waiting at the hard deadline. */
+		if (!all_pools_idle(d) &&
+		    push_now_us() < d->drain_deadline_us + 5000000)
 			return;
 	}
 	if (d->ack.len > 0)
@@ -1582,6 +1589,22 @@ static void maybe_finish_drain(struct daemon *d)
 		return;
 	}
 	close_handles(d);
+}
+
+static void maybe_finish_drain(struct daemon *d)
+{
+	if (d->state != DAEMON_DRAINING)
+		return;
+	if (d->drain_busy) {
+		d->drain_again = true;
+		return;
+	}
+	d->drain_busy = true;
+	do {
+		d->drain_again = false;
+		drain_step(d);
+	} while (d->drain_again && d->state == DAEMON_DRAINING);
+	d->drain_busy = false;
 }
 
 static void on_tick(uv_timer_t *t)
@@ -1637,19 +1660,18 @@ static void close_handles(struct daemon *d)
 	if (d->state == DAEMON_CLOSING)
 		return;
 	set_state(d, DAEMON_CLOSING);
-	for (size_t i = 0; i < d->npools; i++) {
-		struct pool *p = d->pools[i];
-		if (p->ops && p->cred)
-			p->ops->cred_close(p->cred);
-		pool_free(p);
-	}
+	/* Close every credential before freeing any pool: a cancelled
+	 * send's result goes through on_pool_finish, which may look at the
+	 * pools. */
+	for (size_t i = 0; i < d->npools; i++)
+		pool_close_cred(d->pools[i]);
+	for (size_t i = 0; i < d->nretired; i++)
+		pool_close_cred(d->retired[i]);
+	for (size_t i = 0; i < d->npools; i++)
+		pool_free(d->pools[i]);
 	d->npools = 0;
-	for (size_t i = 0; i < d->nretired; i++) {
-		struct pool *p = d->retired[i];
-		if (p->ops && p->cred)
-			p->ops->cred_close(p->cred);
-		pool_free(p);
-	}
+	for (size_t i = 0; i < d->nretired; i++)
+		pool_free(d->retired[i]);
 	d->nretired = 0;
 	uv_timer_t *timers[] = { &d->kick_timer, &d->poll_timer,
 				 &d->tick_timer, &d->ack_timer,

@@ -185,6 +185,8 @@ void pool_pump(struct pool *p, int64_t now_us)
 {
 	bool banned = p->lim.banned_until_us > now_us;
 
+	if (p->closed)
+		return;
 again:
 	while (p->len > 0 && (banned || p->in_flight < p->window)) {
 		struct push_item *it = ring_pop(p);
@@ -224,6 +226,16 @@ again:
 		goto again;
 	if (p->len > 0 || p->in_flight > 0)
 		p->active_at_us = now_us;
+}
+
+void pool_close_cred(struct pool *p)
+{
+	struct sender_cred *cred = p->cred;
+
+	p->closed = true;
+	p->cred = NULL;
+	if (cred != NULL && p->ops != NULL)
+		p->ops->cred_close(cred);
 }
 
 void pool_tick(struct pool *p, int64_t now_us)

@@ -82,6 +82,7 @@ struct pool {
 	int64_t resized_at_us;
 	int64_t active_at_us;     /* last time the pool had work */
 
+	bool closed;              /* pool_close_cred() ran: send nothing */
 	pool_finish_fn finish;
 	void *finish_arg;
 	struct pool_stats stats;
@@ -121,6 +122,17 @@ void pool_add(struct pool *p, struct push_item *item, int64_t now_us);
  * has waited WAIT_GROW_US for a slot.  `now_us` is push_now_us().
  */
 void pool_pump(struct pool *p, int64_t now_us);
+
+/*
+ * Close the pool's credential (shutdown, a retired pool going away): its
+ * sends in flight are cancelled, and their results reach `finish` before
+ * this returns.  p->cred is cleared before the sender's cred_close() runs,
+ * so a `finish` that comes back here (or looks at the pool) never closes
+ * the same credential twice; a second call is a no-op.  Afterwards the
+ * pool starts no send: what waits in the ring stays there for
+ * pool_take_unsent().
+ */
+void pool_close_cred(struct pool *p);
 
 /* Grow or shrink the window; call every ~100 ms. */
 void pool_tick(struct pool *p, int64_t now_us);
