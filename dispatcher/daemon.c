@@ -176,6 +176,12 @@ struct daemon {
 	uint64_t claims_at_last_hb, acked_at_last_hb;
 	int64_t last_hb_us;
 	char last_error[256];
+	const char *last_error_what;    /* the operation it came from */
+	bool pg_down;               /* a connection is down, said so */
+	uint64_t pg_said_step_ms;   /* the backoff step when last said */
+	int64_t pg_said_us;
+	int64_t pg_down_since_us;
+	const char *pg_said_hint;
 	struct faults faults;       /* sweeper, auto-ban, retry age */
 };
 
@@ -201,10 +207,47 @@ static void set_state(struct daemon *d, enum daemon_state s)
 	d->state = s;
 }
 
-static void note_error(struct daemon *d, const char *what, const char *err)
+/*
+ * last_error (push.dispatchers) says what went wrong last, for as long as
+ * it applies: `what` names the operation, and note_ok() clears the error
+ * once that operation works again, so a stopped process whose last writes
+ * all succeeded does not show an error that was overcome long ago.
+ */
+static void set_last_error(struct daemon *d, const char *what,
+			   const char *err)
 {
 	snprintf(d->last_error, sizeof d->last_error, "%s: %s", what, err);
+	d->last_error_what = what;
+}
+
+static void note_error(struct daemon *d, const char *what, const char *err)
+{
+	set_last_error(d, what, err);
 	log_warn(what, "error=%s", err);
+}
+
+/*
+ * A statement failed.  One that was never sent (its connection is down)
+ * is no news: the connection's state is reported once (on_db_down), and
+ * the statement is tried again after the reconnect.
+ */
+static void note_db_error(struct daemon *d, const char *what,
+			  const struct db_result *res)
+{
+	if (db_result_status(res) == DB_ERR_NOT_SENT)
+		log_debug(what, "error=%s", db_result_error(res));
+	else
+		note_error(d, what, db_result_error(res));
+}
+
+/* `what` worked again: its error, if it is the last one, is over. */
+static void note_ok(struct daemon *d, const char *what)
+{
+	if (d->last_error_what != NULL &&
+	    strcmp(d->last_error_what, what) == 0) {
+		d->last_error[0] = '\0';
+		d->last_error_what = NULL;
+	}
 }
 
 /* ------------------------------------------------------------------ */
@@ -349,6 +392,7 @@ static void on_ack_done(void *arg, const struct db_result *res)
 
 	d->ack_inflight = false;
 	if (db_result_ok(res)) {
+		note_ok(d, "ack failed");
 		d->acks++;
 		d->acked_rows += d->ack_busy.len;
 		note_sql_time(d, "ack", d->ack_sent_us, d->ack_busy.len,
@@ -366,7 +410,7 @@ static void on_ack_done(void *arg, const struct db_result *res)
 	} else {
 		/* Safe to send again: the statement is guarded by the lease
 		 * owner and does nothing the second time. */
-		note_error(d, "ack failed", db_result_error(res));
+		note_db_error(d, "ack failed", res);
 		ack_move(&d->ack, &d->ack_busy);
 	}
 	if (d->ack.len > 0) {
@@ -440,10 +484,11 @@ static void on_release_done(void *arg, const struct db_result *res)
 
 	d->release_inflight = false;
 	if (db_result_ok(res)) {
+		note_ok(d, "release failed");
 		d->release_busy_n = 0;
 	} else {
 		/* Safe to repeat (guarded by the lease owner): keep them. */
-		note_error(d, "release failed", db_result_error(res));
+		note_db_error(d, "release failed", res);
 		for (size_t i = 0; i < d->release_busy_n; i++)
 			id_append(&d->release, &d->release_n,
 				  &d->release_cap, d->release_busy[i]);
@@ -551,9 +596,10 @@ static void on_claim_done(void *arg, const struct db_result *res)
 
 	claim_slot_free(d, s);
 	if (!db_result_ok(res)) {
-		note_error(d, "claim failed", db_result_error(res));
+		note_db_error(d, "claim failed", res);
 		return;     /* the poll timer tries again */
 	}
+	note_ok(d, "claim failed");
 	int n = db_result_ntuples(res);
 	int64_t now_claimed = push_now_us();
 	int64_t lease_us = (int64_t)d->opts->lease_seconds * 1000000;
@@ -772,9 +818,10 @@ static void on_config(void *arg, const struct db_result *res)
 
 	d->config_busy = false;
 	if (!db_result_ok(res)) {
-		note_error(d, "config load failed", db_result_error(res));
+		note_db_error(d, "config load failed", res);
 		return;
 	}
+	note_ok(d, "config load failed");
 	/* The pools before this load; those not named again are retired. */
 	size_t nold = d->npools;
 	struct pool **old = mem_alloc((nold + 1) * sizeof *old);
@@ -874,6 +921,8 @@ static void config_load(struct daemon *d)
 		d->config_again = true;
 		return;
 	}
+	if (!db_async_is_up(d->db_stats))
+		return;     /* loaded when the stats connection is ready */
 	d->config_busy = true;
 	if (db_async_query(d->db_stats, CONFIG_SQL, 0, NULL, on_config, d) < 0)
 		d->config_busy = false;
@@ -895,11 +944,12 @@ static void on_stats_done(void *arg, const struct db_result *res)
 
 	d->stats_inflight = false;
 	if (db_result_ok(res)) {
+		note_ok(d, "stats flush failed");
 		free(d->stats_rows);
 		d->stats.flushes++;
 	} else {
 		d->stats.flush_failures++;
-		note_error(d, "stats flush failed", db_result_error(res));
+		note_db_error(d, "stats flush failed", res);
 		stats_merge_back(&d->stats, d->stats_rows, d->stats_nrows);
 	}
 	d->stats_rows = NULL;
@@ -945,14 +995,14 @@ static void on_trace_done(void *arg, const struct db_result *res)
 
 	d->trace_inflight = false;
 	if (db_result_ok(res)) {
+		note_ok(d, "debug events write failed");
 		d->trace.written += d->trace_nbusy;
 		trace_free_events(d->trace_busy, d->trace_nbusy);
 	} else {
 		const char *st = db_result_sqlstate(res);
 
 		d->trace.write_failures++;
-		note_error(d, "debug events write failed",
-			   db_result_error(res));
+		note_db_error(d, "debug events write failed", res);
 		/* Keep them for the next try only if the connection failed;
 		 * a statement error would fail the same way again. */
 		if (st && st[0] && strncmp(st, "08", 2) != 0 &&
@@ -1096,8 +1146,9 @@ static void on_maint_done(void *arg, const struct db_result *res)
 
 	d->maint_inflight = false;
 	if (!db_result_ok(res)) {
-		note_error(d, "maintenance failed", db_result_error(res));
+		note_db_error(d, "maintenance failed", res);
 	} else {
+		note_ok(d, "maintenance failed");
 		for (int r = 0; r < db_result_ntuples(res); r++)
 			log_info("maintenance", "action=%s object=%s",
 				 db_result_value(res, r, 0),
@@ -1307,10 +1358,13 @@ static void on_heartbeat_done(void *arg, const struct db_result *res)
 	struct daemon *d = arg;
 
 	d->heartbeat_inflight = false;
-	if (!db_result_ok(res))
-		note_error(d, "heartbeat failed", db_result_error(res));
-	else if (d->state != DAEMON_RUNNING && d->final_writes_done)
-		log_debug("final heartbeat written", NULL);
+	if (!db_result_ok(res)) {
+		note_db_error(d, "heartbeat failed", res);
+	} else {
+		note_ok(d, "heartbeat failed");
+		if (d->state != DAEMON_RUNNING && d->final_writes_done)
+			log_debug("final heartbeat written", NULL);
+	}
 	maybe_finish_drain(d);
 }
 
@@ -1374,7 +1428,10 @@ static void heartbeat(struct daemon *d)
 	for (int k = 6; k <= 14; k++)
 		params[k] = v[k];
 	params[15] = json;
-	params[16] = d->last_error;
+	/* Written means heartbeats work again: not its own error. */
+	params[16] = d->last_error_what != NULL &&
+		     strcmp(d->last_error_what, "heartbeat failed") == 0
+		     ? "" : d->last_error;
 	snprintf(v[17], 64, "%d", d->opts->heartbeat_interval_ms);
 	params[17] = v[17];
 	d->claims_at_last_hb = d->claimed_rows;
@@ -1398,13 +1455,18 @@ static void on_heartbeat_timer(uv_timer_t *t)
 static void on_listen_done(void *arg, const struct db_result *res)
 {
 	if (!db_result_ok(res))
-		note_error(arg, "LISTEN failed", db_result_error(res));
+		note_db_error(arg, "LISTEN failed", res);
+	else
+		note_ok(arg, "LISTEN failed");
 }
+
+static void pg_maybe_back(struct daemon *d);
 
 static void on_listen_ready(void *arg)
 {
 	struct daemon *d = arg;
 
+	pg_maybe_back(d);
 	db_async_query(d->db_listen,
 		       "LISTEN pgpush_enqueue; LISTEN pgpush_config", 0, NULL,
 		       on_listen_done, d);
@@ -1435,6 +1497,7 @@ static void on_session_set(void *arg, const struct db_result *res)
 
 static void on_work_ready(struct daemon *d, struct db_async *conn)
 {
+	pg_maybe_back(d);
 	/* First on the new session, before the flushes below. */
 	db_async_query(conn, WORK_SESSION_SQL, 0, NULL, on_session_set, d);
 	/* Buffered outcomes survive a reconnect: write them now. */
@@ -1461,6 +1524,7 @@ static void on_stats_ready(void *arg)
 {
 	struct daemon *d = arg;
 
+	pg_maybe_back(d);
 	if (!d->config_loaded) {
 		/*
 		 * Maintenance first: it makes today's deliveries partition
@@ -1475,11 +1539,70 @@ static void on_stats_ready(void *arg)
 	heartbeat(d);
 }
 
+/* The largest backoff step among the connections (0: all up). */
+static uint64_t pg_backoff_step_ms(struct daemon *d)
+{
+	struct db_async *c[] = { d->db_listen, d->db_claim, d->db_ack,
+				 d->db_stats };
+	uint64_t step = 0;
+
+	for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+		uint64_t s = c[i] != NULL ? db_async_backoff_step_ms(c[i]) : 0;
+		if (s > step)
+			step = s;
+	}
+	return step;
+}
+
+/*
+ * A connection went down or an attempt failed.  All four connections
+ * fail together when the server is away, each attempt of each one ends
+ * here, so this says it once when Postgres becomes unreachable (or the
+ * cause changes), then at most once per backoff step (100 ms doubling to
+ * 30 s), with what to do about the common causes.
+ */
 static void on_db_down(void *arg, const char *error)
 {
 	struct daemon *d = arg;
+	uint64_t step = pg_backoff_step_ms(d);
+	int64_t now = push_now_us();
+	const char *hint = db_connect_hint(error);
 
-	note_error(d, "postgres connection down", error);
+	set_last_error(d, "postgres connection down", error);
+	if (d->state == DAEMON_CLOSING)
+		return;
+	if (d->pg_down && hint == d->pg_said_hint &&
+	    step <= d->pg_said_step_ms &&
+	    now - d->pg_said_us < (int64_t)step * 1000)
+		return;
+	if (!d->pg_down)
+		d->pg_down_since_us = now;
+	log_warn(d->pg_down ? "postgres still unreachable"
+			    : "postgres unreachable",
+		 "error=%s down_s=%lld retry_in_ms=%llu hint=\"%s\"",
+		 error, (long long)((now - d->pg_down_since_us) / 1000000),
+		 (unsigned long long)step,
+		 hint != NULL ? hint : "outcomes wait in memory, nothing is "
+		 "claimed until it is back");
+	d->pg_down = true;
+	d->pg_said_step_ms = step;
+	d->pg_said_us = now;
+	d->pg_said_hint = hint;
+}
+
+/* A connection is up: once all are, say so (once) and clear the error. */
+static void pg_maybe_back(struct daemon *d)
+{
+	if (!db_async_is_up(d->db_listen) || !db_async_is_up(d->db_claim) ||
+	    !db_async_is_up(d->db_ack) || !db_async_is_up(d->db_stats))
+		return;
+	note_ok(d, "postgres connection down");
+	if (!d->pg_down)
+		return;
+	d->pg_down = false;
+	d->pg_said_hint = NULL;
+	log_info("postgres reachable again", "down_s=%lld",
+		 (long long)((push_now_us() - d->pg_down_since_us) / 1000000));
 }
 
 static int open_db(struct daemon *d, struct db_async **out, const char *name,
