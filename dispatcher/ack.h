@@ -42,6 +42,7 @@ struct ack_row {
 	int64_t finished_at_us;
 	int64_t latency_us;       /* < 0: none */
 	int64_t provider_ts_us;   /* 0: none */
+	uint64_t pool_serial;     /* the pool that sent it; 0: not sent */
 };
 
 struct ack_buf {

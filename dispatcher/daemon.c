@@ -253,8 +253,12 @@ static void note_ok(struct daemon *d, const char *what)
 /* ------------------------------------------------------------------ */
 /* Finishing pushes: every outcome goes to the ack buffer and stats.   */
 
+/*
+ * `serial`: the pool whose window the push's request counts against until
+ * its outcome is written (pool_acked() from on_ack_done), or 0.
+ */
 static void finish_item(struct daemon *d, struct push_item *item,
-			const struct push_result *res)
+			const struct push_result *res, uint64_t serial)
 {
 	int64_t now = push_now_us();
 	double latency = -1;
@@ -262,6 +266,7 @@ static void finish_item(struct daemon *d, struct push_item *item,
 	if (item->sent_at_us && item->enqueued_at_us)
 		latency = (double)(now - item->enqueued_at_us) / 1000.0;
 	ack_add(&d->ack, item, res, now);
+	d->ack.rows[d->ack.len - 1].pool_serial = serial;
 	stats_add(&d->stats, now, item->app_id, item->platform,
 		  item->campaign_id, res->outcome, item->sent_at_us ? 1 : 0,
 		  item->sent_at_us && item->payload
@@ -290,7 +295,6 @@ static void on_pool_finish(void *arg, struct pool *pool,
 {
 	struct daemon *d = arg;
 
-	(void)pool;
 	if (res == NULL) {
 		release_add(d, item);   /* waited too long: back, unsent */
 		release_flush(d);
@@ -300,7 +304,10 @@ static void on_pool_finish(void *arg, struct pool *pool,
 		faults_on_finish(&d->faults, item, &r, item->sent_at_us != 0,
 				 pool->cred == NULL,
 				 d->state == DAEMON_RUNNING, push_now_us());
-		finish_item(d, item, &r);
+		/* A request went out (pool.c's on_sent): it holds a place
+		 * in the pool's window until this outcome is written. */
+		finish_item(d, item, &r, item->sent_at_us != 0 ? pool->serial
+							       : 0);
 	}
 	/* Room in a ring: more work may be claimed. */
 	if (d->state == DAEMON_RUNNING)
@@ -315,7 +322,7 @@ static void finish_unsent(struct daemon *d, struct push_item *item,
 	struct push_result res;
 
 	push_result_set(&res, outcome, reason);
-	finish_item(d, item, &res);
+	finish_item(d, item, &res, 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -386,6 +393,36 @@ static void note_sql_time(struct daemon *d, const char *what,
 /* ------------------------------------------------------------------ */
 /* Ack: one statement for a batch of outcomes.                          */
 
+static struct pool *find_pool_serial(struct daemon *d, uint64_t serial);
+
+/*
+ * The outcomes in `b` are written: their sends leave their pools' windows
+ * (a retired pool needs nothing: it sends no more).  No pool pumps here:
+ * a pump may finish pushes into the ack buffers while `b` is read.
+ */
+static void pools_acked(struct daemon *d, const struct ack_buf *b)
+{
+	uint64_t serial = 0;
+	int n = 0;
+
+	/* Rows come in runs of one pool: one call per run. */
+	for (size_t i = 0; i <= b->len; i++) {
+		uint64_t s = i < b->len ? b->rows[i].pool_serial : 0;
+
+		if (s == serial) {
+			n++;
+			continue;
+		}
+		if (serial != 0) {
+			struct pool *p = find_pool_serial(d, serial);
+			if (p != NULL)
+				pool_acked(p, n);
+		}
+		serial = s;
+		n = 1;
+	}
+}
+
 static void on_ack_done(void *arg, const struct db_result *res)
 {
 	struct daemon *d = arg;
@@ -405,7 +442,12 @@ static void on_ack_done(void *arg, const struct db_result *res)
 			trace_ack_done(&d->trace, ids, d->ack_busy.len);
 			free(ids);
 		}
+		pools_acked(d, &d->ack_busy);
 		ack_clear(&d->ack_busy);
+		/* Places in the windows came free. */
+		int64_t now = push_now_us();
+		for (size_t i = 0; i < d->npools; i++)
+			pool_pump(d->pools[i], now);
 		daemon_kick(d);     /* a claim may have waited for this */
 	} else {
 		/* Safe to send again: the statement is guarded by the lease

@@ -156,6 +156,7 @@ static void on_sent(void *arg, struct push_item *item,
 	struct pool *p = arg;
 
 	p->in_flight--;
+	p->unacked++;             /* until the daemon's ack is written */
 	p->stats.finished++;
 	p->finish(p->finish_arg, p, item, res);
 	/* A slot is free: keep the pipe full without waiting for a tick. */
@@ -188,7 +189,8 @@ void pool_pump(struct pool *p, int64_t now_us)
 	if (p->closed)
 		return;
 again:
-	while (p->len > 0 && (banned || p->in_flight < p->window)) {
+	while (p->len > 0 && (banned || (p->in_flight < p->window &&
+		p->in_flight + p->unacked < 2 * p->window))) {
 		struct push_item *it = ring_pop(p);
 
 		if (banned) {
@@ -226,6 +228,13 @@ again:
 		goto again;
 	if (p->len > 0 || p->in_flight > 0)
 		p->active_at_us = now_us;
+}
+
+void pool_acked(struct pool *p, int n)
+{
+	p->unacked -= n;
+	if (p->unacked < 0)
+		p->unacked = 0;
 }
 
 void pool_close_cred(struct pool *p)

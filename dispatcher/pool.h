@@ -5,8 +5,14 @@
  * The claimer asks each pool how many rows it wants (pool_claim_want):
  * nothing while the app is paused or while its ring, counting the rows
  * that outstanding claims asked for, is more than half full; otherwise
- * enough to fill the ring.  Claimed items go into the ring (pool_add); pool_pump() starts
- * sends while fewer than `window` are in flight.  The window starts at the
+ * enough to fill the ring.  Claimed items go into the ring (pool_add);
+ * pool_pump() starts sends while fewer than `window` are in flight and,
+ * counting the answered sends whose outcome is not written yet
+ * (`unacked`, until pool_acked()), fewer than twice `window`.  So a crash
+ * (kill -9) loses the record of at most 2 x window sends per pool, which
+ * are sent again: `window` in flight plus `window` answered but not
+ * acked.  A slow or stalled ack stops the sends instead of letting the
+ * unrecorded ones pile up.  The window starts at the
  * app's minimum, grows in steps while the ring is more than 10% full
  * (pool_tick) or as soon as a push has waited for a slot for a few
  * milliseconds (pool_pump), and shrinks back toward the minimum when the
@@ -77,6 +83,7 @@ struct pool {
 
 	int window;
 	int in_flight;
+	int unacked;              /* answered, outcome not written yet */
 	int claim_pending;        /* rows asked for by outstanding claims */
 	uint64_t serial;          /* unique among the process's pools */
 	int64_t resized_at_us;
@@ -133,6 +140,12 @@ void pool_pump(struct pool *p, int64_t now_us);
  * pool_take_unsent().
  */
 void pool_close_cred(struct pool *p);
+
+/*
+ * `n` outcomes of this pool's sends were written (the ack committed):
+ * they no longer count against the window.  Call pool_pump() after.
+ */
+void pool_acked(struct pool *p, int n);
 
 /* Grow or shrink the window; call every ~100 ms. */
 void pool_tick(struct pool *p, int64_t now_us);

@@ -228,6 +228,19 @@ static void test_pool(void)
 	is_int(nfinished, 1, "and the result reaches finish");
 	for (int k = 1; k < nsent; k++)
 		sent_done[k](sent_arg[k], sent[k], &ok_res);
+	/* Answers whose outcome is not written hold a place: a crash now
+	 * must not resend more than twice the window. */
+	is_int(p->unacked, 32, "answered but not acked: twice the window");
+	is_int(p->in_flight, 0, "  and no send starts beyond that");
+	is_int((int)p->len, 8, "  while 8 still wait in the ring");
+	int k0 = nsent;
+	pool_acked(p, 32);
+	pool_pump(p, 3000000);
+	is_int(p->unacked, 0, "acked: their places are free");
+	is_int(nsent - k0, 8, "  and the rest is sent at once");
+	for (int k = k0; k < nsent; k++)
+		sent_done[k](sent_arg[k], sent[k], &ok_res);
+	pool_acked(p, p->unacked);
 	ok(pool_idle(p), "everything finished: the pool is idle");
 	is_int(nfinished, 40, "all 40 pushes were finished exactly once");
 	memset(sent, 0, sizeof sent);
@@ -269,6 +282,7 @@ static void test_pool(void)
 		push_item_free(back[i]);
 	struct push_item *last = sent[0];
 	sent_done[0](sent_arg[0], last, &ok_res);
+	pool_acked(p, 1);
 	ok(pool_idle(p), "idle again");
 
 	/* Idle pools shrink back toward the minimum. */
