@@ -128,6 +128,7 @@ struct daemon {
 	int claims_out;             /* slots busy */
 	bool claim_again;
 
+	struct pool_gate gate;      /* answers not written yet (pool.h) */
 	struct ack_buf ack;         /* waiting to be written */
 	struct ack_buf ack_busy;    /* being written */
 	bool ack_inflight;
@@ -254,11 +255,11 @@ static void note_ok(struct daemon *d, const char *what)
 /* Finishing pushes: every outcome goes to the ack buffer and stats.   */
 
 /*
- * `serial`: the pool whose window the push's request counts against until
- * its outcome is written (pool_acked() from on_ack_done), or 0.
+ * `gated`: the push's request is counted in d->gate until its outcome is
+ * written (pool_acked() from on_ack_done).
  */
 static void finish_item(struct daemon *d, struct push_item *item,
-			const struct push_result *res, uint64_t serial)
+			const struct push_result *res, bool gated)
 {
 	int64_t now = push_now_us();
 	double latency = -1;
@@ -266,7 +267,7 @@ static void finish_item(struct daemon *d, struct push_item *item,
 	if (item->sent_at_us && item->enqueued_at_us)
 		latency = (double)(now - item->enqueued_at_us) / 1000.0;
 	ack_add(&d->ack, item, res, now);
-	d->ack.rows[d->ack.len - 1].pool_serial = serial;
+	d->ack.rows[d->ack.len - 1].gated = gated;
 	stats_add(&d->stats, now, item->app_id, item->platform,
 		  item->campaign_id, res->outcome, item->sent_at_us ? 1 : 0,
 		  item->sent_at_us && item->payload
@@ -304,10 +305,9 @@ static void on_pool_finish(void *arg, struct pool *pool,
 		faults_on_finish(&d->faults, item, &r, item->sent_at_us != 0,
 				 pool->cred == NULL,
 				 d->state == DAEMON_RUNNING, push_now_us());
-		/* A request went out (pool.c's on_sent): it holds a place
-		 * in the pool's window until this outcome is written. */
-		finish_item(d, item, &r, item->sent_at_us != 0 ? pool->serial
-							       : 0);
+		/* A request went out (pool.c's on_sent counted it in the
+		 * gate): it stays counted until this outcome is written. */
+		finish_item(d, item, &r, item->sent_at_us != 0);
 	}
 	/* Room in a ring: more work may be claimed. */
 	if (d->state == DAEMON_RUNNING)
@@ -322,7 +322,7 @@ static void finish_unsent(struct daemon *d, struct push_item *item,
 	struct push_result res;
 
 	push_result_set(&res, outcome, reason);
-	finish_item(d, item, &res, 0);
+	finish_item(d, item, &res, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -393,34 +393,18 @@ static void note_sql_time(struct daemon *d, const char *what,
 /* ------------------------------------------------------------------ */
 /* Ack: one statement for a batch of outcomes.                          */
 
-static struct pool *find_pool_serial(struct daemon *d, uint64_t serial);
-
 /*
- * The outcomes in `b` are written: their sends leave their pools' windows
- * (a retired pool needs nothing: it sends no more).  No pool pumps here:
- * a pump may finish pushes into the ack buffers while `b` is read.
+ * The outcomes in `b` are written: their sends leave the gate.  No pool
+ * pumps here: a pump may finish pushes into the ack buffers while `b` is
+ * read.
  */
 static void pools_acked(struct daemon *d, const struct ack_buf *b)
 {
-	uint64_t serial = 0;
 	int n = 0;
 
-	/* Rows come in runs of one pool: one call per run. */
-	for (size_t i = 0; i <= b->len; i++) {
-		uint64_t s = i < b->len ? b->rows[i].pool_serial : 0;
-
-		if (s == serial) {
-			n++;
-			continue;
-		}
-		if (serial != 0) {
-			struct pool *p = find_pool_serial(d, serial);
-			if (p != NULL)
-				pool_acked(p, n);
-		}
-		serial = s;
-		n = 1;
-	}
+	for (size_t i = 0; i < b->len; i++)
+		n += b->rows[i].gated;
+	pool_acked(&d->gate, n);
 }
 
 static void on_ack_done(void *arg, const struct db_result *res)
@@ -925,6 +909,7 @@ static void on_config(void *arg, const struct db_result *res)
 		}
 		p = pool_new(app_id, platform, (int)stamp, ops, cred, &lim,
 			     on_pool_finish, d);
+		p->gate = &d->gate;
 		if (cred == NULL)
 			snprintf(p->cred_error, sizeof p->cred_error, "%s",
 				 err);
@@ -1905,6 +1890,13 @@ int daemon_run(const struct cli_opts *opts)
 
 	d->opts = opts;
 	d->state = DAEMON_RUNNING;
+	/*
+	 * Sends stop while one ack statement's worth of answers waits to be
+	 * written: a crash then re-sends at most the windows in flight plus
+	 * ACK_BATCH_MAX.  Normally far fewer wait (one --ack-interval-ms of
+	 * answers); slow acks pause the sends rather than pile them up.
+	 */
+	d->gate.max = ACK_BATCH_MAX;
 	d->started_at_us = push_now_us();
 	if (gethostname(d->host, sizeof d->host) != 0)
 		snprintf(d->host, sizeof d->host, "unknown");

@@ -156,7 +156,8 @@ static void on_sent(void *arg, struct push_item *item,
 	struct pool *p = arg;
 
 	p->in_flight--;
-	p->unacked++;             /* until the daemon's ack is written */
+	if (p->gate != NULL)
+		p->gate->unacked++;   /* until the daemon's ack is written */
 	p->stats.finished++;
 	p->finish(p->finish_arg, p, item, res);
 	/* A slot is free: keep the pipe full without waiting for a tick. */
@@ -190,7 +191,7 @@ void pool_pump(struct pool *p, int64_t now_us)
 		return;
 again:
 	while (p->len > 0 && (banned || (p->in_flight < p->window &&
-		p->in_flight + p->unacked < 2 * p->window))) {
+		(p->gate == NULL || p->gate->unacked < p->gate->max)))) {
 		struct push_item *it = ring_pop(p);
 
 		if (banned) {
@@ -230,11 +231,11 @@ again:
 		p->active_at_us = now_us;
 }
 
-void pool_acked(struct pool *p, int n)
+void pool_acked(struct pool_gate *g, int n)
 {
-	p->unacked -= n;
-	if (p->unacked < 0)
-		p->unacked = 0;
+	g->unacked -= n;
+	if (g->unacked < 0)
+		g->unacked = 0;
 }
 
 void pool_close_cred(struct pool *p)

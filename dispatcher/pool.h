@@ -6,13 +6,13 @@
  * nothing while the app is paused or while its ring, counting the rows
  * that outstanding claims asked for, is more than half full; otherwise
  * enough to fill the ring.  Claimed items go into the ring (pool_add);
- * pool_pump() starts sends while fewer than `window` are in flight and,
- * counting the answered sends whose outcome is not written yet
- * (`unacked`, until pool_acked()), fewer than twice `window`.  So a crash
- * (kill -9) loses the record of at most 2 x window sends per pool, which
- * are sent again: `window` in flight plus `window` answered but not
- * acked.  A slow or stalled ack stops the sends instead of letting the
- * unrecorded ones pile up.  The window starts at the
+ * pool_pump() starts sends while fewer than `window` are in flight and
+ * while the process's gate (struct pool_gate, shared by its pools) holds
+ * fewer answered sends whose outcome is not written yet than its
+ * maximum.  So a crash (kill -9) loses the record of at most the windows
+ * in flight plus the gate's maximum of answered-but-unacked sends, which
+ * are sent again; slow or stalled acks stop the sends instead of letting
+ * the unrecorded ones pile up.  The window starts at the
  * app's minimum, grows in steps while the ring is more than 10% full
  * (pool_tick) or as soon as a push has waited for a slot for a few
  * milliseconds (pool_pump), and shrinks back toward the minimum when the
@@ -68,6 +68,17 @@ struct pool_stats {
 	uint64_t finished;
 };
 
+/*
+ * Answered sends whose outcome is not written back yet, counted for every
+ * pool of a process (the outcomes share one ack connection): no pool
+ * starts a send while `unacked` >= `max`.  Owned by the daemon; it must
+ * outlive the pools that point to it.
+ */
+struct pool_gate {
+	int unacked;
+	int max;
+};
+
 struct pool {
 	int32_t app_id;
 	enum push_platform platform;
@@ -83,13 +94,13 @@ struct pool {
 
 	int window;
 	int in_flight;
-	int unacked;              /* answered, outcome not written yet */
 	int claim_pending;        /* rows asked for by outstanding claims */
 	uint64_t serial;          /* unique among the process's pools */
 	int64_t resized_at_us;
 	int64_t active_at_us;     /* last time the pool had work */
 
 	bool closed;              /* pool_close_cred() ran: send nothing */
+	struct pool_gate *gate;   /* NULL: no limit on unwritten answers */
 	pool_finish_fn finish;
 	void *finish_arg;
 	struct pool_stats stats;
@@ -142,10 +153,10 @@ void pool_pump(struct pool *p, int64_t now_us);
 void pool_close_cred(struct pool *p);
 
 /*
- * `n` outcomes of this pool's sends were written (the ack committed):
- * they no longer count against the window.  Call pool_pump() after.
+ * `n` outcomes of sends counted in `g` were written (the ack committed).
+ * Call pool_pump() on the pools after: they may send again.
  */
-void pool_acked(struct pool *p, int n);
+void pool_acked(struct pool_gate *g, int n);
 
 /* Grow or shrink the window; call every ~100 ms. */
 void pool_tick(struct pool *p, int64_t now_us);
