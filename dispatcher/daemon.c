@@ -1407,6 +1407,10 @@ static void heartbeat(struct daemon *d)
 
 	if (d->heartbeat_inflight)
 		return;
+	/* Stopping: a heartbeat queued on a connection that is down would
+	 * hold the exit until its next attempt (up to 30 s away). */
+	if (d->state != DAEMON_RUNNING && !db_async_is_up(d->db_stats))
+		return;
 	getrusage(RUSAGE_SELF, &ru);
 	for (size_t i = 0; i < d->npools; i++)
 		in_flight += d->pools[i]->in_flight;
@@ -1606,7 +1610,7 @@ static void on_db_down(void *arg, const char *error)
 		d->pg_down_since_us = now;
 	log_warn(d->pg_down ? "postgres still unreachable"
 			    : "postgres unreachable",
-		 "error=%s down_s=%lld retry_in_ms=%llu hint=\"%s\"",
+		 "error=%s down_s=%lld retry_in_ms=%llu hint=%s",
 		 error, (long long)((now - d->pg_down_since_us) / 1000000),
 		 (unsigned long long)step,
 		 hint != NULL ? hint : "outcomes wait in memory, nothing is "

@@ -3,7 +3,7 @@
 # says so once, with what to do, and then only once per backoff step (100 ms
 # doubling to 30 s) - a handful of lines, not several a second; once
 # Postgres starts it connects, says so once, and delivers what was queued.
-# A role that does not exist gets its own hint.
+# A role or database that does not exist gets its own hint.
 # Needs run.sh's cluster controls (PGPUSH_PGDATA...); skips without them.
 . "$(dirname "$0")/../harness/lib.sh"
 . "$(dirname "$0")/../harness/dispatch.sh"
@@ -28,6 +28,11 @@ disp_start 1 $DB --db "dbname=$DB user=pgpush_no_such_role"
 sleep 2
 like "$(grep -m1 'postgres unreachable' "${DLOG[1]}")" \
 	'no such role .*CREATE ROLE' "an unknown role: the log says to create it or fix user="
+disp_stop 1
+disp_start 1 $DB --db "dbname=pgpush_no_such_db"
+sleep 2
+like "$(grep -m1 'postgres unreachable' "${DLOG[1]}")" \
+	'no such database .*createdb' "an unknown database: the log says to create it or fix dbname="
 disp_stop 1
 
 # --- The server is down: a few lines in 6 s, whatever the attempts.
