@@ -266,7 +266,7 @@ int db_query_rows(struct db_conn *conn, const char *sql, int nparams,
 const char *db_connect_hint(const char *error)
 {
 	static const struct {
-		const char *a, *b;      /* both in the message (b may be NULL) */
+		const char *a, *b;      /* both in the message (b: or NULL) */
 		const char *hint;
 	} hints[] = {
 		{ "role \"", "does not exist",
@@ -275,7 +275,8 @@ const char *db_connect_hint(const char *error)
 		  "in --db (PGUSER)" },
 		{ "database \"", "does not exist",
 		  "no such database (SQLSTATE 3D000): create it (createdb "
-		  "name; pgpushd migrate) or fix dbname= in --db (PGDATABASE)" },
+		  "name; pgpushd migrate) or fix dbname= in --db "
+		  "(PGDATABASE)" },
 		{ "is not permitted to log in", NULL,
 		  "the role lacks LOGIN: ALTER ROLE name LOGIN" },
 		{ "password authentication failed", NULL,
