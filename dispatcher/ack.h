@@ -22,6 +22,7 @@
 #ifndef PGPUSH_ACK_H
 #define PGPUSH_ACK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -43,6 +44,7 @@ struct ack_row {
 	int64_t finished_at_us;
 	int64_t latency_us;       /* < 0: none */
 	int64_t provider_ts_us;   /* 0: none */
+	bool gated;               /* counted in the pools' gate (pool.h) */
 };
 
 struct ack_buf {

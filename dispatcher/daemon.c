@@ -128,6 +128,7 @@ struct daemon {
 	int claims_out;             /* slots busy */
 	bool claim_again;
 
+	struct pool_gate gate;      /* answers not written yet (pool.h) */
 	struct ack_buf ack;         /* waiting to be written */
 	struct ack_buf ack_busy;    /* being written */
 	bool ack_inflight;
@@ -163,6 +164,9 @@ struct daemon {
 	uv_signal_t sig_int;
 	uv_signal_t sig_hup;
 	int64_t drain_deadline_us;
+	bool drain_busy;            /* inside maybe_finish_drain() */
+	bool drain_again;           /* ... and called again meanwhile */
+	bool drain_cancelled;       /* requests in flight were cancelled */
 	bool http_closed;
 	int dbs_open;
 
@@ -173,6 +177,12 @@ struct daemon {
 	uint64_t claims_at_last_hb, acked_at_last_hb;
 	int64_t last_hb_us;
 	char last_error[256];
+	const char *last_error_what;    /* the operation it came from */
+	bool pg_down;               /* a connection is down, said so */
+	uint64_t pg_said_step_ms;   /* the backoff step when last said */
+	int64_t pg_said_us;
+	int64_t pg_down_since_us;
+	const char *pg_said_hint;
 	struct faults faults;       /* sweeper, auto-ban, retry age */
 };
 
@@ -198,17 +208,58 @@ static void set_state(struct daemon *d, enum daemon_state s)
 	d->state = s;
 }
 
-static void note_error(struct daemon *d, const char *what, const char *err)
+/*
+ * last_error (push.dispatchers) says what went wrong last, for as long as
+ * it applies: `what` names the operation, and note_ok() clears the error
+ * once that operation works again, so a stopped process whose last writes
+ * all succeeded does not show an error that was overcome long ago.
+ */
+static void set_last_error(struct daemon *d, const char *what,
+			   const char *err)
 {
 	snprintf(d->last_error, sizeof d->last_error, "%s: %s", what, err);
+	d->last_error_what = what;
+}
+
+static void note_error(struct daemon *d, const char *what, const char *err)
+{
+	set_last_error(d, what, err);
 	log_warn(what, "error=%s", err);
+}
+
+/*
+ * A statement failed.  One that was never sent (its connection is down)
+ * is no news: the connection's state is reported once (on_db_down), and
+ * the statement is tried again after the reconnect.
+ */
+static void note_db_error(struct daemon *d, const char *what,
+			  const struct db_result *res)
+{
+	if (db_result_status(res) == DB_ERR_NOT_SENT)
+		log_debug(what, "error=%s", db_result_error(res));
+	else
+		note_error(d, what, db_result_error(res));
+}
+
+/* `what` worked again: its error, if it is the last one, is over. */
+static void note_ok(struct daemon *d, const char *what)
+{
+	if (d->last_error_what != NULL &&
+	    strcmp(d->last_error_what, what) == 0) {
+		d->last_error[0] = '\0';
+		d->last_error_what = NULL;
+	}
 }
 
 /* ------------------------------------------------------------------ */
 /* Finishing pushes: every outcome goes to the ack buffer and stats.   */
 
+/*
+ * `gated`: the push's request is counted in d->gate until its outcome is
+ * written (pool_acked() from on_ack_done).
+ */
 static void finish_item(struct daemon *d, struct push_item *item,
-			const struct push_result *res)
+			const struct push_result *res, bool gated)
 {
 	int64_t now = push_now_us();
 	double latency = -1;
@@ -216,6 +267,7 @@ static void finish_item(struct daemon *d, struct push_item *item,
 	if (item->sent_at_us && item->enqueued_at_us)
 		latency = (double)(now - item->enqueued_at_us) / 1000.0;
 	ack_add(&d->ack, item, res, now);
+	d->ack.rows[d->ack.len - 1].gated = gated;
 	stats_add(&d->stats, now, item->app_id, item->platform,
 		  item->campaign_id, res->outcome, item->sent_at_us ? 1 : 0,
 		  item->sent_at_us && item->payload
@@ -244,7 +296,6 @@ static void on_pool_finish(void *arg, struct pool *pool,
 {
 	struct daemon *d = arg;
 
-	(void)pool;
 	if (res == NULL) {
 		release_add(d, item);   /* waited too long: back, unsent */
 		release_flush(d);
@@ -254,7 +305,9 @@ static void on_pool_finish(void *arg, struct pool *pool,
 		faults_on_finish(&d->faults, item, &r, item->sent_at_us != 0,
 				 pool->cred == NULL,
 				 d->state == DAEMON_RUNNING, push_now_us());
-		finish_item(d, item, &r);
+		/* A request went out (pool.c's on_sent counted it in the
+		 * gate): it stays counted until this outcome is written. */
+		finish_item(d, item, &r, item->sent_at_us != 0);
 	}
 	/* Room in a ring: more work may be claimed. */
 	if (d->state == DAEMON_RUNNING)
@@ -269,7 +322,7 @@ static void finish_unsent(struct daemon *d, struct push_item *item,
 	struct push_result res;
 
 	push_result_set(&res, outcome, reason);
-	finish_item(d, item, &res);
+	finish_item(d, item, &res, false);
 }
 
 /* ------------------------------------------------------------------ */
@@ -340,12 +393,27 @@ static void note_sql_time(struct daemon *d, const char *what,
 /* ------------------------------------------------------------------ */
 /* Ack: one statement for a batch of outcomes.                          */
 
+/*
+ * The outcomes in `b` are written: their sends leave the gate.  No pool
+ * pumps here: a pump may finish pushes into the ack buffers while `b` is
+ * read.
+ */
+static void pools_acked(struct daemon *d, const struct ack_buf *b)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < b->len; i++)
+		n += b->rows[i].gated;
+	pool_acked(&d->gate, n);
+}
+
 static void on_ack_done(void *arg, const struct db_result *res)
 {
 	struct daemon *d = arg;
 
 	d->ack_inflight = false;
 	if (db_result_ok(res)) {
+		note_ok(d, "ack failed");
 		d->acks++;
 		d->acked_rows += d->ack_busy.len;
 		note_sql_time(d, "ack", d->ack_sent_us, d->ack_busy.len,
@@ -358,12 +426,17 @@ static void on_ack_done(void *arg, const struct db_result *res)
 			trace_ack_done(&d->trace, ids, d->ack_busy.len);
 			free(ids);
 		}
+		pools_acked(d, &d->ack_busy);
 		ack_clear(&d->ack_busy);
+		/* Places in the windows came free. */
+		int64_t now = push_now_us();
+		for (size_t i = 0; i < d->npools; i++)
+			pool_pump(d->pools[i], now);
 		daemon_kick(d);     /* a claim may have waited for this */
 	} else {
 		/* Safe to send again: the statement is guarded by the lease
 		 * owner and does nothing the second time. */
-		note_error(d, "ack failed", db_result_error(res));
+		note_db_error(d, "ack failed", res);
 		ack_move(&d->ack, &d->ack_busy);
 	}
 	if (d->ack.len > 0) {
@@ -437,10 +510,11 @@ static void on_release_done(void *arg, const struct db_result *res)
 
 	d->release_inflight = false;
 	if (db_result_ok(res)) {
+		note_ok(d, "release failed");
 		d->release_busy_n = 0;
 	} else {
 		/* Safe to repeat (guarded by the lease owner): keep them. */
-		note_error(d, "release failed", db_result_error(res));
+		note_db_error(d, "release failed", res);
 		for (size_t i = 0; i < d->release_busy_n; i++)
 			id_append(&d->release, &d->release_n,
 				  &d->release_cap, d->release_busy[i]);
@@ -548,9 +622,10 @@ static void on_claim_done(void *arg, const struct db_result *res)
 
 	claim_slot_free(d, s);
 	if (!db_result_ok(res)) {
-		note_error(d, "claim failed", db_result_error(res));
+		note_db_error(d, "claim failed", res);
 		return;     /* the poll timer tries again */
 	}
+	note_ok(d, "claim failed");
 	int n = db_result_ntuples(res);
 	int64_t now_claimed = push_now_us();
 	int64_t lease_us = (int64_t)d->opts->lease_seconds * 1000000;
@@ -739,8 +814,7 @@ static void free_idle_retired(struct daemon *d)
 			i++;
 			continue;
 		}
-		if (p->ops && p->cred)
-			p->ops->cred_close(p->cred);
+		pool_close_cred(p);
 		pool_free(p);
 		d->retired[i] = d->retired[--d->nretired];
 	}
@@ -770,9 +844,10 @@ static void on_config(void *arg, const struct db_result *res)
 
 	d->config_busy = false;
 	if (!db_result_ok(res)) {
-		note_error(d, "config load failed", db_result_error(res));
+		note_db_error(d, "config load failed", res);
 		return;
 	}
+	note_ok(d, "config load failed");
 	/* The pools before this load; those not named again are retired. */
 	size_t nold = d->npools;
 	struct pool **old = mem_alloc((nold + 1) * sizeof *old);
@@ -834,6 +909,7 @@ static void on_config(void *arg, const struct db_result *res)
 		}
 		p = pool_new(app_id, platform, (int)stamp, ops, cred, &lim,
 			     on_pool_finish, d);
+		p->gate = &d->gate;
 		if (cred == NULL)
 			snprintf(p->cred_error, sizeof p->cred_error, "%s",
 				 err);
@@ -872,6 +948,8 @@ static void config_load(struct daemon *d)
 		d->config_again = true;
 		return;
 	}
+	if (!db_async_is_up(d->db_stats))
+		return;     /* loaded when the stats connection is ready */
 	d->config_busy = true;
 	if (db_async_query(d->db_stats, CONFIG_SQL, 0, NULL, on_config, d) < 0)
 		d->config_busy = false;
@@ -893,11 +971,12 @@ static void on_stats_done(void *arg, const struct db_result *res)
 
 	d->stats_inflight = false;
 	if (db_result_ok(res)) {
+		note_ok(d, "stats flush failed");
 		free(d->stats_rows);
 		d->stats.flushes++;
 	} else {
 		d->stats.flush_failures++;
-		note_error(d, "stats flush failed", db_result_error(res));
+		note_db_error(d, "stats flush failed", res);
 		stats_merge_back(&d->stats, d->stats_rows, d->stats_nrows);
 	}
 	d->stats_rows = NULL;
@@ -943,14 +1022,14 @@ static void on_trace_done(void *arg, const struct db_result *res)
 
 	d->trace_inflight = false;
 	if (db_result_ok(res)) {
+		note_ok(d, "debug events write failed");
 		d->trace.written += d->trace_nbusy;
 		trace_free_events(d->trace_busy, d->trace_nbusy);
 	} else {
 		const char *st = db_result_sqlstate(res);
 
 		d->trace.write_failures++;
-		note_error(d, "debug events write failed",
-			   db_result_error(res));
+		note_db_error(d, "debug events write failed", res);
 		/* Keep them for the next try only if the connection failed;
 		 * a statement error would fail the same way again. */
 		if (st && st[0] && strncmp(st, "08", 2) != 0 &&
@@ -1094,8 +1173,9 @@ static void on_maint_done(void *arg, const struct db_result *res)
 
 	d->maint_inflight = false;
 	if (!db_result_ok(res)) {
-		note_error(d, "maintenance failed", db_result_error(res));
+		note_db_error(d, "maintenance failed", res);
 	} else {
+		note_ok(d, "maintenance failed");
 		for (int r = 0; r < db_result_ntuples(res); r++)
 			log_info("maintenance", "action=%s object=%s",
 				 db_result_value(res, r, 0),
@@ -1305,10 +1385,13 @@ static void on_heartbeat_done(void *arg, const struct db_result *res)
 	struct daemon *d = arg;
 
 	d->heartbeat_inflight = false;
-	if (!db_result_ok(res))
-		note_error(d, "heartbeat failed", db_result_error(res));
-	else if (d->state != DAEMON_RUNNING && d->final_writes_done)
-		log_debug("final heartbeat written", NULL);
+	if (!db_result_ok(res)) {
+		note_db_error(d, "heartbeat failed", res);
+	} else {
+		note_ok(d, "heartbeat failed");
+		if (d->state != DAEMON_RUNNING && d->final_writes_done)
+			log_debug("final heartbeat written", NULL);
+	}
 	maybe_finish_drain(d);
 }
 
@@ -1323,6 +1406,10 @@ static void heartbeat(struct daemon *d)
 	struct sqlarr detail = {0};
 
 	if (d->heartbeat_inflight)
+		return;
+	/* Stopping: a heartbeat queued on a connection that is down would
+	 * hold the exit until its next attempt (up to 30 s away). */
+	if (d->state != DAEMON_RUNNING && !db_async_is_up(d->db_stats))
 		return;
 	getrusage(RUSAGE_SELF, &ru);
 	for (size_t i = 0; i < d->npools; i++)
@@ -1372,7 +1459,10 @@ static void heartbeat(struct daemon *d)
 	for (int k = 6; k <= 14; k++)
 		params[k] = v[k];
 	params[15] = json;
-	params[16] = d->last_error;
+	/* Written means heartbeats work again: not its own error. */
+	params[16] = d->last_error_what != NULL &&
+		     strcmp(d->last_error_what, "heartbeat failed") == 0
+		     ? "" : d->last_error;
 	snprintf(v[17], 64, "%d", d->opts->heartbeat_interval_ms);
 	params[17] = v[17];
 	d->claims_at_last_hb = d->claimed_rows;
@@ -1396,13 +1486,18 @@ static void on_heartbeat_timer(uv_timer_t *t)
 static void on_listen_done(void *arg, const struct db_result *res)
 {
 	if (!db_result_ok(res))
-		note_error(arg, "LISTEN failed", db_result_error(res));
+		note_db_error(arg, "LISTEN failed", res);
+	else
+		note_ok(arg, "LISTEN failed");
 }
+
+static void pg_maybe_back(struct daemon *d);
 
 static void on_listen_ready(void *arg)
 {
 	struct daemon *d = arg;
 
+	pg_maybe_back(d);
 	db_async_query(d->db_listen,
 		       "LISTEN pgpush_enqueue; LISTEN pgpush_config", 0, NULL,
 		       on_listen_done, d);
@@ -1433,6 +1528,7 @@ static void on_session_set(void *arg, const struct db_result *res)
 
 static void on_work_ready(struct daemon *d, struct db_async *conn)
 {
+	pg_maybe_back(d);
 	/* First on the new session, before the flushes below. */
 	db_async_query(conn, WORK_SESSION_SQL, 0, NULL, on_session_set, d);
 	/* Buffered outcomes survive a reconnect: write them now. */
@@ -1459,6 +1555,7 @@ static void on_stats_ready(void *arg)
 {
 	struct daemon *d = arg;
 
+	pg_maybe_back(d);
 	if (!d->config_loaded) {
 		/*
 		 * Maintenance first: it makes today's deliveries partition
@@ -1473,11 +1570,70 @@ static void on_stats_ready(void *arg)
 	heartbeat(d);
 }
 
+/* The largest backoff step among the connections (0: all up). */
+static uint64_t pg_backoff_step_ms(struct daemon *d)
+{
+	struct db_async *c[] = { d->db_listen, d->db_claim, d->db_ack,
+				 d->db_stats };
+	uint64_t step = 0;
+
+	for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
+		uint64_t s = c[i] != NULL ? db_async_backoff_step_ms(c[i]) : 0;
+		if (s > step)
+			step = s;
+	}
+	return step;
+}
+
+/*
+ * A connection went down or an attempt failed.  All four connections
+ * fail together when the server is away, each attempt of each one ends
+ * here, so this says it once when Postgres becomes unreachable (or the
+ * cause changes), then at most once per backoff step (100 ms doubling to
+ * 30 s), with what to do about the common causes.
+ */
 static void on_db_down(void *arg, const char *error)
 {
 	struct daemon *d = arg;
+	uint64_t step = pg_backoff_step_ms(d);
+	int64_t now = push_now_us();
+	const char *hint = db_connect_hint(error);
 
-	note_error(d, "postgres connection down", error);
+	set_last_error(d, "postgres connection down", error);
+	if (d->state == DAEMON_CLOSING)
+		return;
+	if (d->pg_down && hint == d->pg_said_hint &&
+	    step <= d->pg_said_step_ms &&
+	    now - d->pg_said_us < (int64_t)step * 1000)
+		return;
+	if (!d->pg_down)
+		d->pg_down_since_us = now;
+	log_warn(d->pg_down ? "postgres still unreachable"
+			    : "postgres unreachable",
+		 "error=%s down_s=%lld retry_in_ms=%llu hint=%s",
+		 error, (long long)((now - d->pg_down_since_us) / 1000000),
+		 (unsigned long long)step,
+		 hint != NULL ? hint : "outcomes wait in memory, nothing is "
+		 "claimed until it is back");
+	d->pg_down = true;
+	d->pg_said_step_ms = step;
+	d->pg_said_us = now;
+	d->pg_said_hint = hint;
+}
+
+/* A connection is up: once all are, say so (once) and clear the error. */
+static void pg_maybe_back(struct daemon *d)
+{
+	if (!db_async_is_up(d->db_listen) || !db_async_is_up(d->db_claim) ||
+	    !db_async_is_up(d->db_ack) || !db_async_is_up(d->db_stats))
+		return;
+	note_ok(d, "postgres connection down");
+	if (!d->pg_down)
+		return;
+	d->pg_down = false;
+	d->pg_said_hint = NULL;
+	log_info("postgres reachable again", "down_s=%lld",
+		 (long long)((push_now_us() - d->pg_down_since_us) / 1000000));
 }
 
 static int open_db(struct daemon *d, struct db_async **out, const char *name,
@@ -1532,29 +1688,34 @@ static bool all_pools_idle(struct daemon *d)
 
 static void close_handles(struct daemon *d);
 
-static void maybe_finish_drain(struct daemon *d)
+/*
+ * One pass of the drain: cancel what outlived --drain-timeout-ms, start
+ * the last writes, and close everything once they are done.  Cancelling
+ * finishes sends from inside this function (their results come back
+ * through on_pool_finish, which calls maybe_finish_drain()): those calls
+ * only ask for another pass.
+ */
+static void drain_step(struct daemon *d)
 {
-	if (d->state != DAEMON_DRAINING)
-		return;
 	if (!all_pools_idle(d)) {
 		if (push_now_us() < d->drain_deadline_us || d->http_closed)
 			return;
-		/* Out of patience: cancel what is in flight.  The senders
-		 * finish each as a retry, so it returns to the queue. */
-		log_warn("drain timeout: cancelling requests in flight", NULL);
-		for (size_t i = 0; i < d->npools; i++) {
-			struct pool *p = d->pools[i];
-			if (p->ops && p->cred)
-				p->ops->cred_close(p->cred);
-			p->cred = NULL;
+		if (!d->drain_cancelled) {
+			/* Out of patience: cancel what is in flight.  The
+			 * senders finish each as a retry "cancelled", which
+			 * the ack below returns to the queue. */
+			d->drain_cancelled = true;
+			log_warn("drain timeout: cancelling requests in flight",
+				 NULL);
+			for (size_t i = 0; i < d->npools; i++)
+				pool_close_cred(d->pools[i]);
+			for (size_t i = 0; i < d->nretired; i++)
+				pool_close_cred(d->retired[i]);
 		}
-		for (size_t i = 0; i < d->nretired; i++) {
-			struct pool *p = d->retired[i];
-			if (p->ops && p->cred)
-				p->ops->cred_close(p->cred);
-			p->cred = NULL;
-		}
-		if (!all_pools_idle(d))
+		/* Cancelling finishes every send before it returns; should
+		 * one still be out, stop waiting at the hard deadline. */
+		if (!all_pools_idle(d) &&
+		    push_now_us() < d->drain_deadline_us + 5000000)
 			return;
 	}
 	if (d->ack.len > 0)
@@ -1582,6 +1743,22 @@ static void maybe_finish_drain(struct daemon *d)
 		return;
 	}
 	close_handles(d);
+}
+
+static void maybe_finish_drain(struct daemon *d)
+{
+	if (d->state != DAEMON_DRAINING)
+		return;
+	if (d->drain_busy) {
+		d->drain_again = true;
+		return;
+	}
+	d->drain_busy = true;
+	do {
+		d->drain_again = false;
+		drain_step(d);
+	} while (d->drain_again && d->state == DAEMON_DRAINING);
+	d->drain_busy = false;
 }
 
 static void on_tick(uv_timer_t *t)
@@ -1637,19 +1814,18 @@ static void close_handles(struct daemon *d)
 	if (d->state == DAEMON_CLOSING)
 		return;
 	set_state(d, DAEMON_CLOSING);
-	for (size_t i = 0; i < d->npools; i++) {
-		struct pool *p = d->pools[i];
-		if (p->ops && p->cred)
-			p->ops->cred_close(p->cred);
-		pool_free(p);
-	}
+	/* Close every credential before freeing any pool: a cancelled
+	 * send's result goes through on_pool_finish, which may look at the
+	 * pools. */
+	for (size_t i = 0; i < d->npools; i++)
+		pool_close_cred(d->pools[i]);
+	for (size_t i = 0; i < d->nretired; i++)
+		pool_close_cred(d->retired[i]);
+	for (size_t i = 0; i < d->npools; i++)
+		pool_free(d->pools[i]);
 	d->npools = 0;
-	for (size_t i = 0; i < d->nretired; i++) {
-		struct pool *p = d->retired[i];
-		if (p->ops && p->cred)
-			p->ops->cred_close(p->cred);
-		pool_free(p);
-	}
+	for (size_t i = 0; i < d->nretired; i++)
+		pool_free(d->retired[i]);
 	d->nretired = 0;
 	uv_timer_t *timers[] = { &d->kick_timer, &d->poll_timer,
 				 &d->tick_timer, &d->ack_timer,
@@ -1718,6 +1894,13 @@ int daemon_run(const struct cli_opts *opts)
 
 	d->opts = opts;
 	d->state = DAEMON_RUNNING;
+	/*
+	 * Sends stop while one ack statement's worth of answers waits to be
+	 * written: a crash then re-sends at most the windows in flight plus
+	 * ACK_BATCH_MAX.  Normally far fewer wait (one --ack-interval-ms of
+	 * answers); slow acks pause the sends rather than pile them up.
+	 */
+	d->gate.max = ACK_BATCH_MAX;
 	d->started_at_us = push_now_us();
 	if (gethostname(d->host, sizeof d->host) != 0)
 		snprintf(d->host, sizeof d->host, "unknown");

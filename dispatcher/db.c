@@ -262,3 +262,49 @@ int db_query_rows(struct db_conn *conn, const char *sql, int nparams,
 	PQclear(res);
 	return rc;
 }
+
+const char *db_connect_hint(const char *error)
+{
+	static const struct {
+		const char *a, *b;      /* both in the message (b: or NULL) */
+		const char *hint;
+	} hints[] = {
+		{ "role \"", "does not exist",
+		  "no such role (SQLSTATE 28000): create it (CREATE ROLE name "
+		  "LOGIN, then GRANT pgpush_dispatcher TO name) or fix user= "
+		  "in --db (PGUSER)" },
+		{ "database \"", "does not exist",
+		  "no such database (SQLSTATE 3D000): create it (createdb "
+		  "name; pgpushd migrate) or fix dbname= in --db "
+		  "(PGDATABASE)" },
+		{ "is not permitted to log in", NULL,
+		  "the role lacks LOGIN: ALTER ROLE name LOGIN" },
+		{ "password authentication failed", NULL,
+		  "wrong password (SQLSTATE 28P01): fix password= in --db, "
+		  "PGPASSWORD or ~/.pgpass" },
+		{ "no pg_hba.conf entry", NULL,
+		  "the server refuses this host, role or database: add a line "
+		  "to pg_hba.conf and reload the server" },
+		{ "No such file or directory", NULL,
+		  "no server at that Unix socket: start Postgres, or point "
+		  "host= in --db (PGHOST) at its unix_socket_directories and "
+		  "port= (PGPORT) at its port" },
+		{ "Connection refused", NULL,
+		  "nothing listens at that address and port: start Postgres, "
+		  "or fix host= and port= in --db (PGHOST, PGPORT) and the "
+		  "server's listen_addresses" },
+		{ "could not translate host name", NULL,
+		  "the host name does not resolve: fix host= in --db (PGHOST) "
+		  "or use hostaddr=" },
+		{ "the database system is", NULL,
+		  "the server is starting, stopping or recovering: wait" },
+	};
+
+	if (error == NULL)
+		return NULL;
+	for (size_t i = 0; i < sizeof hints / sizeof *hints; i++)
+		if (strstr(error, hints[i].a) != NULL &&
+		    (hints[i].b == NULL || strstr(error, hints[i].b) != NULL))
+			return hints[i].hint;
+	return NULL;
+}

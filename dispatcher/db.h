@@ -26,6 +26,7 @@
 #define PGPUSH_DB_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include <uv.h>
 
@@ -101,8 +102,9 @@ int db_query_rows(struct db_conn *conn, const char *sql, int nparams,
  * killed by an admin) or a connection attempt fails, the query in flight
  * and every queued query fail (see enum db_status for what each failure
  * means), then on_down runs, then a new attempt starts after an
- * exponential backoff with jitter (about 100 ms doubling to 5 s, reset
- * after a session that stayed up 10 s), and on_ready runs again when it
+ * exponential backoff with jitter (100 ms doubling to 30 s, each delay
+ * between half and all of its step; reset after a session that stayed
+ * up 10 s), and on_ready runs again when it
  * is up.  An attempt times out after the conninfo's connect_timeout
  * (at least 2 s), or 10 s when it has none.  A session's
  * state (LISTEN, SET, temporary tables, an open transaction) does not
@@ -260,6 +262,24 @@ int db_async_exec_prepared(struct db_async *conn, const char *name,
  * Whether the session is connected now (between on_ready and on_down).
  */
 int db_async_is_up(const struct db_async *conn);
+
+/*
+ * The backoff step the connection waits out before its next attempt (the
+ * un-jittered delay: 100, 200, 400 ... 30000 ms), or 0 while it is up or
+ * before its first failure.  An owner that reports failures once per step
+ * logs a handful of lines while the server is away, not one per attempt.
+ */
+uint64_t db_async_backoff_step_ms(const struct db_async *conn);
+
+/*
+ * What to do about a failed connection attempt, from libpq's message
+ * (e.g. "create the role, or fix user= in the connection string"), or
+ * NULL when the cause is not one of the common ones: no such role
+ * (28000), no such database (3D000), password or pg_hba.conf refusals
+ * (28P01, 28000), no server on that socket or port.  libpq gives no
+ * SQLSTATE for a failed connection, so this reads its (English) text.
+ */
+const char *db_connect_hint(const char *error);
 
 /*
  * The number of submitted queries whose callback has not run yet (queued

@@ -20,7 +20,7 @@
  *   any state --db_async_close()--> CLOSING --last handle closed--> freed
  *
  *   WAITING     no PGconn; the timer starts the next attempt (0 ms the
- *               first time, then the backoff: 100 ms doubling to 5 s,
+ *               first time, then the backoff: 100 ms doubling to 30 s,
  *               half of it random; it starts over only after a session
  *               that stayed up for 10 s).
  *   CONNECTING  PQconnectStartParams() then PQconnectPoll() on every
@@ -82,7 +82,7 @@
 
 #define DB_ASYNC_CONNECT_TIMEOUT_MS 10000	/* unless connect_timeout */
 #define DB_ASYNC_BACKOFF_MIN_MS 100
-#define DB_ASYNC_BACKOFF_MAX_MS 5000
+#define DB_ASYNC_BACKOFF_MAX_MS 30000
 #define DB_ASYNC_STABLE_MS 10000	/* up this long: backoff starts over */
 #define DB_ASYNC_ERR_MAX 1024
 #define DB_ASYNC_MAX_PARAMS 65535
@@ -149,6 +149,7 @@ struct db_async {
 	int handles_open;	/* the timer and polls not yet closed */
 	unsigned long gen;	/* bumped on every successful connect */
 	unsigned attempts;	/* failures since the last stable session */
+	uint64_t step_ms;	/* the backoff step now waited; 0: none */
 	uint64_t up_since;	/* uv_now() when it last came up */
 	uint64_t connect_timeout_ms;
 	uint64_t rng;
@@ -417,6 +418,7 @@ static uint64_t backoff_next(struct db_async *c)
 		base = DB_ASYNC_BACKOFF_MAX_MS;
 	else
 		c->attempts++;
+	c->step_ms = base;
 	/* xorshift64: only jitter, no need for quality. */
 	c->rng ^= c->rng << 13;
 	c->rng ^= c->rng >> 7;
@@ -457,10 +459,12 @@ static void conn_down(struct db_async *c, const char *why)
 		c->attempts = 0;
 	delay = backoff_next(c);
 	uv_timer_start(&c->timer, on_timer, delay, 0);
-	log_warn(was_up ? "database connection lost" :
-		 "cannot connect to the database",
-		 "db=%s error=%s retry_in_ms=%llu", c->name, reason,
-		 (unsigned long long)delay);
+	/* Debug only: on_down tells the owner, who says it once for all
+	 * its connections (an unreachable server fails every one). */
+	log_debug(was_up ? "database connection lost" :
+		  "cannot connect to the database",
+		  "db=%s error=%s retry_in_ms=%llu", c->name, reason,
+		  (unsigned long long)delay);
 
 	while (q != NULL) {
 		struct db_query *next = q->next;
@@ -542,6 +546,7 @@ static void connected(struct db_async *c)
 		c->piped = 1;
 	}
 	uv_timer_stop(&c->timer);
+	c->step_ms = 0;
 	c->gen++;
 	c->up_since = uv_now(c->loop);
 	set_state(c, DB_ASYNC_UP, "connected");
@@ -1031,6 +1036,11 @@ int db_async_exec_prepared(struct db_async *conn, const char *name,
 int db_async_is_up(const struct db_async *conn)
 {
 	return conn->state == DB_ASYNC_UP;
+}
+
+uint64_t db_async_backoff_step_ms(const struct db_async *conn)
+{
+	return conn->state == DB_ASYNC_UP ? 0 : conn->step_ms;
 }
 
 size_t db_async_pending(const struct db_async *conn)

@@ -156,6 +156,8 @@ static void on_sent(void *arg, struct push_item *item,
 	struct pool *p = arg;
 
 	p->in_flight--;
+	if (p->gate != NULL)
+		p->gate->unacked++;   /* until the daemon's ack is written */
 	p->stats.finished++;
 	p->finish(p->finish_arg, p, item, res);
 	/* A slot is free: keep the pipe full without waiting for a tick. */
@@ -185,8 +187,11 @@ void pool_pump(struct pool *p, int64_t now_us)
 {
 	bool banned = p->lim.banned_until_us > now_us;
 
+	if (p->closed)
+		return;
 again:
-	while (p->len > 0 && (banned || p->in_flight < p->window)) {
+	while (p->len > 0 && (banned || (p->in_flight < p->window &&
+		(p->gate == NULL || p->gate->unacked < p->gate->max)))) {
 		struct push_item *it = ring_pop(p);
 
 		if (banned) {
@@ -224,6 +229,23 @@ again:
 		goto again;
 	if (p->len > 0 || p->in_flight > 0)
 		p->active_at_us = now_us;
+}
+
+void pool_acked(struct pool_gate *g, int n)
+{
+	g->unacked -= n;
+	if (g->unacked < 0)
+		g->unacked = 0;
+}
+
+void pool_close_cred(struct pool *p)
+{
+	struct sender_cred *cred = p->cred;
+
+	p->closed = true;
+	p->cred = NULL;
+	if (cred != NULL && p->ops != NULL)
+		p->ops->cred_close(cred);
 }
 
 void pool_tick(struct pool *p, int64_t now_us)

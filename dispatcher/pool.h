@@ -5,8 +5,14 @@
  * The claimer asks each pool how many rows it wants (pool_claim_want):
  * nothing while the app is paused or while its ring, counting the rows
  * that outstanding claims asked for, is more than half full; otherwise
- * enough to fill the ring.  Claimed items go into the ring (pool_add); pool_pump() starts
- * sends while fewer than `window` are in flight.  The window starts at the
+ * enough to fill the ring.  Claimed items go into the ring (pool_add);
+ * pool_pump() starts sends while fewer than `window` are in flight and
+ * while the process's gate (struct pool_gate, shared by its pools) holds
+ * fewer answered sends whose outcome is not written yet than its
+ * maximum.  So a crash (kill -9) loses the record of at most the windows
+ * in flight plus the gate's maximum of answered-but-unacked sends, which
+ * are sent again; slow or stalled acks stop the sends instead of letting
+ * the unrecorded ones pile up.  The window starts at the
  * app's minimum, grows in steps while the ring is more than 10% full
  * (pool_tick) or as soon as a push has waited for a slot for a few
  * milliseconds (pool_pump), and shrinks back toward the minimum when the
@@ -62,6 +68,17 @@ struct pool_stats {
 	uint64_t finished;
 };
 
+/*
+ * Answered sends whose outcome is not written back yet, counted for every
+ * pool of a process (the outcomes share one ack connection): no pool
+ * starts a send while `unacked` >= `max`.  Owned by the daemon; it must
+ * outlive the pools that point to it.
+ */
+struct pool_gate {
+	int unacked;
+	int max;
+};
+
 struct pool {
 	int32_t app_id;
 	enum push_platform platform;
@@ -82,6 +99,8 @@ struct pool {
 	int64_t resized_at_us;
 	int64_t active_at_us;     /* last time the pool had work */
 
+	bool closed;              /* pool_close_cred() ran: send nothing */
+	struct pool_gate *gate;   /* NULL: no limit on unwritten answers */
 	pool_finish_fn finish;
 	void *finish_arg;
 	struct pool_stats stats;
@@ -121,6 +140,23 @@ void pool_add(struct pool *p, struct push_item *item, int64_t now_us);
  * has waited WAIT_GROW_US for a slot.  `now_us` is push_now_us().
  */
 void pool_pump(struct pool *p, int64_t now_us);
+
+/*
+ * Close the pool's credential (shutdown, a retired pool going away): its
+ * sends in flight are cancelled, and their results reach `finish` before
+ * this returns.  p->cred is cleared before the sender's cred_close() runs,
+ * so a `finish` that comes back here (or looks at the pool) never closes
+ * the same credential twice; a second call is a no-op.  Afterwards the
+ * pool starts no send: what waits in the ring stays there for
+ * pool_take_unsent().
+ */
+void pool_close_cred(struct pool *p);
+
+/*
+ * `n` outcomes of sends counted in `g` were written (the ack committed).
+ * Call pool_pump() on the pools after: they may send again.
+ */
+void pool_acked(struct pool_gate *g, int n);
 
 /* Grow or shrink the window; call every ~100 ms. */
 void pool_tick(struct pool *p, int64_t now_us);

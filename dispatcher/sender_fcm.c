@@ -1221,7 +1221,8 @@ static void fcm_cred_close(struct sender_cred *cred)
 {
 	struct push_result res;
 
-	if (cred == NULL)
+	/* Already closing: a cancelled send's callback came back here. */
+	if (cred == NULL || cred->closing)
 		return;
 	cred->closing = true;
 	while (cred->q.sends != NULL) {

@@ -774,7 +774,8 @@ static void mpns_cred_close(struct sender_cred *cred)
 {
 	struct push_result res;
 
-	if (cred == NULL)
+	/* Already closing: a cancelled send's callback came back here. */
+	if (cred == NULL || cred->closing)
 		return;
 	cred->closing = true;
 	while (cred->q.sends != NULL) {

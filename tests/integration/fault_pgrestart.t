@@ -39,7 +39,7 @@ is "$(q $DB "SELECT count(*) || '|' || count(DISTINCT queue_id) FROM push.delive
 is "$(q $DB "SELECT count(*) FROM push.deliveries WHERE outcome <> 'sent'")" 0 \
 	"  nothing else recorded (no loss turned into a failure)"
 is "$(fcm_requests_for_app rst-)" "$N" "the fake saw each push once: nothing sent twice"
-like "$(cat "${DLOG[1]}")" 'postgres connection down' "the daemon noticed the outage"
+like "$(cat "${DLOG[1]}")" 'postgres unreachable' "the daemon noticed the outage"
 is "$(q $DB "SELECT state FROM push.dispatchers")" running \
 	"its push.dispatchers row is running again"
 # A push enqueued now is picked up by NOTIFY (the listener re-LISTENed).
