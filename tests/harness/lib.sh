@@ -81,6 +81,15 @@ q_err() {
 	psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$1" -c "$2" 2>&1 >/dev/null
 }
 
+# free_port — a loopback TCP port nobody listens on right now (the kernel
+# picks it; a race with another process taking it is possible, not likely).
+free_port() {
+	perl -MIO::Socket::INET -e '
+		my $s = IO::Socket::INET->new(Listen => 1,
+		    LocalAddr => "127.0.0.1", LocalPort => 0) or die "$!\n";
+		print $s->sockport, "\n";'
+}
+
 _tap_finish() {
 	local rc=$?
 	for d in "${_tap_dbs[@]}"; do

@@ -29,6 +29,22 @@ if [ ! -x "$pg_bindir/initdb" ]; then
 	exit 1
 fi
 
+# Every program the tests call: a missing one is named here, once, instead
+# of surfacing as a pile of unrelated-looking failures later.
+missing=
+for prog in psql createdb dropdb prove perl curl openssl nghttp awk sed \
+	timeout bc; do
+	command -v "$prog" >/dev/null 2>&1 || missing="$missing $prog"
+done
+perl -MJSON::PP -MIO::Socket::INET -e 1 2>/dev/null ||
+	missing="$missing perl(JSON::PP)"
+[ -x "$pg_bindir/pg_ctl" ] || missing="$missing pg_ctl"
+if [ -n "$missing" ]; then
+	echo "run.sh: missing programs:$missing; run 'make deps'" \
+		"(or ./pgpush deps) to install them" >&2
+	exit 1
+fi
+
 tmp=$(mktemp -d /tmp/pgpush-test.XXXXXX)
 chmod 755 "$tmp"
 server_user=

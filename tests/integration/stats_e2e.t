@@ -57,7 +57,7 @@ for i in 1 2; do
 done
 for i in 1 2 3 4 5; do rule "$(tok slow $i)" '"delay_ms":300'; done
 
-MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+MPORT=$(free_port)
 tomorrow=$(q $DB "SELECT 'deliveries_' || to_char((now() AT TIME ZONE 'UTC')::date + 1, 'YYYYMMDD')")
 is "$(q $DB "SELECT to_regclass('push.$tomorrow') IS NULL")" t \
 	"before the daemon: no partition for tomorrow"
