@@ -14,11 +14,14 @@ CC      ?= cc
 BUILD   := build
 PKGS    := libuv libcurl libpq openssl json-c libnghttp2
 
-# Every Debian package the build, the tests, the fakes and the tools need.
-DEB_PACKAGES := build-essential pkg-config libpq-dev libcurl4-openssl-dev \
-	libssl-dev libjson-c-dev libuv1-dev libnghttp2-dev nghttp2-client \
-	postgresql postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl \
-	curl openssl procps valgrind clang
+# Every Debian package the build, the tests, the fakes and the tools need
+# (Debian 12 and 13: no versioned names; pgtap brings the extension for
+# the distribution's PostgreSQL and pg_prove's handler).
+DEB_PACKAGES := make build-essential pkg-config libpq-dev \
+	libcurl4-openssl-dev libssl-dev libjson-c-dev libuv1-dev \
+	libnghttp2-dev nghttp2-client postgresql pgtap \
+	libtap-parser-sourcehandler-pgtap-perl perl curl openssl procps bc \
+	valgrind clang
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -41,6 +44,27 @@ FLAGS_NOW  := $(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS)
 $(shell mkdir -p $(BUILD); \
 	[ "$$(cat $(FLAGS_FILE) 2>/dev/null)" = '$(FLAGS_NOW)' ] || \
 	echo '$(FLAGS_NOW)' > $(FLAGS_FILE))
+
+.DEFAULT_GOAL := all
+
+# Where `make install` puts things (DESTDIR prefixes them all).
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+DATADIR    ?= $(PREFIX)/share/pgpush
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+
+# pgpushd migrate's compile-time default (dispatcher/migrate.h); only the
+# objects that use it are rebuilt when it changes.
+PATHS_FILE := $(BUILD)/.paths
+PATHS_NOW  := -DPGPUSH_MIGRATIONS_INSTALLED='"$(DATADIR)/migrations"'
+$(shell mkdir -p $(BUILD); \
+	[ "$$(cat $(PATHS_FILE) 2>/dev/null)" = '$(PATHS_NOW)' ] || \
+	echo '$(PATHS_NOW)' > $(PATHS_FILE))
+$(BUILD)/dispatcher/migrate.o $(BUILD)/dispatcher/cli.o: CFLAGS += $(PATHS_NOW)
+$(BUILD)/dispatcher/migrate.o $(BUILD)/dispatcher/cli.o: $(PATHS_FILE)
 
 LIB_SRCS  := $(filter-out dispatcher/main.c,$(wildcard dispatcher/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
