@@ -58,7 +58,7 @@ if [ "$(id -u)" -eq 0 ]; then
 		server_user=pgpush-test
 	fi
 	chown "$server_user" "$tmp"
-	as_server() { runuser -u "$server_user" -- "$@"; }
+	as_server() { runuser -u "$server_user" -- env -C / "$@"; }
 fi
 
 cleanup() {
@@ -98,7 +98,7 @@ export PGPUSH_TOP=$top
 export PGPUSH_PGDATA=$tmp/data PGPUSH_PG_BINDIR=$pg_bindir
 export PGPUSH_PGLOG=$tmp/server.log
 export PGPUSH_PG_OPTS=$pg_opts
-export PGPUSH_AS_SERVER=${server_user:+runuser -u $server_user --}
+export PGPUSH_AS_SERVER=${server_user:+runuser -u $server_user -- env -C /}
 unset PGPASSWORD PGSERVICE PGOPTIONS
 
 createdb "$PGPUSH_TEMPLATE_DB"

@@ -65,7 +65,7 @@ stop_kept() {
 	if [ -f "$demo/pg/data/postmaster.pid" ]; then
 		tools_pg_dir=$demo/pg
 		[ "$(id -u)" -eq 0 ] && as_server() {
-			runuser -u "$(stat -c %U "$demo/pg")" -- "$@"; }
+			runuser -u "$(stat -c %U "$demo/pg")" -- env -C / "$@"; }
 		pg_stop
 		tools_pg_dir=
 	fi
