@@ -4,6 +4,8 @@
 #   make SANITIZE=1   the same with ASan + UBSan (rebuilds everything)
 #   make deps         install the Debian packages the build and tests need
 #   make test         C unit tests, SQL tests and integration tests (prove)
+#   make install      PREFIX=/usr/local, DESTDIR: pgpushd, migrations, admin
+#                     scripts, pgpushd(8), pgpushd.service
 #   make demo         pgpush end to end on a local Postgres and the fake FCM
 #   make bench        dispatcher throughput and latency, one JSON line
 #   make valgrind     the C unit tests under valgrind
@@ -109,10 +111,45 @@ $(BUILD)/tests/drivers/%: $(BUILD)/tests/drivers/%.o $(UNIT_COMMON_OBJS) $(LIB)
 deps:
 	@tests/harness/deps.sh $(DEB_PACKAGES)
 
+# install.t runs `make install` with the same SANITIZE as the suite.
 test: all $(UNIT_BINS) $(DRIVER_BINS) $(FAKES_BINS)
-	@tests/harness/run.sh
+	@PGPUSH_MAKE_VARS="SANITIZE=$(SANITIZE)" tests/harness/run.sh
 
-# pgpush end to end on a local Postgres (.demo/) and the fake FCM.
+# The manual page from --help (the same tables), the unit with its paths.
+$(BUILD)/pgpushd.8: $(DAEMON) packaging/help2man.sh
+	packaging/help2man.sh $(DAEMON) $(DATADIR) $(SYSCONFDIR) >$@.tmp
+	mv $@.tmp $@
+
+$(BUILD)/pgpushd.service: packaging/pgpushd.service.in $(PATHS_FILE)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  $< >$@
+
+# Like a Debian daemon: the binary, its migrations, the admin scripts, the
+# manual page, the systemd unit and (never overwritten) its environment
+# file.  No account is created here (docs/operations.md says how).
+.PHONY: install uninstall
+install: $(DAEMON) $(BUILD)/pgpushd.8 $(BUILD)/pgpushd.service
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DATADIR)/migrations \
+	  $(DESTDIR)$(DATADIR)/admin-sql $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	install -m 755 $(DAEMON) $(DESTDIR)$(SBINDIR)/pgpushd
+	install -m 644 migrations/*.sql $(DESTDIR)$(DATADIR)/migrations/
+	install -m 644 admin-sql/*.sql $(DESTDIR)$(DATADIR)/admin-sql/
+	install -m 644 $(BUILD)/pgpushd.8 $(DESTDIR)$(MANDIR)/man8/pgpushd.8
+	install -m 644 $(BUILD)/pgpushd.service \
+	  $(DESTDIR)$(UNITDIR)/pgpushd.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/default/pgpushd ] || \
+	  install -m 644 packaging/pgpushd.default \
+	    $(DESTDIR)$(SYSCONFDIR)/default/pgpushd
+
+# Removes what install put there, except the environment file (settings).
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/pgpushd \
+	  $(DESTDIR)$(MANDIR)/man8/pgpushd.8 \
+	  $(DESTDIR)$(UNITDIR)/pgpushd.service
+	rm -rf $(DESTDIR)$(DATADIR)
+
+# pgpush end to end on a local Postgres and the fake FCM.
 .PHONY: demo bench
 demo: all fakes
 	@tests/tools/demo.sh
