@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# stats_e2e.t - issue #8 end to end through pgpushd and the fake FCM: a
+# stats_e2e.t - statistics end to end through pgpushd and the fake FCM: a
 # scripted run with known outcomes (sent, slow sent, UNREGISTERED, a 400
 # failure, pushes of a banned app, a small campaign, one debug push) and
 # then:

@@ -283,7 +283,7 @@ static void test_help_text(void)
 	free(text);
 }
 
-/* Issue #8: the metrics endpoint is off unless asked for; stats can be
+/* The metrics endpoint is off unless asked for; stats can be
  * switched off with an interval of 0 (for measuring their cost). */
 static void test_metrics_stats_flags(void)
 {
