@@ -99,7 +99,7 @@ timed() {
 	echo "== $label"
 	t0=$(date +%s)
 	"$@" || rc=$?
-	times+=("$(printf '%-58s %4d s%s' "$label" $(($(date +%s) - t0)) \
+	times+=("$(printf '%5d s  %s%s' $(($(date +%s) - t0)) "$label" \
 		"$([ $rc -eq 0 ] || echo "  FAILED ($rc)")")")
 	return $rc
 }
