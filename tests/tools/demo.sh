@@ -39,8 +39,10 @@ app=
 db=
 current=
 kept=
+# The logs that explain a failure of the current step (others are noise).
+step_logs=
 
-step() { current=$*; printf '\n== %s\n' "$*"; }
+step() { current=$*; step_logs=; printf '\n== %s\n' "$*"; }
 calc() { awk "BEGIN { print $1 }"; }
 q() { psql -X -q -v ON_ERROR_STOP=1 -At -d "$db" -c "$1"; }
 
@@ -107,7 +109,7 @@ cleanup() {
 	fi
 	pg_stop
 	if [ $rc -ne 0 ] && [ $rc -ne 130 ]; then
-		for f in daemon.log fake.out pg/initdb.log pg/server.log; do
+		for f in $step_logs; do
 			[ -s "$demo/$f" ] && { echo "demo: last lines of $f:" >&2
 				tail -n 15 "$demo/$f" >&2; }
 		done
@@ -140,15 +142,18 @@ if [ -n "${PGPUSH_DB:-}" ]; then
 	app_name=pgpush-demo-$$
 else
 	step "starting PostgreSQL in $demo/pg (port and socket of its own, no TCP)"
+	step_logs="pg/initdb.log pg/server.log"
 	pg_start "$demo/pg"
 	createdb pgpush_demo
 	db="host=$PGHOST port=$PGPORT user=postgres dbname=pgpush_demo"
 fi
 
 step "migrating: build/pgpushd migrate"
+step_logs="pg/server.log"
 "$PGPUSHD" migrate --db "$db"
 
 step "starting the fake FCM server (tests/fakes, test CA in $demo/certs)"
+step_logs="fake.out"
 fake_start "$demo"
 echo "fake FCM on https://127.0.0.1:$FCM_PORT (OAuth token endpoint /token)"
 
@@ -169,6 +174,7 @@ printf '%d pushes queued in %.1f s\n' "$PUSHES" \
 	"$(calc "$(date +%s.%N) - $t")"
 
 step "running the dispatcher: build/pgpushd run (log in $demo/daemon.log)"
+step_logs="daemon.log fake.out"
 "$PGPUSHD" run --db "$db" >"$demo/daemon.log" 2>&1 &
 tools_daemon_pid=$!
 progress_nl=1
@@ -198,6 +204,7 @@ done
 progress_nl=
 
 step "queue empty: SIGTERM to the daemon (it flushes outcomes and stats)"
+step_logs="daemon.log"
 kill -TERM "$tools_daemon_pid"
 rc=0
 wait "$tools_daemon_pid" || rc=$?
@@ -206,6 +213,7 @@ echo "pgpushd exited with status $rc"
 [ $rc -eq 0 ] || exit 1
 
 step "summary"
+step_logs="daemon.log"
 psql -X -q -d "$db" -P footer=off <<SQL
 \echo 'push.stats_minute, by outcome (latency: enqueue -> provider answer, from the histogram):'
 SELECT outcome, sum(count) AS pushes,
@@ -255,6 +263,7 @@ EOF
 fi
 
 step "DEMO_KEEP=1: pgpushd, the fake FCM and Postgres keep running"
+step_logs="daemon.log"
 "$PGPUSHD" run --db "$db" >>"$demo/daemon.log" 2>&1 &
 tools_daemon_pid=$!
 sleep 0.5
