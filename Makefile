@@ -4,6 +4,8 @@
 #   make SANITIZE=1   the same with ASan + UBSan (rebuilds everything)
 #   make deps         install the Debian packages the build and tests need
 #   make test         C unit tests, SQL tests and integration tests (prove)
+#   make install      PREFIX=/usr/local, DESTDIR: pgpushd, migrations, admin
+#                     scripts, pgpushd(8), pgpushd.service
 #   make demo         pgpush end to end on a local Postgres and the fake FCM
 #   make bench        dispatcher throughput and latency, one JSON line
 #   make valgrind     the C unit tests under valgrind
@@ -14,11 +16,14 @@ CC      ?= cc
 BUILD   := build
 PKGS    := libuv libcurl libpq openssl json-c libnghttp2
 
-# Every Debian package the build, the tests, the fakes and the tools need.
-DEB_PACKAGES := build-essential pkg-config libpq-dev libcurl4-openssl-dev \
-	libssl-dev libjson-c-dev libuv1-dev libnghttp2-dev nghttp2-client \
-	postgresql postgresql-15-pgtap libtap-parser-sourcehandler-pgtap-perl \
-	curl openssl procps valgrind clang
+# Every Debian package the build, the tests, the fakes and the tools need
+# (Debian 12 and 13: no versioned names; pgtap brings the extension for
+# the distribution's PostgreSQL and pg_prove's handler).
+DEB_PACKAGES := make build-essential pkg-config libpq-dev \
+	libcurl4-openssl-dev libssl-dev libjson-c-dev libuv1-dev \
+	libnghttp2-dev nghttp2-client postgresql pgtap \
+	libtap-parser-sourcehandler-pgtap-perl perl curl openssl procps bc \
+	valgrind clang
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
@@ -41,6 +46,27 @@ FLAGS_NOW  := $(CC) $(CFLAGS) $(LDFLAGS) $(LDLIBS)
 $(shell mkdir -p $(BUILD); \
 	[ "$$(cat $(FLAGS_FILE) 2>/dev/null)" = '$(FLAGS_NOW)' ] || \
 	echo '$(FLAGS_NOW)' > $(FLAGS_FILE))
+
+.DEFAULT_GOAL := all
+
+# Where `make install` puts things (DESTDIR prefixes them all).
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+DATADIR    ?= $(PREFIX)/share/pgpush
+MANDIR     ?= $(PREFIX)/share/man
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR ?= /etc
+DESTDIR    ?=
+
+# pgpushd migrate's compile-time default (dispatcher/migrate.h); only the
+# objects that use it are rebuilt when it changes.
+PATHS_FILE := $(BUILD)/.paths
+PATHS_NOW  := -DPGPUSH_MIGRATIONS_INSTALLED='"$(DATADIR)/migrations"'
+$(shell mkdir -p $(BUILD); \
+	[ "$$(cat $(PATHS_FILE) 2>/dev/null)" = '$(PATHS_NOW)' ] || \
+	echo '$(PATHS_NOW)' > $(PATHS_FILE))
+$(BUILD)/dispatcher/migrate.o $(BUILD)/dispatcher/cli.o: CFLAGS += $(PATHS_NOW)
+$(BUILD)/dispatcher/migrate.o $(BUILD)/dispatcher/cli.o: $(PATHS_FILE)
 
 LIB_SRCS  := $(filter-out dispatcher/main.c,$(wildcard dispatcher/*.c))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
@@ -85,10 +111,45 @@ $(BUILD)/tests/drivers/%: $(BUILD)/tests/drivers/%.o $(UNIT_COMMON_OBJS) $(LIB)
 deps:
 	@tests/harness/deps.sh $(DEB_PACKAGES)
 
+# install.t runs `make install` with the same SANITIZE as the suite.
 test: all $(UNIT_BINS) $(DRIVER_BINS) $(FAKES_BINS)
-	@tests/harness/run.sh
+	@PGPUSH_MAKE_VARS="SANITIZE=$(SANITIZE)" tests/harness/run.sh
 
-# pgpush end to end on a local Postgres (.demo/) and the fake FCM.
+# The manual page from --help (the same tables), the unit with its paths.
+$(BUILD)/pgpushd.8: $(DAEMON) packaging/help2man.sh
+	packaging/help2man.sh $(DAEMON) $(DATADIR) $(SYSCONFDIR) >$@.tmp
+	mv $@.tmp $@
+
+$(BUILD)/pgpushd.service: packaging/pgpushd.service.in $(PATHS_FILE)
+	sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' \
+	  $< >$@
+
+# Like a Debian daemon: the binary, its migrations, the admin scripts, the
+# manual page, the systemd unit and (never overwritten) its environment
+# file.  No account is created here (docs/operations.md says how).
+.PHONY: install uninstall
+install: $(DAEMON) $(BUILD)/pgpushd.8 $(BUILD)/pgpushd.service
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(DATADIR)/migrations \
+	  $(DESTDIR)$(DATADIR)/admin-sql $(DESTDIR)$(MANDIR)/man8 \
+	  $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/default
+	install -m 755 $(DAEMON) $(DESTDIR)$(SBINDIR)/pgpushd
+	install -m 644 migrations/*.sql $(DESTDIR)$(DATADIR)/migrations/
+	install -m 644 admin-sql/*.sql $(DESTDIR)$(DATADIR)/admin-sql/
+	install -m 644 $(BUILD)/pgpushd.8 $(DESTDIR)$(MANDIR)/man8/pgpushd.8
+	install -m 644 $(BUILD)/pgpushd.service \
+	  $(DESTDIR)$(UNITDIR)/pgpushd.service
+	[ -e $(DESTDIR)$(SYSCONFDIR)/default/pgpushd ] || \
+	  install -m 644 packaging/pgpushd.default \
+	    $(DESTDIR)$(SYSCONFDIR)/default/pgpushd
+
+# Removes what install put there, except the environment file (settings).
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/pgpushd \
+	  $(DESTDIR)$(MANDIR)/man8/pgpushd.8 \
+	  $(DESTDIR)$(UNITDIR)/pgpushd.service
+	rm -rf $(DESTDIR)$(DATADIR)
+
+# pgpush end to end on a local Postgres and the fake FCM.
 .PHONY: demo bench
 demo: all fakes
 	@tests/tools/demo.sh

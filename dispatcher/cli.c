@@ -11,6 +11,7 @@
  * below (CLI_TYPE_INT checks the row's min..max range).
  */
 #include "cli.h"
+#include "migrate.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -66,8 +67,11 @@ static const struct cli_flag cli_flags[] = {
 	  "dbname=push\"). Without it libpq uses PGHOST, PGPORT, "
 	  "PGDATABASE, PGUSER, PGPASSWORD and the other PG* variables." },
 	{ "--migrations-dir", 0, "DIR", CLI_TYPE_STRING, OPT(migrations_dir),
-	  0, 0, "PGPUSH_MIGRATIONS_DIR", "migrations",
-	  "Directory of NNNN_name.sql migration files." },
+	  0, 0, "PGPUSH_MIGRATIONS_DIR", "",
+	  "Directory of NNNN_name.sql migration files. Default: the "
+	  "installed ones (../share/pgpush/migrations beside the binary, "
+	  "else " PGPUSH_MIGRATIONS_INSTALLED "), or migrations/ of the "
+	  "source tree when run as build/pgpushd." },
 	{ "--log-level", 0, "LEVEL", CLI_TYPE_LOG_LEVEL, OPT(log_level), 0, 0,
 	  NULL, "info",
 	  "Least severe events to log: debug, info, warn or error." },

@@ -4,6 +4,7 @@
  * Deliberately thin: everything lives in libpgpush.a so tests link the
  * same code.  Exit status: 0 success, 1 failure, 2 bad command line.
  */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,7 +24,9 @@ int main(int argc, char **argv)
 {
 	const char *prog = "pgpushd";
 	struct cli_opts opts;
-	char err[4096];
+	char err[4096], dir[PATH_MAX];
+	char *exe;
+	int rc;
 
 	if (cli_parse_args(&opts, argc, argv, env_lookup, err,
 			   sizeof(err)) < 0) {
@@ -41,6 +44,17 @@ int main(int argc, char **argv)
 	log_set_level(opts.log_level);
 	switch (opts.command) {
 	case CLI_COMMAND_MIGRATE:
+		if (*opts.migrations_dir == '\0') {
+			exe = realpath("/proc/self/exe", NULL);
+			rc = migrate_find_dir(exe ? exe : argv[0], dir,
+					      sizeof(dir), err, sizeof(err));
+			free(exe);
+			if (rc < 0) {
+				log_error("migrate failed", "error=%s", err);
+				return CLI_EXIT_FAILURE;
+			}
+			opts.migrations_dir = dir;
+		}
 		if (migrate_apply_pending(opts.conninfo, opts.migrations_dir,
 					  err, sizeof(err)) < 0) {
 			log_error("migrate failed", "error=%s", err);

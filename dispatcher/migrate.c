@@ -445,6 +445,40 @@ static int apply_one(struct db_conn *conn, const struct migrate_file *f,
 	return 0;
 }
 
+static int is_dir(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+int migrate_find_dir(const char *exe, char *out, size_t outlen, char *err,
+		     size_t errlen)
+{
+	static const char *const rel[] = { "../share/pgpush/migrations",
+					   "../migrations" };
+	const char *slash = exe ? strrchr(exe, '/') : NULL;
+	int dirlen = slash ? (int)(slash - exe) : 0;
+	size_t i;
+	int n;
+
+	for (i = 0; slash && i < sizeof(rel) / sizeof(rel[0]); i++) {
+		n = snprintf(out, outlen, "%.*s/%s", dirlen, exe, rel[i]);
+		if (n > 0 && (size_t)n < outlen && is_dir(out))
+			return 0;
+	}
+	n = snprintf(out, outlen, "%s", PGPUSH_MIGRATIONS_INSTALLED);
+	if (n > 0 && (size_t)n < outlen && is_dir(out))
+		return 0;
+	if (outlen > 0)
+		out[0] = '\0';
+	return fail(err, errlen, -ENOENT,
+		    "no migrations directory found (tried %.*s/%s, %.*s/%s "
+		    "and %s); give one with --migrations-dir",
+		    dirlen, exe ? exe : "", rel[0], dirlen, exe ? exe : "",
+		    rel[1], PGPUSH_MIGRATIONS_INSTALLED);
+}
+
 int migrate_apply_pending(const char *conninfo, const char *dir, char *err,
 			  size_t errlen)
 {

@@ -100,6 +100,26 @@ int migrate_check_applied(struct migrate_list *list,
 			  const struct migrate_applied *applied,
 			  size_t napplied, char *err, size_t errlen);
 
+/* Where `make install` puts the migrations (PREFIX from the Makefile). */
+#ifndef PGPUSH_MIGRATIONS_INSTALLED
+#define PGPUSH_MIGRATIONS_INSTALLED "/usr/local/share/pgpush/migrations"
+#endif
+
+/*
+ * The migrations directory `pgpushd migrate` uses without
+ * --migrations-dir, for the program at `exe` (e.g. /proc/self/exe
+ * resolved): the first that is a directory of
+ *   1. <exe's dir>/../share/pgpush/migrations  (installed, also under a
+ *      DESTDIR or after moving the whole tree),
+ *   2. <exe's dir>/../migrations               (build/pgpushd in a source
+ *      tree),
+ *   3. PGPUSH_MIGRATIONS_INSTALLED             (the compile-time path).
+ * Writes it to `out`.  Returns 0, or -ENOENT with the places tried in
+ * `err`.
+ */
+int migrate_find_dir(const char *exe, char *out, size_t outlen, char *err,
+		     size_t errlen);
+
 /*
  * `pgpushd migrate`: read every migration of `dir`, connect with
  * `conninfo` (see db_open_conn), take the migration advisory lock, check

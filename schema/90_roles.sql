@@ -47,7 +47,7 @@ GRANT EXECUTE ON FUNCTION
   TO pgpush_analyst, pgpush_admin, pgpush_dispatcher;
 GRANT EXECUTE ON FUNCTION push.maintain_partitions(integer, integer)
   TO pgpush_admin, pgpush_dispatcher;
--- Stats views, rollup and maintenance (issue #8, migration 0003).
+-- Stats views, rollup and maintenance (migration 0003).
 GRANT EXECUTE ON FUNCTION push.rollup_stats(integer), push.run_maintenance()
   TO pgpush_admin, pgpush_dispatcher;
 GRANT SELECT ON push.stats_hour, push.stats_all, push.app_stats_hourly,

@@ -2,15 +2,16 @@
 # deps.sh PKG... — install the Debian packages that are not installed yet.
 #
 # As root it runs apt-get (update once, then install); as anyone else it
-# prints the exact command to run and fails, so a missing package is never
-# a silent surprise later in the build.
+# runs the same through sudo when sudo is there, and otherwise prints the
+# exact command to run and fails, so a missing package is never a silent
+# surprise later in the build.
 #
 # libcurl: on Debian 12 (bookworm), whose libcurl is 7.88, it also takes
 # libcurl 8 from Debian's bookworm-backports suite (adding that suite to
 # apt's sources if none names it).  pgpushd works with both, but 7.88
 # writes every HTTP/2 frame as its own TLS record: the dispatcher spends
 # about a sixth more CPU per push, and light-load latency doubles
-# (README, "Performance").
+# (docs/performance.md).
 # PGPUSH_STOCK_CURL=1 keeps the stock 7.88.  Debian 13 ships 8.14 itself.
 set -euo pipefail
 
@@ -37,7 +38,12 @@ if [ ${#missing[@]} -eq 0 ] && [ -z "$want_bpo" ]; then
 	exit 0
 fi
 
-if [ "$(id -u)" -ne 0 ]; then
+sudo=()
+if [ "$(id -u)" -ne 0 ] && command -v sudo >/dev/null 2>&1; then
+	echo "deps: installing with sudo:" \
+		"${missing[*]:-}${want_bpo:+ libcurl 8 (bookworm-backports)}"
+	sudo=(sudo)
+elif [ "$(id -u)" -ne 0 ]; then
 	if [ ${#missing[@]} -gt 0 ]; then
 		echo "deps: missing packages: ${missing[*]}" >&2
 		echo "deps: run as root:" >&2
@@ -53,21 +59,22 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 0
 fi
 
-export DEBIAN_FRONTEND=noninteractive
+apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get)
 if [ -n "$want_bpo" ] &&
 	! grep -rqs 'bookworm-backports' /etc/apt/sources.list \
 		/etc/apt/sources.list.d/; then
 	echo "deps: adding Debian's bookworm-backports suite for libcurl 8"
-	echo "$bpo_line" >/etc/apt/sources.list.d/pgpush-bookworm-backports.list
+	echo "$bpo_line" | "${sudo[@]}" tee \
+		/etc/apt/sources.list.d/pgpush-bookworm-backports.list >/dev/null
 fi
-apt-get update
+"${apt[@]}" update
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "deps: installing ${missing[*]}"
-	apt-get install -y --no-install-recommends "${missing[@]}"
+	"${apt[@]}" install -y --no-install-recommends "${missing[@]}"
 fi
 if [ -n "$want_bpo" ]; then
 	echo "deps: installing libcurl 8 from bookworm-backports"
-	apt-get install -y --no-install-recommends -t bookworm-backports \
+	"${apt[@]}" install -y --no-install-recommends -t bookworm-backports \
 		"${bpo_pkgs[@]}" ||
 		echo "deps: WARNING: libcurl 8 could not be installed;" \
 			"keeping libcurl ${curl_ver:-7.88} (slower, works)" >&2

@@ -44,7 +44,9 @@ is() {
 # like GOT REGEX DESCRIPTION — extended-regex match.
 like() {
 	local got=$1 re=$2; shift 2
-	if printf '%s' "$got" | grep -Eq -- "$re"; then
+	# Not grep -q: it may exit before printf has written everything, and
+	# printf's SIGPIPE then fails the pipeline (pipefail) on a match.
+	if printf '%s' "$got" | grep -E -- "$re" >/dev/null; then
 		ok 0 "$*"
 	else
 		ok 1 "$*"
@@ -79,6 +81,15 @@ q() {
 # q_err DB SQL — run SQL that must fail; print the error message.
 q_err() {
 	psql -X -q -A -t -v ON_ERROR_STOP=1 -d "$1" -c "$2" 2>&1 >/dev/null
+}
+
+# free_port — a loopback TCP port nobody listens on right now (the kernel
+# picks it; a race with another process taking it is possible, not likely).
+free_port() {
+	perl -MIO::Socket::INET -e '
+		my $s = IO::Socket::INET->new(Listen => 1,
+		    LocalAddr => "127.0.0.1", LocalPort => 0) or die "$!\n";
+		print $s->sockport, "\n";'
 }
 
 _tap_finish() {

@@ -29,6 +29,22 @@ if [ ! -x "$pg_bindir/initdb" ]; then
 	exit 1
 fi
 
+# Every program the tests call: a missing one is named here, once, instead
+# of surfacing as a pile of unrelated-looking failures later.
+missing=
+for prog in psql createdb dropdb prove perl curl openssl nghttp awk sed \
+	timeout bc; do
+	command -v "$prog" >/dev/null 2>&1 || missing="$missing $prog"
+done
+perl -MJSON::PP -MIO::Socket::INET -e 1 2>/dev/null ||
+	missing="$missing perl(JSON::PP)"
+[ -x "$pg_bindir/pg_ctl" ] || missing="$missing pg_ctl"
+if [ -n "$missing" ]; then
+	echo "run.sh: missing programs:$missing; run 'make deps'" \
+		"(or ./pgpush deps) to install them" >&2
+	exit 1
+fi
+
 tmp=$(mktemp -d /tmp/pgpush-test.XXXXXX)
 chmod 755 "$tmp"
 server_user=
@@ -42,7 +58,7 @@ if [ "$(id -u)" -eq 0 ]; then
 		server_user=pgpush-test
 	fi
 	chown "$server_user" "$tmp"
-	as_server() { runuser -u "$server_user" -- "$@"; }
+	as_server() { runuser -u "$server_user" -- env -C / "$@"; }
 fi
 
 cleanup() {
@@ -82,7 +98,7 @@ export PGPUSH_TOP=$top
 export PGPUSH_PGDATA=$tmp/data PGPUSH_PG_BINDIR=$pg_bindir
 export PGPUSH_PGLOG=$tmp/server.log
 export PGPUSH_PG_OPTS=$pg_opts
-export PGPUSH_AS_SERVER=${server_user:+runuser -u $server_user --}
+export PGPUSH_AS_SERVER=${server_user:+runuser -u $server_user -- env -C /}
 unset PGPASSWORD PGSERVICE PGOPTIONS
 
 createdb "$PGPUSH_TEMPLATE_DB"

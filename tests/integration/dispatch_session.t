@@ -50,7 +50,7 @@ q $DB "INSERT INTO push.pushes (app_id, platform, token, payload)
        SELECT $A, 'fcm', 'session-token-' || lpad(i::text, 4, '0'),
               jsonb_build_object('title', 't' || i)
        FROM generate_series(1, 300) i" >/dev/null
-MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+MPORT=$(free_port)
 slow_total() {
 	curl -sS "http://127.0.0.1:$MPORT/metrics" |
 		awk '$1 == "pgpush_slow_statements_total" { print $2 }'

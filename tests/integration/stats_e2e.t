@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# stats_e2e.t - issue #8 end to end through pgpushd and the fake FCM: a
+# stats_e2e.t - statistics end to end through pgpushd and the fake FCM: a
 # scripted run with known outcomes (sent, slow sent, UNREGISTERED, a 400
 # failure, pushes of a banned app, a small campaign, one debug push) and
 # then:
@@ -57,7 +57,7 @@ for i in 1 2; do
 done
 for i in 1 2 3 4 5; do rule "$(tok slow $i)" '"delay_ms":300'; done
 
-MPORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+MPORT=$(free_port)
 tomorrow=$(q $DB "SELECT 'deliveries_' || to_char((now() AT TIME ZONE 'UTC')::date + 1, 'YYYYMMDD')")
 # The migration made it; without it, the daemon's maintenance makes it again.
 q $DB "DROP TABLE IF EXISTS push.$tomorrow" >/dev/null

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# stats_restart.t - issue #8: stats survive a restart of a daemon mid-run
+# stats_restart.t - statistics survive a restart of a daemon mid-run
 # and two daemons share the work: 3,000 pushes against a fake FCM with
 # latency; daemons A and B both appear live in push.dispatcher_health; A is
 # stopped (SIGTERM) and started again mid-run; at the end the totals of

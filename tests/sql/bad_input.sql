@@ -1,4 +1,4 @@
--- bad_input.sql: every bad-input case of the enqueue contract (issue 2) is
+-- bad_input.sql: every bad-input case of the enqueue contract is
 -- rejected at INSERT with a clear "pgpush: ..." error, and nothing of the
 -- statement is enqueued (push.pushes, push.queue, push.deliveries,
 -- push.devices and push.idempotency_keys are unchanged after each).

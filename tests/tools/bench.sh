@@ -39,7 +39,8 @@
 #   BENCH_KEEP=1        keep the temp dir (logs) and say where it is
 #   BENCH_HOLD_SNAPSHOT=1  drain mode: one REPEATABLE READ transaction stays
 #       open through the daemon's drain (a long report, a pg_dump), so no
-#       delivered queue row can be cleaned up (README: Operations)
+#       delivered queue row can be cleaned up (docs/operations.md, "When
+#       things go wrong")
 #   PGPUSHD, FAKE       other binaries than build/pgpushd, build/fakes/pgpush-fake
 #   PGPUSH_HTTP_THREADS the daemon's --http-threads (its default when unset);
 #                       the JSON line says which ran ("http_threads")

@@ -42,7 +42,7 @@ pg_start() {
 			tools_server_user=pgpush-test
 		fi
 		chown "$tools_server_user" "$dir"
-		as_server() { runuser -u "$tools_server_user" -- "$@"; }
+		as_server() { runuser -u "$tools_server_user" -- env -C / "$@"; }
 	fi
 	local port=$((20000 + RANDOM % 20000)) extra=
 	local s

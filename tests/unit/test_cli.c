@@ -37,7 +37,8 @@ static void test_defaults(void)
 	       "migrate parses");
 	is_int(o.command, CLI_COMMAND_MIGRATE, "command is migrate");
 	is_str(o.conninfo, "", "--db defaults to empty (PG* variables)");
-	is_str(o.migrations_dir, "migrations", "--migrations-dir default");
+	is_str(o.migrations_dir, "",
+	       "--migrations-dir defaults to empty (found at run time)");
 	is_int(o.log_level, LOG_LEVEL_INFO, "--log-level defaults to info");
 	is_int(o.help, 0, "no help");
 	is_int(o.version, 0, "no version");
@@ -62,7 +63,7 @@ static void test_env(void)
 	is_str(o.migrations_dir, "flag", "--migrations-dir beats the env");
 	env_migrations_dir = "";
 	parse(&o, ARGC(argv), argv, err, sizeof(err));
-	is_str(o.migrations_dir, "migrations",
+	is_str(o.migrations_dir, "",
 	       "an empty PGPUSH_MIGRATIONS_DIR counts as unset");
 	env_migrations_dir = NULL;
 }
@@ -263,7 +264,7 @@ static void test_help_text(void)
 	h.text = text;
 	like_str(text, "Usage: pgpushd [FLAGS] COMMAND", "usage line");
 	like_str(text, "PGPUSH_MIGRATIONS_DIR", "help names the env var");
-	like_str(text, "Default: migrations.", "help shows a default");
+	like_str(text, "Default: the installed ones", "help shows a default");
 	like_str(text, "Default: info.", "help shows the level default");
 	like_str(text, "PGHOST", "help explains the PG* fallback");
 	like_str(text, "  run ", "help lists the run command");
@@ -282,7 +283,7 @@ static void test_help_text(void)
 	free(text);
 }
 
-/* Issue #8: the metrics endpoint is off unless asked for; stats can be
+/* The metrics endpoint is off unless asked for; stats can be
  * switched off with an interval of 0 (for measuring their cost). */
 static void test_metrics_stats_flags(void)
 {

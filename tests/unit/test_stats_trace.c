@@ -1,10 +1,11 @@
 /*
- * test_stats_trace.c - unit tests for issue #8's pure parts: the cumulative
- * counters and their Prometheus rendering (stats.c), switching stats off,
- * the metrics endpoint's request routing, address parsing and text
- * buffer (metrics.c), and the trace buffer: JSON escaping, the bounded
- * buffer, put-back order, "acked" events and the INSERT parameters
- * (trace.c).  No loop, no network, no database.
+ * test_stats_trace.c - unit tests for the pure parts of statistics and
+ * tracing: the cumulative counters and their Prometheus rendering
+ * (stats.c), switching stats off, the metrics endpoint's request
+ * routing, address parsing and text buffer (metrics.c), and the trace
+ * buffer: JSON escaping, the bounded buffer, put-back order, "acked"
+ * events and the INSERT parameters (trace.c).  No loop, no network, no
+ * database.
  */
 #include <errno.h>
 #include <stdio.h>
