@@ -23,6 +23,7 @@ DEB_PACKAGES := make build-essential pkg-config libpq-dev \
 	libcurl4-openssl-dev libssl-dev libjson-c-dev libuv1-dev \
 	libnghttp2-dev nghttp2-client postgresql pgtap \
 	libtap-parser-sourcehandler-pgtap-perl perl curl openssl procps bc \
+	iproute2 \
 	valgrind clang
 
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)

@@ -10,7 +10,7 @@
  * a new connection struct before its pool lookup, one send() and one TLS
  * record, a poll() after every read and an HTTP/1-text-to-HTTP/2
  * conversion - about three quarters of the daemon's CPU per push
- * (README, Performance).  Here every request submitted during one loop
+ * (docs/performance.md).  Here every request submitted during one loop
  * iteration leaves in one TLS write, and every read feeds all the frames
  * it holds to nghttp2 at once.
  *

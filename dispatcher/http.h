@@ -72,7 +72,7 @@ struct http_opts {
 	 * Requests that ask for it (http_request.h2_direct) go over the
 	 * bridge's own HTTP/2 client (h2.c: nghttp2 + OpenSSL on the same
 	 * loop) instead of libcurl: about a third of libcurl's CPU per
-	 * request (README, Performance).  A host that does not choose h2
+	 * request (docs/performance.md).  A host that does not choose h2
 	 * in ALPN is served by libcurl after all.  Off when a proxy
 	 * variable libcurl would honour for https is set (https_proxy,
 	 * HTTPS_PROXY, all_proxy, ALL_PROXY): our client speaks no proxy.
@@ -194,7 +194,7 @@ struct http_request {
 
 /*
  * The libcurl this process runs with, e.g. "8.14.1" (its HTTP/2 cost
- * per request differs a lot between 7.x and 8.x: README, Performance).
+ * per request differs a lot between 7.x and 8.x: docs/performance.md).
  */
 const char *http_lib_version(void);
 

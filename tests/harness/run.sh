@@ -33,7 +33,7 @@ fi
 # of surfacing as a pile of unrelated-looking failures later.
 missing=
 for prog in psql createdb dropdb prove perl curl openssl nghttp awk sed \
-	timeout bc; do
+	timeout bc ss; do
 	command -v "$prog" >/dev/null 2>&1 || missing="$missing $prog"
 done
 perl -MJSON::PP -MIO::Socket::INET -e 1 2>/dev/null ||
