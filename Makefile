@@ -59,24 +59,25 @@ UNITDIR    ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR ?= /etc
 DESTDIR    ?=
 
-# pgpushd migrate's compile-time default (dispatcher/migrate.h); only the
+# pgpushd migrate's compile-time default (dispatcher/db/migrate.h); only the
 # objects that use it are rebuilt when it changes.
 PATHS_FILE := $(BUILD)/.paths
 PATHS_NOW  := -DPGPUSH_MIGRATIONS_INSTALLED='"$(DATADIR)/migrations"'
 $(shell mkdir -p $(BUILD); \
 	[ "$$(cat $(PATHS_FILE) 2>/dev/null)" = '$(PATHS_NOW)' ] || \
 	echo '$(PATHS_NOW)' > $(PATHS_FILE))
-$(BUILD)/dispatcher/migrate.o $(BUILD)/dispatcher/cli.o: CFLAGS += $(PATHS_NOW)
-$(BUILD)/dispatcher/migrate.o $(BUILD)/dispatcher/cli.o: $(PATHS_FILE)
+$(BUILD)/dispatcher/db/migrate.o $(BUILD)/dispatcher/cli.o: CFLAGS += $(PATHS_NOW)
+$(BUILD)/dispatcher/db/migrate.o $(BUILD)/dispatcher/cli.o: $(PATHS_FILE)
 
-LIB_SRCS  := $(filter-out dispatcher/main.c,$(wildcard dispatcher/*.c))
+LIB_SRCS  := $(filter-out dispatcher/main.c,$(sort $(shell find dispatcher -name '*.c')))
 LIB_OBJS  := $(LIB_SRCS:%.c=$(BUILD)/%.o)
 LIB       := $(BUILD)/libpgpush.a
 DAEMON    := $(BUILD)/pgpushd
 
-UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_SRCS := $(sort $(shell find tests/unit -name 'test_*.c'))
 UNIT_BINS := $(UNIT_SRCS:%.c=$(BUILD)/%)
 UNIT_COMMON := $(filter-out $(UNIT_SRCS),$(wildcard tests/unit/*.c))
+$(BUILD)/tests/unit/%.o: CFLAGS += -Itests/unit
 UNIT_COMMON_OBJS := $(UNIT_COMMON:%.c=$(BUILD)/%.o)
 
 # Test drivers: programs a bash scenario in tests/integration runs against
@@ -100,7 +101,7 @@ $(LIB): $(LIB_OBJS)
 $(DAEMON): $(BUILD)/dispatcher/main.o $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/tests/unit/test_%: $(BUILD)/tests/unit/test_%.o $(UNIT_COMMON_OBJS) $(LIB)
+$(UNIT_BINS): %: %.o $(UNIT_COMMON_OBJS) $(LIB)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/drivers/%: $(BUILD)/tests/drivers/%.o $(UNIT_COMMON_OBJS) $(LIB)

@@ -11,7 +11,7 @@
  * below (CLI_TYPE_INT checks the row's min..max range).
  */
 #include "cli.h"
-#include "migrate.h"
+#include "db/migrate.h"
 
 #include <errno.h>
 #include <limits.h>

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "log.h"
+#include "base/log.h"
 
 #define PGPUSH_VERSION "0.1.0"
 

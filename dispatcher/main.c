@@ -10,10 +10,10 @@
 #include <string.h>
 
 #include "cli.h"
-#include "daemon.h"
-#include "http.h"
-#include "log.h"
-#include "migrate.h"
+#include "core/daemon.h"
+#include "net/http.h"
+#include "base/log.h"
+#include "db/migrate.h"
 
 static const char *env_lookup(const char *name)
 {

@@ -31,12 +31,12 @@
 #include <openssl/pem.h>
 #include <uv.h>
 
-#include "http.h"
-#include "log.h"
-#include "mem.h"
-#include "push.h"
-#include "sender.h"
-#include "sender_fcm.h"
+#include "net/http.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "base/push.h"
+#include "platforms/sender.h"
+#include "platforms/fcm/sender_fcm.h"
 #include "tap.h"
 
 #define S 1000000LL

@@ -25,12 +25,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http.h"
-#include "push.h"
-#include "sender_apns.h"
-#include "sender_fcm.h"
-#include "sender_mpns.h"
-#include "sender_wns.h"
+#include "net/http.h"
+#include "base/push.h"
+#include "platforms/apns/sender_apns.h"
+#include "platforms/fcm/sender_fcm.h"
+#include "platforms/mpns/sender_mpns.h"
+#include "platforms/wns/sender_wns.h"
 
 #define NOW 1800000000000000LL
 #define NFIELDS 8

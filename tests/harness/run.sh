@@ -112,7 +112,7 @@ if [ $# -gt 0 ]; then
 	files=("$@")
 else
 	# The unit-test executables (not their .o/.d/logs), then the scripts.
-	mapfile -t files < <(find build/tests/unit -maxdepth 1 -type f \
+	mapfile -t files < <(find build/tests/unit -type f \
 		-name 'test_*' -perm -u+x 2>/dev/null | sort)
 	shopt -s nullglob
 	files+=(tests/sql/*.sql tests/integration/*.t tests/fakes/t/*.t)

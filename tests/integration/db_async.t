@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# db_async.t - the async PostgreSQL layer (dispatcher/db_async.c) against a
+# db_async.t - the async PostgreSQL layer (dispatcher/db/db_async.c) against a
 # real server: the unit binary's own checks, then the fault it cannot make
 # by itself: its backend terminated by an admin (pg_terminate_backend),
 # once while a query is in flight and once while it idles in LISTEN.  The

@@ -13,7 +13,7 @@
 #     the GOAWAY refused and would put them all at once on the new token
 #     connection, which APNs limits to one stream until it has accepted a
 #     JWT; http.c's pre-request check holds them back until that
-#     connection has answered (see the top of dispatcher/http.c).
+#     connection has answered (see the top of dispatcher/net/http.c).
 . "$(dirname "$0")/../harness/lib.sh"
 . "$(dirname "$0")/../harness/dispatch.sh"
 . "$(dirname "$0")/../harness/apns.sh"

@@ -10,7 +10,7 @@
 #       10,000 APNs devices); the JSON line names the platform
 #   BENCH_MODE=drain    (default) the raw ceiling, then the daemon:
 #       1. enqueue N, drain them with tests/tools/sqlceiling.c (the daemon's
-#          CLAIM_SQL and ACK_SQL from dispatcher/claim.c and ack.c, same
+#          CLAIM_SQL and ACK_SQL from dispatcher/core/claim.c and ack.c, same
 #          batch size, same 1000-row acks, no HTTP; like the daemon it
 #          claims on one connection while it acks on another) -> rows/s;
 #       2. enqueue N again (VACUUM ANALYZE after each enqueue), run
@@ -109,8 +109,8 @@ now() { date +%s.%N; }
 # build/libpgpush.a, which may be a sanitizer build.
 cc -O2 -std=c11 -D_GNU_SOURCE -Idispatcher \
 	$(pkg-config --cflags libpq) -o "$tmp/sqlceiling" \
-	tests/tools/sqlceiling.c dispatcher/claim.c dispatcher/ack.c \
-	dispatcher/sqlarr.c dispatcher/push.c dispatcher/mem.c \
+	tests/tools/sqlceiling.c dispatcher/core/claim.c dispatcher/core/ack.c \
+	dispatcher/db/sqlarr.c dispatcher/base/push.c dispatcher/base/mem.c \
 	$(pkg-config --libs libpq) -lpthread
 
 say "starting a throwaway Postgres (fsync=off) and the fake $PLATFORM (--sink)"

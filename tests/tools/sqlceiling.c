@@ -2,9 +2,9 @@
  * sqlceiling.c - the raw SQL ceiling of `make bench` (tests/tools/bench.sh).
  *
  * Drains push.queue for one (app, fcm) - or (app, $BENCH_PLATFORM) - with
- * the daemon's own statements and no HTTP: CLAIM_SQL (dispatcher/claim.c)
+ * the daemon's own statements and no HTTP: CLAIM_SQL (dispatcher/core/claim.c)
  * for --batch rows at a time, every row turned into a `sent` outcome with ack_add() and written back with
- * ACK_SQL (dispatcher/ack.c) whenever ACK_BATCH_MAX rows are buffered (and
+ * ACK_SQL (dispatcher/core/ack.c) whenever ACK_BATCH_MAX rows are buffered (and
  * at the end) - the same parameters, builders and prepared statements as
  * `pgpushd run`.  Like the daemon it claims on one connection and acks on
  * another, concurrently (mode `pipe`, the default: a claim thread and an
@@ -26,9 +26,9 @@
 #include <unistd.h>
 #include <libpq-fe.h>
 
-#include "ack.h"
-#include "claim.h"
-#include "push.h"
+#include "core/ack.h"
+#include "core/claim.h"
+#include "base/push.h"
 
 static double now_s(void)
 {

@@ -1,0 +1,981 @@
+/*
+ * sender_wns.c - Windows Push Notification Services (PROTOCOLS.md 3).
+ *
+ * A push becomes up to four requests to its channel URL, one per part
+ * (sender_wns_build):
+ *
+ *   toast  when the payload has a title or body (or wns.toast is an XML
+ *          string, which is sent as it is; wns.toast false: no toast):
+ *          <toast launch="..."><visual><binding template="ToastGeneric">
+ *          <text>title</text><text>body</text><image src="image"/>
+ *          </binding></visual><audio src="sound"/></toast>
+ *          launch is wns.launch, else the JSON text of data; audio only
+ *          for an ms-winsoundevent: or ms-appx: sound.
+ *   badge  when the payload has a badge (or wns.badge: a number, or a
+ *          glyph name such as "alert"; false: no badge):
+ *          <badge value="3"/>
+ *   tile   only when asked: wns.tile true builds TileMedium and TileWide
+ *          bindings from title and body; an XML string is sent as it is.
+ *   raw    wns.raw (a string) as it is, or, for a data-only push (no
+ *          other part), the JSON text of data; application/octet-stream.
+ *
+ * Headers of every part: Authorization, X-WNS-Type, Content-Type
+ * (text/xml; raw application/octet-stream), X-WNS-TTL (seconds left
+ * until expires_at), X-WNS-PRIORITY (1 for a high push, 3 for a low one,
+ * else the type's default), X-WNS-RequestForStatus (wns.request_for_status),
+ * X-WNS-Cache-Policy (wns.cache_policy, on badge, tile and raw), X-WNS-Tag
+ * (tiles only: wns.tag, else the push's collapse key when it is 1-16
+ * letters or digits), and an empty Expect: (no 100-continue).  XML is
+ * escaped (xml.c); each body is at most 5000 bytes.
+ *
+ * Sending: the channel URL's host must match the credential's
+ * channel_hosts (hostlist.c) or the push fails without a request.  The
+ * parts go out at once, each with the cached OAuth token (auth_wns.h
+ * makes the oauth_cache); a 401 drops the token and resends that part
+ * once with a new one (not an attempt); a second 401 fails it with
+ * auth_failure.  When every part has answered, parts_combine() makes the
+ * push's result; parts accepted before a retry are remembered
+ * (parts_memo) and not sent again.  Each send is on the credential's
+ * sendq until its done callback so cred_close() can cancel it; a result
+ * decided inside send() is delivered from the sendq's zero timer, never
+ * from inside send().
+ */
+#include "platforms/wns/sender_wns.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <json-c/json.h>
+
+#include "platforms/wns/auth_wns.h"
+#include "base/backoff.h"
+#include "net/hdrcheck.h"
+#include "net/hostlist.h"
+#include "net/http.h"
+#include "base/log.h"
+#include "base/mem.h"
+#include "platforms/sendq.h"
+#include "obs/trace.h"
+#include "platforms/xml.h"
+
+#define USEC 1000000LL
+#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
+#define DEFAULT_HOSTS "*.notify.windows.com"
+/* Parts accepted before a retry are remembered this long (beyond the
+ * default max_retry_age of a day) and for this many pushes. */
+#define MEMO_AGE_US (48 * 3600 * USEC)
+#define MEMO_CAP 65536
+
+/* ---- building (pure) --------------------------------------------- */
+
+static void set_result(struct push_result *res, enum push_outcome o,
+		       const char *reason)
+{
+	push_result_set(res, o, reason);
+}
+
+static json_object *get(json_object *o, const char *key)
+{
+	json_object *v = NULL;
+
+	if (o == NULL || !json_object_is_type(o, json_type_object) ||
+	    !json_object_object_get_ex(o, key, &v))
+		return NULL;
+	return v;
+}
+
+static const char *str(json_object *o, const char *key)
+{
+	json_object *v = get(o, key);
+
+	return v != NULL && json_object_is_type(v, json_type_string)
+	       ? json_object_get_string(v) : NULL;
+}
+
+static bool is_false(json_object *v)
+{
+	return v != NULL && json_object_is_type(v, json_type_boolean) &&
+	       !json_object_get_boolean(v);
+}
+
+static bool is_true(json_object *v)
+{
+	return v != NULL && json_object_is_type(v, json_type_boolean) &&
+	       json_object_get_boolean(v);
+}
+
+static bool alnum_1_16(const char *s)
+{
+	size_t n = 0;
+
+	for (; s != NULL && *s; s++, n++)
+		if (!isalnum((unsigned char)*s))
+			return false;
+	return n >= 1 && n <= 16;
+}
+
+static void hdr(struct sender_wns_part *p, const char *fmt, const char *v)
+{
+	size_t i = 0, n = strlen(fmt) + strlen(v) + 1;
+
+	while (p->headers[i] != NULL)
+		i++;
+	if (i >= SENDER_WNS_MAX_HEADERS)
+		return;
+	p->headers[i] = mem_alloc(n);
+	snprintf(p->headers[i], n, fmt, v);
+}
+
+static char *toast_xml(json_object *pl, json_object *wns)
+{
+	const char *title = str(pl, "title"), *body = str(pl, "body");
+	const char *image = str(pl, "image"), *sound = str(pl, "sound");
+	const char *launch = str(wns, "launch");
+	json_object *data = get(pl, "data");
+	struct xml x;
+
+	xml_init(&x);
+	xml_open(&x, "toast");
+	if (launch != NULL)
+		xml_attr(&x, "launch", launch);
+	else if (data != NULL && json_object_is_type(data, json_type_object))
+		xml_attr(&x, "launch",
+			 json_object_to_json_string_ext(data, JSON_FLAGS));
+	xml_open(&x, "visual");
+	xml_open(&x, "binding");
+	xml_attr(&x, "template", "ToastGeneric");
+	xml_elem_text(&x, "text", title);
+	xml_elem_text(&x, "text", body);
+	if (image != NULL) {
+		xml_open(&x, "image");
+		xml_attr(&x, "src", image);
+		xml_close(&x);
+	}
+	xml_close(&x);
+	xml_close(&x);
+	if (sound != NULL && (strncmp(sound, "ms-winsoundevent:", 17) == 0 ||
+			      strncmp(sound, "ms-appx:", 8) == 0)) {
+		xml_open(&x, "audio");
+		xml_attr(&x, "src", sound);
+		xml_close(&x);
+	}
+	return xml_finish(&x, NULL);
+}
+
+static char *tile_xml(json_object *pl)
+{
+	static const char *const sizes[] = { "TileMedium", "TileWide" };
+	struct xml x;
+
+	xml_init(&x);
+	xml_open(&x, "tile");
+	xml_open(&x, "visual");
+	for (size_t i = 0; i < 2; i++) {
+		xml_open(&x, "binding");
+		xml_attr(&x, "template", sizes[i]);
+		xml_elem_text(&x, "text", str(pl, "title"));
+		if (str(pl, "body") != NULL) {
+			xml_open(&x, "text");
+			xml_attr(&x, "hint-wrap", "true");
+			xml_text(&x, str(pl, "body"));
+			xml_close(&x);
+		}
+		xml_close(&x);
+	}
+	return xml_finish(&x, NULL);
+}
+
+static char *badge_xml(const char *value)
+{
+	struct xml x;
+
+	xml_init(&x);
+	xml_open(&x, "badge");
+	xml_attr(&x, "value", value);
+	return xml_finish(&x, NULL);
+}
+
+static struct sender_wns_part *add_part(struct sender_wns_request *r,
+					const char *name, char *body)
+{
+	struct sender_wns_part *p = &r->parts[r->n++];
+	char type[32];
+
+	memset(p, 0, sizeof *p);
+	p->name = name;
+	p->body = body;
+	p->body_len = strlen(body);
+	snprintf(type, sizeof type, "wns/%s", name);
+	hdr(p, "X-WNS-Type: %s", type);
+	hdr(p, "Content-Type: %s", strcmp(name, "raw") == 0
+	    ? "application/octet-stream" : "text/xml");
+	return p;
+}
+
+void sender_wns_request_free(struct sender_wns_request *r)
+{
+	for (size_t i = 0; i < r->n; i++) {
+		free(r->parts[i].body);
+		for (size_t j = 0; r->parts[i].headers[j] != NULL; j++)
+			free(r->parts[i].headers[j]);
+	}
+	memset(r, 0, sizeof *r);
+}
+
+int sender_wns_build(const struct push_item *item, int64_t now_us,
+		     struct sender_wns_request *out, struct push_result *res)
+{
+	json_object *pl, *wns, *v;
+	const char *cache = NULL, *tag = NULL;
+	char buf[64], why[128];
+	int rc = -EINVAL;
+
+	memset(out, 0, sizeof *out);
+	if (item->expires_at_us != 0 && item->expires_at_us <= now_us) {
+		set_result(res, PUSH_OUTCOME_EXPIRED, "expired before sending");
+		return -EINVAL;
+	}
+	pl = sender_parse_payload(item->payload);
+	if (pl == NULL || !json_object_is_type(pl, json_type_object)) {
+		json_object_put(pl);
+		set_result(res, PUSH_OUTCOME_FAILED,
+			   sender_payload_why(item->payload));
+		return -EINVAL;
+	}
+	wns = get(pl, "wns");
+	if (wns != NULL && !json_object_is_type(wns, json_type_object)) {
+		set_result(res, PUSH_OUTCOME_FAILED,
+			   "the wns override is not an object");
+		goto out;
+	}
+	if ((v = get(wns, "cache_policy")) != NULL) {
+		cache = json_object_is_type(v, json_type_string)
+			? json_object_get_string(v) : "";
+		if (strcmp(cache, "cache") && strcmp(cache, "no-cache")) {
+			set_result(res, PUSH_OUTCOME_FAILED, "wns.cache_policy "
+				   "must be \"cache\" or \"no-cache\"");
+			goto out;
+		}
+	}
+	if ((v = get(wns, "tag")) != NULL) {
+		tag = json_object_is_type(v, json_type_string)
+		      ? json_object_get_string(v) : "";
+		if (!alnum_1_16(tag)) {
+			set_result(res, PUSH_OUTCOME_FAILED, "wns.tag must be "
+				   "1 to 16 letters or digits");
+			goto out;
+		}
+	} else if (alnum_1_16(item->collapse_key)) {
+		tag = item->collapse_key;
+	}
+
+	/* toast */
+	v = get(wns, "toast");
+	if (v != NULL && json_object_is_type(v, json_type_string))
+		add_part(out, "toast", mem_strdup(json_object_get_string(v)));
+	else if (!is_false(v) && (str(pl, "title") || str(pl, "body")))
+		add_part(out, "toast", toast_xml(pl, wns));
+	/* badge */
+	v = get(wns, "badge");
+	if (v == NULL)
+		v = get(pl, "badge");
+	if (v != NULL && json_object_is_type(v, json_type_int)) {
+		snprintf(buf, sizeof buf, "%" PRId64, json_object_get_int64(v));
+		add_part(out, "badge", badge_xml(buf));
+	} else if (v != NULL && json_object_is_type(v, json_type_string)) {
+		add_part(out, "badge", badge_xml(json_object_get_string(v)));
+	}
+	/* tile */
+	v = get(wns, "tile");
+	if (v != NULL && json_object_is_type(v, json_type_string))
+		add_part(out, "tile", mem_strdup(json_object_get_string(v)));
+	else if (is_true(v))
+		add_part(out, "tile", tile_xml(pl));
+	/* raw */
+	v = get(wns, "raw");
+	if (v != NULL && json_object_is_type(v, json_type_string))
+		add_part(out, "raw", mem_strdup(json_object_get_string(v)));
+	else if (out->n == 0 && (v = get(pl, "data")) != NULL &&
+		 json_object_is_type(v, json_type_object))
+		add_part(out, "raw", mem_strdup(
+			json_object_to_json_string_ext(v, JSON_FLAGS)));
+	if (out->n == 0) {
+		set_result(res, PUSH_OUTCOME_FAILED, "nothing to send to WNS "
+			   "(no title, body, badge, data or wns part)");
+		goto out;
+	}
+
+	for (size_t i = 0; i < out->n; i++) {
+		struct sender_wns_part *p = &out->parts[i];
+		bool tile = strcmp(p->name, "tile") == 0;
+		bool toast = strcmp(p->name, "toast") == 0;
+
+		if (p->body_len == 0 || p->body_len > SENDER_WNS_MAX_PAYLOAD) {
+			snprintf(why, sizeof why, "wns %s payload %s",
+				 p->name, p->body_len ? "over 5000 bytes"
+				 : "is empty");
+			set_result(res, PUSH_OUTCOME_FAILED, why);
+			goto out;
+		}
+		if (item->expires_at_us != 0) {
+			int64_t ttl = (item->expires_at_us - now_us +
+				       USEC - 1) / USEC;
+
+			snprintf(buf, sizeof buf, "%" PRId64, ttl);
+			hdr(p, "X-WNS-TTL: %s", buf);
+		}
+		if (item->priority == PUSH_PRIORITY_HIGH)
+			hdr(p, "X-WNS-PRIORITY: %s", "1");
+		else if (item->priority == PUSH_PRIORITY_LOW)
+			hdr(p, "X-WNS-PRIORITY: %s", "3");
+		if (is_true(get(wns, "request_for_status")))
+			hdr(p, "X-WNS-RequestForStatus: %s", "true");
+		if (cache != NULL && !toast)
+			hdr(p, "X-WNS-Cache-Policy: %s", cache);
+		if (tag != NULL && tile)
+			hdr(p, "X-WNS-Tag: %s", tag);
+	}
+	rc = 0;
+out:
+	if (rc < 0)
+		sender_wns_request_free(out);
+	json_object_put(pl);
+	return rc;
+}
+
+/* ---- classification (pure) --------------------------------------- */
+
+static void retry_or_fail(struct push_result *res, int attempts,
+			  int max_attempts, int64_t at)
+{
+	if (max_attempts > 0 && attempts >= max_attempts) {
+		res->outcome = PUSH_OUTCOME_FAILED;
+		res->retry_at_us = 0;
+	} else {
+		res->outcome = PUSH_OUTCOME_RETRY;
+		res->retry_at_us = at;
+	}
+}
+
+static void reason(struct push_result *res, const char *s)
+{
+	snprintf(res->reason, sizeof res->reason, "%s", s);
+}
+
+void sender_wns_classify(const struct sender_wns_answer *ans, int attempts,
+			 int max_attempts, bool retry_ambiguous,
+			 int64_t now_us, int64_t backoff_us,
+			 struct push_result *res)
+{
+	long st = ans->status;
+	int64_t ra = 0, at;
+	bool has_ra = backoff_parse_retry_after(ans->retry_after, now_us,
+						&ra) == 0;
+
+	memset(res, 0, sizeof *res);
+	res->http_status = (int)st;
+	if (ans->msg_id != NULL)
+		snprintf(res->message_id, sizeof res->message_id, "%s",
+			 ans->msg_id);
+	at = now_us + backoff_us;
+	if (st == 0) {
+		snprintf(res->reason, sizeof res->reason, "transport: %.60s",
+			 ans->error ? ans->error : "unknown error");
+		if (!retry_ambiguous && http_err_ambiguous(ans->err))
+			res->outcome = PUSH_OUTCOME_UNCERTAIN;
+		else
+			retry_or_fail(res, attempts, max_attempts, at);
+		return;
+	}
+	if (st >= 200 && st < 300) {
+		const char *w = ans->wns_status;
+
+		if (w != NULL && strcasecmp(w, "channelthrottled") == 0) {
+			reason(res, "channelthrottled");
+			res->throttled = true;
+			if (at < now_us + SENDER_WNS_THROTTLE_WAIT_US)
+				at = now_us + SENDER_WNS_THROTTLE_WAIT_US;
+			retry_or_fail(res, attempts, max_attempts,
+				      has_ra ? ra : at);
+			return;
+		}
+		/* received, or dropped: accepted, not to be retried (3.4). */
+		res->outcome = PUSH_OUTCOME_SENT;
+		reason(res, w != NULL && strcasecmp(w, "dropped") == 0
+		       ? "dropped" : "received");
+		return;
+	}
+	switch (st) {
+	case 400:
+		res->outcome = PUSH_OUTCOME_FAILED;
+		reason(res, "bad request");
+		break;
+	case 401:
+		res->outcome = PUSH_OUTCOME_FAILED;
+		res->auth_failure = true;
+		res->reauth = true;
+		reason(res, "unauthorized");
+		break;
+	case 403:
+		res->outcome = PUSH_OUTCOME_FAILED;
+		res->auth_failure = true;
+		reason(res, "forbidden (credential not for this channel)");
+		break;
+	case 404:
+		res->outcome = PUSH_OUTCOME_INVALID_TOKEN;
+		reason(res, "channel not found");
+		break;
+	case 405:
+		res->outcome = PUSH_OUTCOME_FAILED;
+		reason(res, "method not allowed");
+		break;
+	case 406:
+		res->throttled = true;
+		reason(res, "throttled");
+		if (at < now_us + SENDER_WNS_THROTTLE_WAIT_US)
+			at = now_us + SENDER_WNS_THROTTLE_WAIT_US;
+		retry_or_fail(res, attempts, max_attempts, has_ra ? ra : at);
+		break;
+	case 410:
+		if (ans->error_desc != NULL &&
+		    strcasestr(ans->error_desc, "domain blocked") != NULL) {
+			res->outcome = PUSH_OUTCOME_FAILED;
+			res->auth_failure = true;
+			reason(res, "domain blocked");
+		} else {
+			res->outcome = PUSH_OUTCOME_INVALID_TOKEN;
+			reason(res, "channel expired");
+		}
+		break;
+	case 413:
+		res->outcome = PUSH_OUTCOME_FAILED;
+		reason(res, "payload too large");
+		break;
+	case 500:
+	case 503:
+	case 408:
+	case 429:
+		reason(res, st == 500 ? "internal error" : st == 503
+		       ? "unavailable" : st == 408 ? "request timeout"
+		       : "too many requests");
+		res->throttled = st == 429;
+		if (has_ra && ra > at)
+			at = ra;
+		retry_or_fail(res, attempts, max_attempts, at);
+		break;
+	default:
+		snprintf(res->reason, sizeof res->reason, "HTTP %ld", st);
+		if (st >= 500 && st < 600) {
+			/* Not WNS's own answer (a front end's): it may have
+			 * been delivered. */
+			if (!retry_ambiguous)
+				res->outcome = PUSH_OUTCOME_UNCERTAIN;
+			else
+				retry_or_fail(res, attempts, max_attempts,
+					      has_ra && ra > at ? ra : at);
+		} else {
+			res->outcome = PUSH_OUTCOME_FAILED;
+		}
+		break;
+	}
+}
+
+/* ---- the sender -------------------------------------------------- */
+
+struct wns_send;
+
+struct wns_part_state {
+	struct wns_send *send;
+	struct sender_wns_part *part;
+	struct http_xfer *xfer;
+	struct oauth_cache_waiter waiter;
+	char *token;                    /* the bearer token sent */
+	bool reauthed;
+	bool active;                    /* waiting for auth or HTTP */
+	struct part_result pr;
+};
+
+struct sender_cred {
+	struct sender_env env;
+	char *client_id;
+	char *endpoint;                 /* origin override or NULL */
+	char *ca_path;
+	bool retry_ambiguous;
+	struct hostlist *hosts;
+	struct oauth_cache *auth;
+	struct parts_memo *memo;
+	struct sendq q;                 /* in flight */
+	bool closing;
+};
+
+struct wns_send {
+	struct sender_cred *cred;
+	struct push_item *item;
+	int max_attempts;
+	sender_done_fn done;
+	void *arg;
+	char *url;
+	char key[24];                   /* memo key: the queue id */
+	bool in_send;                   /* inside wns_send(): defer */
+	size_t pending;
+	struct sender_wns_request req;
+	struct wns_part_state ps[PARTS_MAX];
+	struct sendq_item qi;           /* on cred->q */
+};
+
+static void wipe_free(char *s)
+{
+	if (s != NULL) {
+		explicit_bzero(s, strlen(s));
+		free(s);
+	}
+}
+
+static void send_free(struct wns_send *s)
+{
+	for (size_t i = 0; i < PARTS_MAX; i++)
+		wipe_free(s->ps[i].token);
+	sender_wns_request_free(&s->req);
+	free(s->url);
+	free(s);
+}
+
+static void finish(struct wns_send *s, struct push_result *res)
+{
+	struct push_item *item = s->item;
+
+	sendq_remove(&s->cred->q, &s->qi);
+	if (item->debug)
+		log_info("wns push done", "push_id=%lld outcome=%s status=%d "
+			 "reason=%s", (long long)item->push_id,
+			 push_outcome_name(res->outcome), res->http_status,
+			 res->reason);
+	res->reauth = false;
+	s->done(s->arg, item, res);
+	send_free(s);
+}
+
+/* A result decided inside send(), delivered by the queue's timer. */
+static void finish_deferred(struct sendq_item *it, struct push_result *res)
+{
+	finish(sendq_entry(it, struct wns_send, qi), res);
+}
+
+static int64_t retry_delay(const struct wns_send *s)
+{
+	return backoff_delay_us(s->item->attempts, SENDER_WNS_BACKOFF_BASE_US,
+				SENDER_WNS_BACKOFF_CAP_US, NULL, NULL);
+}
+
+/* Every part has answered: combine, remember, hand back. */
+static void complete(struct wns_send *s)
+{
+	struct sender_cred *cred = s->cred;
+	struct part_result prs[PARTS_MAX] = { 0 };
+	struct push_result res;
+	unsigned acc = 0, unc = 0;
+
+	for (size_t i = 0; i < s->req.n; i++) {
+		prs[i] = s->ps[i].pr;
+		if (prs[i].skipped ? !prs[i].was_uncertain
+		    : prs[i].res.outcome == PUSH_OUTCOME_SENT)
+			acc |= 1u << i;
+		if (prs[i].skipped ? prs[i].was_uncertain
+		    : prs[i].res.outcome == PUSH_OUTCOME_UNCERTAIN)
+			unc |= 1u << i;
+	}
+	parts_combine(prs, s->req.n, &res);
+	if (res.outcome == PUSH_OUTCOME_RETRY && !cred->closing)
+		parts_memo_put(cred->memo, s->key, acc, unc,
+			       push_now_us() + MEMO_AGE_US);
+	else if (res.outcome != PUSH_OUTCOME_RETRY)
+		parts_memo_del(cred->memo, s->key);
+	if (s->in_send)
+		sendq_finish_later(&cred->q, &s->qi, &res);
+	else
+		finish(s, &res);
+}
+
+static void part_done(struct wns_part_state *p, const struct push_result *r)
+{
+	struct wns_send *s = p->send;
+
+	p->active = false;
+	p->pr.res = *r;
+	if (--s->pending == 0)
+		complete(s);
+}
+
+static void post(struct wns_part_state *p, const char *token);
+
+static void on_auth(void *arg, const char *token,
+		    const struct oauth_cache_error *err)
+{
+	struct wns_part_state *p = arg;
+	struct wns_send *s = p->send;
+	struct push_result res;
+	int64_t at;
+
+	if (token != NULL) {
+		post(p, token);
+		return;
+	}
+	memset(&res, 0, sizeof res);
+	snprintf(res.reason, sizeof res.reason, "%.200s", err->reason);
+	if (s->cred->closing) {
+		sendq_set_cancelled(&res);
+	} else if (err->permanent) {
+		res.outcome = PUSH_OUTCOME_FAILED;
+		res.auth_failure = true;
+	} else {
+		at = push_now_us() + retry_delay(s);
+		if (err->retry_at_us > at)
+			at = err->retry_at_us;
+		retry_or_fail(&res, s->item->attempts, s->max_attempts, at);
+	}
+	part_done(p, &res);
+}
+
+static void get_token(struct wns_part_state *p)
+{
+	struct sender_cred *cred = p->send->cred;
+	const char *tok = oauth_cache_token(cred->auth, push_now_us());
+
+	p->active = true;
+	if (tok != NULL)
+		post(p, tok);
+	else
+		oauth_cache_wait(cred->auth, &p->waiter, on_auth, p);
+}
+
+/* Answer headers a debug push's trace keeps. */
+static const char *const wns_trace_headers[] = { "x-wns-status", "x-wns-error-description",
+	"x-wns-msg-id", "x-wns-debug-trace", "retry-after", NULL };
+
+static void on_answer(void *arg, const struct http_response *hr)
+{
+	struct wns_part_state *p = arg;
+	struct wns_send *s = p->send;
+	struct sender_cred *cred = s->cred;
+	struct sender_wns_answer ans;
+	struct push_result res;
+
+	p->xfer = NULL;
+	if (cred->closing) {
+		sendq_set_cancelled(&res);
+		part_done(p, &res);
+		return;
+	}
+	trace_http_response(&cred->env, s->item, p->part->name, hr,
+			    wns_trace_headers);
+	memset(&ans, 0, sizeof ans);
+	ans.status = hr->status;
+	ans.error = hr->error;
+	ans.err = hr->err;
+	ans.retry_after = http_response_header(hr, "retry-after");
+	ans.wns_status = http_response_header(hr, "x-wns-status");
+	if (ans.wns_status == NULL)
+		ans.wns_status = http_response_header(hr,
+					"x-wns-notificationstatus");
+	ans.error_desc = http_response_header(hr, "x-wns-error-description");
+	ans.msg_id = http_response_header(hr, "x-wns-msg-id");
+	sender_wns_classify(&ans, s->item->attempts, s->max_attempts,
+			    cred->retry_ambiguous, push_now_us(),
+			    retry_delay(s), &res);
+	if (res.outcome != PUSH_OUTCOME_SENT || s->item->debug)
+		log_info("wns answer", "push_id=%lld part=%s status=%ld "
+			 "wns_status=%s msg_id=%s debug_trace=%s ms_cv=%s "
+			 "error=%s", (long long)s->item->push_id,
+			 p->part->name, hr->status,
+			 ans.wns_status ? ans.wns_status : "",
+			 ans.msg_id ? ans.msg_id : "",
+			 http_response_header(hr, "x-wns-debug-trace")
+			 ?: "", http_response_header(hr, "ms-cv") ?: "",
+			 ans.error_desc ? ans.error_desc
+			 : hr->error ? hr->error : "");
+	if (res.reauth && !p->reauthed) {
+		/* Microsoft: resend at most once on a rejected token. */
+		p->reauthed = true;
+		oauth_cache_invalidate(cred->auth, p->token);
+		get_token(p);
+		return;
+	}
+	part_done(p, &res);
+}
+
+/* A fresh MS-CV correlation vector: 16 base64 characters and ".0". */
+static void make_cv(char out[20])
+{
+	static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmn"
+				  "opqrstuvwxyz0123456789+/";
+	uint64_t r = backoff_rand_default(NULL);
+	uint64_t r2 = backoff_rand_default(NULL);
+
+	for (int i = 0; i < 16; i++) {
+		out[i] = b64[(i < 8 ? r : r2) & 63];
+		if (i < 8)
+			r >>= 6;
+		else
+			r2 >>= 6;
+	}
+	memcpy(out + 16, ".0", 3);
+}
+
+static void post(struct wns_part_state *p, const char *token)
+{
+	struct wns_send *s = p->send;
+	struct sender_cred *cred = s->cred;
+	const char *headers[SENDER_WNS_MAX_HEADERS + 5];
+	struct http_request req;
+	struct push_result res;
+	char *auth, cv[24], cvh[40];
+	size_t alen = strlen(token) + 32, n = 0;
+	int rc;
+
+	wipe_free(p->token);
+	p->token = mem_strdup(token);
+	auth = mem_alloc(alen);
+	snprintf(auth, alen, "Authorization: Bearer %s", token);
+	make_cv(cv);
+	snprintf(cvh, sizeof cvh, "MS-CV: %s", cv);
+	headers[n++] = auth;
+	for (size_t i = 0; p->part->headers[i] != NULL; i++)
+		headers[n++] = p->part->headers[i];
+	headers[n++] = cvh;
+	headers[n++] = "Expect:";
+	headers[n] = NULL;
+
+	memset(&req, 0, sizeof req);
+	req.method = "POST";
+	req.url = s->url;
+	req.ca_path = cred->ca_path;
+	req.headers = headers;
+	req.body = p->part->body;
+	req.body_len = p->part->body_len;
+	req.connect_timeout_ms = cred->env.connect_timeout_ms;
+	req.timeout_ms = cred->env.request_timeout_ms;
+	req.done = on_answer;
+	req.arg = p;
+	if (s->item->sent_at_us == 0)
+		s->item->sent_at_us = push_now_us();
+	p->active = true;
+	trace_http_request(&cred->env, s->item, p->part->name, &req);
+	rc = http_submit(cred->env.http, &req, &p->xfer);
+	wipe_free(auth);
+	if (rc < 0) {
+		p->xfer = NULL;
+		memset(&res, 0, sizeof res);
+		snprintf(res.reason, sizeof res.reason,
+			 "transport: cannot start the request: %s",
+			 strerror(-rc));
+		retry_or_fail(&res, s->item->attempts, s->max_attempts,
+			      push_now_us() + retry_delay(s));
+		part_done(p, &res);
+	}
+}
+
+static int wns_send(struct sender_cred *cred, struct push_item *item,
+		    int max_attempts, sender_done_fn done, void *arg)
+{
+	struct wns_send *s = mem_alloc_zero(1, sizeof *s);
+	struct push_result res;
+	unsigned acc = 0, unc = 0;
+	char why[200];
+	int64_t now = push_now_us();
+
+	s->cred = cred;
+	s->item = item;
+	s->max_attempts = max_attempts > 0 ? max_attempts
+			  : cred->env.max_attempts;
+	s->done = done;
+	s->arg = arg;
+	snprintf(s->key, sizeof s->key, "%lld", (long long)item->queue_id);
+	sendq_add(&cred->q, &s->qi);
+	if (cred->closing) {
+		sendq_set_cancelled(&res);
+		sendq_finish_later(&cred->q, &s->qi, &res);
+		return 0;
+	}
+	if (item->token == NULL || !hdrcheck_url_ok(item->token) ||
+	    hostlist_check_url(cred->hosts, item->token, why,
+			       sizeof why) < 0) {
+		push_result_set(&res, PUSH_OUTCOME_FAILED,
+				item->token == NULL ? "no channel URL"
+				: !hdrcheck_url_ok(item->token)
+				? HDRCHECK_URL_REASON : why);
+		log_warn("wns channel refused", "push_id=%lld app=%d "
+			 "reason=%s", (long long)item->push_id, item->app_id,
+			 res.reason);
+		sendq_finish_later(&cred->q, &s->qi, &res);
+		return 0;
+	}
+	s->url = hostlist_rebase_url(item->token, cred->endpoint);
+	if (s->url == NULL) {
+		push_result_set(&res, PUSH_OUTCOME_FAILED,
+				"channel URL cannot be used");
+		sendq_finish_later(&cred->q, &s->qi, &res);
+		return 0;
+	}
+	if (sender_wns_build(item, now, &s->req, &res) < 0) {
+		parts_memo_del(cred->memo, s->key);
+		sendq_finish_later(&cred->q, &s->qi, &res);
+		return 0;
+	}
+	parts_memo_get(cred->memo, s->key, now, &acc, &unc, NULL);
+	s->in_send = true;
+	s->pending = s->req.n;
+	for (size_t i = 0; i < s->req.n; i++) {
+		struct wns_part_state *p = &s->ps[i];
+
+		p->send = s;
+		p->part = &s->req.parts[i];
+		p->pr.name = p->part->name;
+		if ((acc | unc) & (1u << i)) {
+			p->pr.skipped = true;
+			p->pr.was_uncertain = (unc & (1u << i)) != 0;
+			s->pending--;
+		}
+	}
+	if (s->pending == 0) {
+		complete(s);    /* deferred: in_send */
+		return 0;
+	}
+	for (size_t i = 0; i < s->req.n; i++)
+		if (!s->ps[i].pr.skipped)
+			get_token(&s->ps[i]);
+	/* `s` may be on the ready list now; it is still valid. */
+	s->in_send = false;
+	return 0;
+}
+
+/* A string member, or NULL when absent, null, empty or not a string. */
+static const char *opt_str(json_object *o, const char *key)
+{
+	const char *s = str(o, key);
+
+	return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+static int wns_cred_open(struct sender_cred **out,
+			 const struct sender_env *env, const char *row_json,
+			 char *err, size_t errlen)
+{
+	json_object *row, *v;
+	struct auth_wns_config cfg;
+	struct sender_cred *cred = NULL;
+	const char *flow;
+	char aerr[200];
+	int rc = -EINVAL;
+
+	row = json_tokener_parse(row_json != NULL ? row_json : "");
+	if (row == NULL || !json_object_is_type(row, json_type_object)) {
+		snprintf(err, errlen, "wns credential: not a JSON object");
+		json_object_put(row);
+		return -EINVAL;
+	}
+	cred = mem_alloc_zero(1, sizeof *cred);
+	cred->hosts = hostlist_new();
+	if (hostlist_add_json(cred->hosts, get(row, "channel_hosts"),
+			      DEFAULT_HOSTS, aerr, sizeof aerr) < 0) {
+		snprintf(err, errlen, "wns credential: %s", aerr);
+		goto fail;
+	}
+	memset(&cfg, 0, sizeof cfg);
+	flow = opt_str(row, "auth_flow");
+	if (flow == NULL || strcmp(flow, "entra") == 0) {
+		cfg.flow = AUTH_WNS_ENTRA;
+	} else if (strcmp(flow, "store") == 0) {
+		cfg.flow = AUTH_WNS_STORE;
+	} else {
+		snprintf(err, errlen, "wns credential: unknown auth_flow");
+		goto fail;
+	}
+	cfg.client_id = opt_str(row, "client_id");
+	cfg.client_secret = opt_str(row, "client_secret");
+	cfg.tenant_id = opt_str(row, "tenant_id");
+	cfg.token_url = opt_str(row, "token_endpoint");
+	cfg.ca_path = opt_str(row, "ca_bundle_path");
+	cfg.connect_timeout_ms = env->connect_timeout_ms;
+	cfg.request_timeout_ms = env->request_timeout_ms;
+	if (auth_wns_new(&cred->auth, env->loop, env->http, &cfg, aerr,
+			 sizeof aerr) < 0) {
+		snprintf(err, errlen, "wns credential: %s", aerr);
+		goto fail;
+	}
+	cred->env = *env;
+	cred->client_id = mem_strdup(cfg.client_id);
+	cred->endpoint = opt_str(row, "endpoint")
+			 ? mem_strdup(opt_str(row, "endpoint")) : NULL;
+	cred->ca_path = cfg.ca_path ? mem_strdup(cfg.ca_path) : NULL;
+	/* The app's retry_ambiguous; NULL: the WNS default, resend. */
+	v = get(row, "retry_ambiguous");
+	cred->retry_ambiguous = v == NULL ||
+		!json_object_is_type(v, json_type_boolean) ||
+		json_object_get_boolean(v);
+	cred->memo = parts_memo_new(MEMO_CAP);
+	sendq_init(&cred->q, env->loop, finish_deferred);
+	*out = cred;
+	rc = 0;
+	goto out;
+fail:
+	hostlist_free(cred->hosts);
+	free(cred);
+out:
+	/* The row holds the client secret: clear json-c's copy. */
+	v = get(row, "client_secret");
+	if (v != NULL && json_object_is_type(v, json_type_string))
+		explicit_bzero((char *)json_object_get_string(v),
+			       (size_t)json_object_get_string_len(v));
+	json_object_put(row);
+	return rc;
+}
+
+static void wns_cred_close(struct sender_cred *cred)
+{
+	struct push_result res;
+
+	/* Already closing: a cancelled send's callback came back here. */
+	if (cred == NULL || cred->closing)
+		return;
+	cred->closing = true;
+	while (cred->q.sends != NULL) {
+		struct wns_send *s = sendq_entry(cred->q.sends,
+						 struct wns_send, qi);
+		struct wns_part_state *p = NULL;
+
+		for (size_t i = 0; i < s->req.n && p == NULL; i++)
+			if (s->ps[i].active)
+				p = &s->ps[i];
+		sendq_set_cancelled(&res);
+		if (p == NULL) {
+			finish(s, &res);      /* nothing outstanding */
+		} else if (p->xfer != NULL) {
+			/* on_answer sees `closing` and settles the part. */
+			http_cancel(cred->env.http, p->xfer);
+		} else {
+			oauth_cache_cancel(cred->auth, &p->waiter);
+			part_done(p, &res);
+		}
+	}
+	sendq_flush(&cred->q);
+	oauth_cache_free(cred->auth);
+	hostlist_free(cred->hosts);
+	parts_memo_free(cred->memo);
+	free(cred->client_id);
+	free(cred->endpoint);
+	free(cred->ca_path);
+	sendq_close(&cred->q, free, cred);
+}
+
+const struct sender_ops sender_wns_ops = {
+	.name = "wns",
+	.platform = PUSH_PLATFORM_WNS,
+	.cred_open = wns_cred_open,
+	.cred_close = wns_cred_close,
+	.send = wns_send,
+};
