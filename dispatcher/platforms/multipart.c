@@ -11,6 +11,7 @@
 #include "net/hdrcheck.h"
 #include "net/hostlist.h"
 #include "net/http.h"
+#include "platforms/secret.h"
 
 struct multipart_send *multipart_of(struct send *b)
 {
@@ -222,6 +223,6 @@ void multipart_cancel(struct send *b)
 void multipart_send_release(struct multipart_send *s)
 {
 	for (size_t i = 0; i < PARTS_MAX; i++)
-		sender_wipe_free(s->ps[i].token);
+		secret_free(s->ps[i].token);
 	free(s->url);
 }

@@ -4,9 +4,6 @@
  */
 #include "platforms/sender.h"
 
-#include <stdlib.h>
-#include <string.h>
-
 #include <json-c/json.h>
 
 #include "platforms/apns/sender_apns.h"
@@ -69,12 +66,4 @@ const char *sender_payload_why(const char *text)
 		       SENDER_PAYLOAD_MAX_DEPTH_STR " levels of objects and "
 		       "arrays";
 	return "payload is not a JSON object";
-}
-
-void sender_wipe_free(char *s)
-{
-	if (s != NULL) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
 }

@@ -112,10 +112,4 @@ struct json_object *sender_parse_payload(const char *text);
  */
 const char *sender_payload_why(const char *text);
 
-/*
- * Wipe the C string `s` (a token, a key, an Authorization header) and
- * free it; NULL is a no-op.
- */
-void sender_wipe_free(char *s);
-
 #endif

@@ -43,6 +43,7 @@
 #include "net/http.h"
 #include "obs/trace.h"
 #include "platforms/apns/auth_apns.h"
+#include "platforms/secret.h"
 #include "platforms/send.h"
 
 static json_object *get(json_object *o, const char *key)
@@ -237,7 +238,7 @@ static void apns_free(struct send *b)
 
 	sender_apns_msg_free(&s->msg);
 	free(s->url);
-	sender_wipe_free(s->token);
+	secret_free(s->token);
 	free(s);
 }
 
@@ -452,7 +453,7 @@ static void post(struct apns_send *s)
 			return;
 		}
 		if (s->token == NULL || strcmp(s->token, tok) != 0) {
-			sender_wipe_free(s->token);
+			secret_free(s->token);
 			s->token = mem_strdup(tok);
 		}
 		auth = mem_alloc(strlen(tok) + 32);
@@ -485,7 +486,7 @@ static void post(struct apns_send *s)
 	s->base.item->sent_at_us = push_now_us();
 	trace_http_request(&cred->base.env, s->base.item, NULL, &req);
 	rc = http_submit(cred->base.env.http, &req, &s->xfer);
-	sender_wipe_free(auth);
+	secret_free(auth);
 	if (rc < 0) {
 		s->xfer = NULL;
 		send_submit_failed(&s->base, rc, &res);
@@ -588,8 +589,8 @@ static void cred_free(struct sender_cred *cred)
 	free(cred->ca_path);
 	free(cred->group);
 	free(cred->cert_pem);
-	sender_wipe_free(cred->key_pem);
-	sender_wipe_free(cred->key_password);
+	secret_free(cred->key_pem);
+	secret_free(cred->key_password);
 	if (cred->p12 != NULL) {
 		OPENSSL_cleanse(cred->p12, cred->p12_len);
 		free(cred->p12);

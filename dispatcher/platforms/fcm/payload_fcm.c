@@ -331,44 +331,25 @@ out:
 /*
  * Without an fcm override the message is written straight into one
  * buffer, in the same key order and with the same escaping as json-c's
- * plain output of the tree above: a third of the per-push CPU of
- * building, serialising and freeing a tree of small objects.
+ * plain output of the tree above: much cheaper than building,
+ * serialising and freeing a tree of small objects per push.
+ *
+ * The buffer's cap cannot bite on a push the enqueue trigger accepted:
+ * its payload is at most 5120 bytes of JSON text (push.payload_limit()),
+ * each field is written at most three times (notification, android,
+ * apns alert) and never longer than in that text (json-c escapes what
+ * the text escaped), and the token is at most 2048 bytes.  A body past
+ * it anyway makes the push FAILED, "request body too large".
  */
-struct jw {
-	char *buf;
-	size_t len, cap;
-};
-
-static void jw_need(struct jw *w, size_t n)
-{
-	if (w->len + n + 1 <= w->cap)
-		return;
-	while (w->cap < w->len + n + 1)
-		w->cap = w->cap ? w->cap * 2 : 512;
-	w->buf = mem_realloc(w->buf, w->cap);
-}
-
-static void jw_raw(struct jw *w, const char *s, size_t n)
-{
-	jw_need(w, n);
-	memcpy(w->buf + w->len, s, n);
-	w->len += n;
-	w->buf[w->len] = '\0';
-}
-
-static void jw_lit(struct jw *w, const char *s)
-{
-	jw_raw(w, s, strlen(s));
-}
+#define FCM_BODY_MAX (256 * 1024)
 
 /* A JSON string, escaped as json-c does without slash escaping. */
-static void jw_str(struct jw *w, const char *s, size_t n)
+static void jw_str(struct buf *w, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t i, run = 0;
 
-	jw_need(w, n + 2);
-	w->buf[w->len++] = '"';
+	buf_addc(w, '"');
 	for (i = 0; i < n; i++) {
 		unsigned char c = (unsigned char)s[i];
 		char esc[7];
@@ -376,7 +357,7 @@ static void jw_str(struct jw *w, const char *s, size_t n)
 
 		if (c >= 0x20 && c != '"' && c != '\\')
 			continue;
-		jw_raw(w, s + run, i - run);
+		buf_add(w, s + run, i - run);
 		run = i + 1;
 		esc[0] = '\\';
 		switch (c) {
@@ -393,24 +374,24 @@ static void jw_str(struct jw *w, const char *s, size_t n)
 			esc[5] = hex[c & 15];
 			el = 6;
 		}
-		jw_raw(w, esc, el);
+		buf_add(w, esc, el);
 	}
-	jw_raw(w, s + run, n - run);
-	jw_raw(w, "\"", 1);
+	buf_add(w, s + run, n - run);
+	buf_addc(w, '"');
 }
 
 /* `"key":` after a comma unless it opens its object (*first). */
-static void jw_key(struct jw *w, bool *first, const char *key)
+static void jw_key(struct buf *w, bool *first, const char *key)
 {
 	if (!*first)
-		jw_raw(w, ",", 1);
+		buf_addc(w, ',');
 	*first = false;
 	jw_str(w, key, strlen(key));
-	jw_raw(w, ":", 1);
+	buf_addc(w, ':');
 }
 
 /* v as a JSON string (as_string()); returns the string's length. */
-static size_t jw_as_string(struct jw *w, json_object *v)
+static size_t jw_as_string(struct buf *w, json_object *v)
 {
 	const char *t;
 	size_t n;
@@ -430,7 +411,7 @@ static size_t jw_as_string(struct jw *w, json_object *v)
 }
 
 /* "key":"v" for a present payload field; adds key + value to *size. */
-static void jw_field(struct jw *w, bool *first, const char *key,
+static void jw_field(struct buf *w, bool *first, const char *key,
 		     json_object *v, size_t *size)
 {
 	if (v == NULL)
@@ -442,7 +423,7 @@ static void jw_field(struct jw *w, bool *first, const char *key,
 static int build_direct(const struct push_item *item, int64_t now_us,
 			json_object *pl, char **body, struct push_result *res)
 {
-	struct jw w = { 0 };
+	struct buf w;
 	json_object *v, *badge, *title = get(pl, "title"),
 		*text = get(pl, "body"), *sound = get(pl, "sound"),
 		*category = get(pl, "category");
@@ -456,18 +437,19 @@ static int build_direct(const struct push_item *item, int64_t now_us,
 	if (badge != NULL && !json_object_is_type(badge, json_type_int))
 		badge = NULL;
 
-	jw_lit(&w, "{\"message\":{");
+	buf_init(&w, FCM_BODY_MAX);
+	buf_addstr(&w, "{\"message\":{");
 	jw_key(&w, &first, "token");
 	jw_str(&w, item->token, strlen(item->token));
 
 	if (title != NULL || text != NULL || get(pl, "image") != NULL) {
 		f2 = true;
 		jw_key(&w, &first, "notification");
-		jw_raw(&w, "{", 1);
+		buf_addc(&w, '{');
 		jw_field(&w, &f2, "title", title, &size);
 		jw_field(&w, &f2, "body", text, &size);
 		jw_field(&w, &f2, "image", get(pl, "image"), &size);
-		jw_raw(&w, "}", 1);
+		buf_addc(&w, '}');
 	}
 
 	if ((v = get(pl, "data")) != NULL &&
@@ -475,7 +457,7 @@ static int build_direct(const struct push_item *item, int64_t now_us,
 	    json_object_object_length(v) > 0) {
 		f2 = true;
 		jw_key(&w, &first, "data");
-		jw_raw(&w, "{", 1);
+		buf_addc(&w, '{');
 		json_object_object_foreach(v, k, dv) {
 			if (reserved_key(k)) {
 				char why[200];
@@ -483,26 +465,26 @@ static int build_direct(const struct push_item *item, int64_t now_us,
 				snprintf(why, sizeof why,
 					 "reserved data key: %.100s", k);
 				set_result(res, PUSH_OUTCOME_FAILED, why);
-				free(w.buf);
+				buf_free(&w);
 				return -EINVAL;
 			}
 			/* a null value is the string "null" here */
 			jw_key(&w, &f2, k);
 			size += strlen(k) + jw_as_string(&w, dv);
 		}
-		jw_raw(&w, "}", 1);
+		buf_addc(&w, '}');
 	}
 
 	/* android always has a priority */
 	f2 = true;
 	jw_key(&w, &first, "android");
-	jw_raw(&w, "{", 1);
+	buf_addc(&w, '{');
 	if (collapse) {
 		jw_key(&w, &f2, "collapse_key");
 		jw_str(&w, item->collapse_key, strlen(item->collapse_key));
 	}
 	jw_key(&w, &f2, "priority");
-	jw_lit(&w, item->priority == PUSH_PRIORITY_HIGH ? "\"HIGH\""
+	buf_addstr(&w, item->priority == PUSH_PRIORITY_HIGH ? "\"HIGH\""
 		   : "\"NORMAL\"");
 	if (item->expires_at_us != 0) {
 		int64_t ttl = (item->expires_at_us - now_us) / USEC;
@@ -513,23 +495,23 @@ static int build_direct(const struct push_item *item, int64_t now_us,
 			ttl = SENDER_FCM_MAX_TTL_S;
 		snprintf(buf, sizeof buf, "\"%llds\"", (long long)ttl);
 		jw_key(&w, &f2, "ttl");
-		jw_lit(&w, buf);
+		buf_addstr(&w, buf);
 	}
 	if (sound != NULL || badge != NULL || category != NULL) {
 		f3 = true;
 		jw_key(&w, &f2, "notification");
-		jw_raw(&w, "{", 1);
+		buf_addc(&w, '{');
 		jw_field(&w, &f3, "sound", sound, &size);
 		if (badge != NULL) {
 			snprintf(buf, sizeof buf, "%lld", (long long)
 				 json_object_get_int64(badge));
 			jw_key(&w, &f3, "notification_count");
-			jw_lit(&w, buf);
+			buf_addstr(&w, buf);
 		}
 		jw_field(&w, &f3, "click_action", category, &size);
-		jw_raw(&w, "}", 1);
+		buf_addc(&w, '}');
 	}
-	jw_raw(&w, "}", 1);
+	buf_addc(&w, '}');
 
 	bool hdrs = (collapse && strlen(item->collapse_key) <= 64) ||
 		    item->expires_at_us != 0;
@@ -540,12 +522,12 @@ static int build_direct(const struct push_item *item, int64_t now_us,
 	if (hdrs || aps) {
 		f2 = true;
 		jw_key(&w, &first, "apns");
-		jw_raw(&w, "{", 1);
+		buf_addc(&w, '{');
 	}
 	if (hdrs) {
 		f3 = true;
 		jw_key(&w, &f2, "headers");
-		jw_raw(&w, "{", 1);
+		buf_addc(&w, '{');
 		if (collapse && strlen(item->collapse_key) <= 64) {
 			jw_key(&w, &f3, "apns-collapse-id");
 			jw_str(&w, item->collapse_key,
@@ -562,29 +544,29 @@ static int build_direct(const struct push_item *item, int64_t now_us,
 			jw_str(&w, buf, (size_t)n);
 			size += strlen("apns-expiration") + (size_t)n;
 		}
-		jw_raw(&w, "}", 1);
+		buf_addc(&w, '}');
 	}
 	if (aps) {
 		jw_key(&w, &f2, "payload");
 		mark = w.len;
-		jw_lit(&w, "{\"aps\":{");
+		buf_addstr(&w, "{\"aps\":{");
 		f3 = true;
 		if ((v = get(pl, "subtitle")) != NULL) {
 			size_t ignored = 0;
 
 			f4 = true;
 			jw_key(&w, &f3, "alert");
-			jw_raw(&w, "{", 1);
+			buf_addc(&w, '{');
 			jw_field(&w, &f4, "title", title, &ignored);
 			jw_field(&w, &f4, "body", text, &ignored);
 			jw_field(&w, &f4, "subtitle", v, &ignored);
-			jw_raw(&w, "}", 1);
+			buf_addc(&w, '}');
 		}
 		if (badge != NULL) {
 			snprintf(buf, sizeof buf, "%lld", (long long)
 				 json_object_get_int64(badge));
 			jw_key(&w, &f3, "badge");
-			jw_lit(&w, buf);
+			buf_addstr(&w, buf);
 		}
 		if (sound != NULL) {
 			jw_key(&w, &f3, "sound");
@@ -598,19 +580,20 @@ static int build_direct(const struct push_item *item, int64_t now_us,
 			jw_key(&w, &f3, "thread-id");
 			jw_as_string(&w, v);
 		}
-		jw_raw(&w, "}}", 2);
+		buf_addstr(&w, "}}");
 		size += w.len - mark;
 	}
 	if (hdrs || aps)
-		jw_raw(&w, "}", 1);
-	jw_raw(&w, "}}", 2);
+		buf_addc(&w, '}');
+	buf_addstr(&w, "}}");
 
-	if (size > SENDER_FCM_MAX_CONTENT) {
-		set_result(res, PUSH_OUTCOME_FAILED, "payload too large");
-		free(w.buf);
+	if (buf_full(&w) || size > SENDER_FCM_MAX_CONTENT) {
+		set_result(res, PUSH_OUTCOME_FAILED, buf_full(&w)
+			   ? "request body too large" : "payload too large");
+		buf_free(&w);
 		return -EINVAL;
 	}
-	*body = w.buf;
+	*body = buf_take(&w);
 	return 0;
 }
 

@@ -28,6 +28,7 @@
 #include "net/http.h"
 #include "obs/trace.h"
 #include "platforms/fcm/auth_fcm.h"
+#include "platforms/secret.h"
 #include "platforms/send.h"
 
 #define FCM_DEFAULT_ENDPOINT "https://fcm.googleapis.com"
@@ -279,7 +280,7 @@ static void fcm_free(struct send *b)
 	struct fcm_send *s = send_entry(b, struct fcm_send, base);
 
 	free(s->body);
-	sender_wipe_free(s->token);
+	secret_free(s->token);
 	free(s);
 }
 
@@ -376,7 +377,7 @@ static void post(struct fcm_send *s, const char *token)
 	size_t alen = strlen(token) + 32;
 	int rc;
 
-	sender_wipe_free(s->token);
+	secret_free(s->token);
 	s->token = mem_strdup(token);
 	auth = mem_alloc(alen);
 	snprintf(auth, alen, "Authorization: Bearer %s", token);
@@ -395,7 +396,7 @@ static void post(struct fcm_send *s, const char *token)
 	trace_http_request(&cred->base.env, s->base.item, NULL, &req);
 	s->base.item->sent_at_us = push_now_us();
 	rc = http_submit(cred->base.env.http, &req, &s->xfer);
-	sender_wipe_free(auth);
+	secret_free(auth);
 	if (rc < 0) {
 		s->xfer = NULL;
 		send_submit_failed(&s->base, rc, &res);

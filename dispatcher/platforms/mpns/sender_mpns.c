@@ -55,6 +55,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "platforms/multipart.h"
+#include "platforms/secret.h"
 #include "obs/trace.h"
 #include "platforms/xml.h"
 
@@ -180,7 +181,8 @@ static void add_part(struct sender_mpns_request *r, const char *name,
 	memset(p, 0, sizeof *p);
 	p->name = name;
 	p->body = body;
-	p->body_len = strlen(body);
+	/* NULL: an XML document past its cap (xml.h), over the limit. */
+	p->body_len = body != NULL ? strlen(body) : SENDER_MPNS_MAX_PAYLOAD + 1;
 	uuid(p->message_id);
 	hdr(p, "Content-Type: %s", base == 3 ? "application/octet-stream"
 	    : "text/xml");
@@ -612,8 +614,8 @@ static void mpns_cred_close(struct sender_cred *cred)
 		return;
 	hostlist_free(cred->hosts);
 	multipart_cred_free(&cred->base);
-	sender_wipe_free(cred->cert_pem);
-	sender_wipe_free(cred->key_pem);
+	secret_free(cred->cert_pem);
+	secret_free(cred->key_pem);
 	free(cred->endpoint);
 	free(cred->ca_path);
 	sendq_close(&cred->base.base.q, free, cred);

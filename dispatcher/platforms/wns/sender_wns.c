@@ -57,6 +57,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "platforms/multipart.h"
+#include "platforms/secret.h"
 #include "obs/trace.h"
 #include "platforms/xml.h"
 
@@ -202,7 +203,8 @@ static struct sender_wns_part *add_part(struct sender_wns_request *r,
 	memset(p, 0, sizeof *p);
 	p->name = name;
 	p->body = body;
-	p->body_len = strlen(body);
+	/* NULL: an XML document past its cap (xml.h), over the limit. */
+	p->body_len = body != NULL ? strlen(body) : SENDER_WNS_MAX_PAYLOAD + 1;
 	snprintf(type, sizeof type, "wns/%s", name);
 	hdr(p, "X-WNS-Type: %s", type);
 	hdr(p, "Content-Type: %s", strcmp(name, "raw") == 0
@@ -637,7 +639,7 @@ static void post(struct multipart_part *p, const char *token)
 	size_t alen = strlen(token) + 32, n = 0;
 	int rc;
 
-	sender_wipe_free(p->token);
+	secret_free(p->token);
 	p->token = mem_strdup(token);
 	auth = mem_alloc(alen);
 	snprintf(auth, alen, "Authorization: Bearer %s", token);
@@ -662,7 +664,7 @@ static void post(struct multipart_part *p, const char *token)
 	trace_http_request(&cred->base.base.env, s->mp.base.item, part->name,
 			   &req);
 	rc = http_submit(cred->base.base.env.http, &req, &p->xfer);
-	sender_wipe_free(auth);
+	secret_free(auth);
 	if (rc < 0) {
 		p->xfer = NULL;
 		send_submit_failed(&s->mp.base, rc, &res);
