@@ -23,6 +23,7 @@
 #include "net/http.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "platforms/secret.h"
 #include "base/push.h"
 
 #define USEC 1000000LL
@@ -52,14 +53,6 @@ struct oauth_cache {
 };
 
 static void start_fetch(struct oauth_cache *c, int64_t now_us);
-
-static void wipe_free(char *s)
-{
-	if (s != NULL) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
 
 long oauth_cache_refresh_after(long lifetime_s)
 {
@@ -103,7 +96,7 @@ static void deliver(struct oauth_cache *c, const char *token,
 		waiter_unlink(c, w);
 		w->fn(w->arg, copy, copy != NULL ? NULL : err);
 	}
-	wipe_free(copy);
+	secret_free(copy);
 }
 
 static bool token_usable(const struct oauth_cache *c, int64_t now_us)
@@ -231,7 +224,7 @@ static void on_token(void *arg, const struct http_response *res)
 		if (life <= 0)
 			life = 1;
 	}
-	wipe_free(c->token);
+	secret_free(c->token);
 	c->token = mem_strdup(tok);
 	/* Count from when we asked: the token may be older than its answer. */
 	c->refresh_at_us = c->fetch_started_us +
@@ -329,7 +322,7 @@ void oauth_cache_cancel(struct oauth_cache *c, struct oauth_cache_waiter *w)
 void oauth_cache_invalidate(struct oauth_cache *c, const char *token)
 {
 	if (c->token != NULL && token != NULL && strcmp(c->token, token) == 0) {
-		wipe_free(c->token);
+		secret_free(c->token);
 		c->token = NULL;
 		/* A rejected token is not a failed fetch: no backoff. */
 		c->have_err = false;
@@ -380,7 +373,7 @@ void oauth_cache_free(struct oauth_cache *c)
 		http_cancel(c->http, c->xfer);
 	deliver(c, NULL, &e);
 	c->cfg.ctx_free(c->cfg.ctx);
-	wipe_free(c->token);
+	secret_free(c->token);
 	free(c->client);
 	free(c->token_url);
 	free(c->ca_path);

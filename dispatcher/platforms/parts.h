@@ -1,7 +1,7 @@
 /*
  * parts.h - pushes that take several provider requests (WNS toast, badge,
- * tile and raw; MPNS toast and tile), shared by sender_wns.c and
- * sender_mpns.c.
+ * tile and raw; MPNS toast and tile): the pure halves of multipart.h,
+ * which sends them for sender_wns.c and sender_mpns.c.
  *
  * Each request ("part") is classified on its own into a struct
  * push_result; parts_combine() makes the one result the pipeline sees:
@@ -27,7 +27,8 @@
  * pool was replaced, resends every part (at-least-once, as documented).
  *
  * The memo is also a small bounded map from any string key to a time,
- * which sender_mpns.c uses to hold back a channel for an hour after a 412.
+ * which multipart.c uses to hold back a channel after a 406 or 412
+ * (MPNS: for an hour).
  */
 #ifndef PGPUSH_PARTS_H
 #define PGPUSH_PARTS_H

@@ -1,15 +1,15 @@
 /*
  * sender.h - what the pipeline sees of a push platform.
  *
- * Each platform (sender_fcm.c, later sender_apns.c, ...) fills one
- * struct sender_ops.  The claim/ack pipeline and the pools include only
- * this header, never a platform's own.  A pool owns one struct
- * sender_cred, made by cred_open() from the platform's credential row, and
- * hands it one claimed push at a time with send(); the sender builds the
- * request from the push and its cached auth, sends it through the HTTP
- * bridge, classifies the answer into a struct push_result and calls the
- * done callback exactly once, always from the loop (never from inside
- * send()).
+ * Each platform (fcm/, apns/, wns/, mpns/) fills one struct sender_ops;
+ * the life cycle of a send is written once, in send.h.  The claim/ack
+ * pipeline and the pools include only this header, never a platform's
+ * own.  A pool owns one struct sender_cred, made by cred_open() from the
+ * platform's credential row, and hands it one claimed push at a time
+ * with send(); the sender builds the request from the push and its
+ * cached auth, sends it through the HTTP bridge, classifies the answer
+ * into a struct push_result and calls the done callback exactly once,
+ * always from the loop (never from inside send()).
  *
  * Auth refreshes ("reauth": a rejected token is refreshed and the request
  * resent once) happen inside the sender and are not attempts; the result

@@ -1,6 +1,7 @@
 /*
- * sendq.h - the in-flight sends of one sender credential, shared by
- * sender_fcm.c, sender_apns.c, sender_wns.c and sender_mpns.c.
+ * sendq.h - the in-flight sends of one sender credential, under the
+ * shared send life cycle (send.h embeds a struct sendq in struct
+ * send_cred and a struct sendq_item in struct send).
  *
  * A sender embeds a struct sendq in its credential state and a struct
  * sendq_item in each send's state (sendq_entry() gets the send back).
@@ -17,7 +18,7 @@
  * `later`, sends waiting to be resent) with sendq_list_push() and
  * sendq_list_remove().
  *
- * The sender's finish function (sendq_init()'s `finish`) takes the item
+ * The finish function (sendq_init()'s `finish`; send.c's) takes the item
  * off `sends` with sendq_remove(), calls the done callback and frees the
  * send; the queue calls it for every result on `ready`, from the timer or
  * from sendq_flush().

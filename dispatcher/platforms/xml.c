@@ -9,21 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/mem.h"
 
 static void put(struct xml *x, const char *s, size_t n)
 {
-	if (x->len + n + 1 > x->cap) {
-		size_t c = x->cap ? x->cap : 256;
-
-		while (c < x->len + n + 1)
-			c *= 2;
-		x->buf = mem_realloc(x->buf, c);
-		x->cap = c;
-	}
-	memcpy(x->buf + x->len, s, n);
-	x->len += n;
-	x->buf[x->len] = '\0';
+	/* Past the cap: xml_finish() reports it. */
+	(void)buf_add(&x->b, s, n);
 }
 
 static void puts_(struct xml *x, const char *s)
@@ -34,6 +24,7 @@ static void puts_(struct xml *x, const char *s)
 void xml_init(struct xml *x)
 {
 	memset(x, 0, sizeof *x);
+	buf_init(&x->b, XML_MAX_LEN);
 }
 
 void xml_decl(struct xml *x)
@@ -102,22 +93,22 @@ void xml_elem_text(struct xml *x, const char *name, const char *text)
 
 char *xml_finish(struct xml *x, size_t *len)
 {
-	char *out;
+	char *out = NULL;
 
 	while (x->depth > 0)
 		xml_close(x);
-	if (x->buf == NULL)
-		put(x, "", 0);
-	out = x->buf;
-	if (len != NULL)
-		*len = x->len;
-	memset(x, 0, sizeof *x);
+	if (!buf_full(&x->b)) {
+		if (len != NULL)
+			*len = x->b.len;
+		out = buf_take(&x->b);
+	}
+	xml_free(x);
 	return out;
 }
 
 void xml_free(struct xml *x)
 {
-	free(x->buf);
+	buf_free(&x->b);
 	memset(x, 0, sizeof *x);
 }
 

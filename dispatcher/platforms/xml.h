@@ -10,6 +10,13 @@
  * newline and carriage return is dropped.  So any string a user put in a
  * payload gives well-formed XML.
  *
+ * The document lives in a struct buf capped at XML_MAX_LEN, a cap no
+ * valid push reaches: every provider refuses a body far smaller (WNS 5000
+ * bytes, MPNS 3072) and a payload is at most 5120 bytes of JSON text
+ * (push.payload_limit()), which escaping can make at most six times
+ * longer, twice over for a tile.  A document past it makes xml_finish()
+ * return NULL, which the builders turn into a FAILED push.
+ *
  * Ownership: the caller owns the struct xml (on the stack is fine); its
  * buffer is freed by xml_finish() (which hands it over) or xml_free().
  * Misuse (closing more than was opened, nesting deeper than
@@ -21,11 +28,13 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "base/buf.h"
+
 #define XML_MAX_DEPTH 16
+#define XML_MAX_LEN (256 * 1024)
 
 struct xml {
-	char *buf;
-	size_t len, cap;
+	struct buf b;
 	int depth;
 	bool in_tag;                       /* "<name attr=..." not yet ">" */
 	const char *names[XML_MAX_DEPTH];  /* open elements (not copied:
@@ -56,8 +65,8 @@ void xml_elem_text(struct xml *x, const char *name, const char *text);
 
 /*
  * Close what is still open and return the document (malloc'd,
- * NUL-terminated; free()), its length in *len if `len` is not NULL.  The
- * struct is empty afterwards.
+ * NUL-terminated; free()), its length in *len if `len` is not NULL; NULL
+ * when it went past XML_MAX_LEN.  The struct is empty afterwards.
  */
 char *xml_finish(struct xml *x, size_t *len);
 

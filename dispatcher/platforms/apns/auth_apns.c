@@ -22,6 +22,7 @@
 #include "platforms/jwt.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "platforms/secret.h"
 
 #define USEC 1000000LL
 /* A fallback token must have this much life left (of Apple's hour). */
@@ -52,14 +53,6 @@ struct auth_apns {
 
 /* Every live cache (process-wide; loop thread only). */
 static struct auth_apns *registry;
-
-static void wipe_free(char *s)
-{
-	if (s != NULL) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
-}
 
 static int64_t env_seconds(const char *name, int64_t dflt)
 {
@@ -176,8 +169,8 @@ void auth_apns_put(struct auth_apns *a)
 		}
 	}
 	jwt_key_free(a->key);
-	wipe_free(a->cur);
-	wipe_free(a->prev);
+	secret_free(a->cur);
+	secret_free(a->prev);
 	OPENSSL_cleanse(a, sizeof *a);
 	free(a);
 }
@@ -199,12 +192,12 @@ static int mint(struct auth_apns *a, int64_t now_us)
 		return rc;
 	}
 	if (a->cur != NULL && !a->cur_rejected) {
-		wipe_free(a->prev);
+		secret_free(a->prev);
 		a->prev = a->cur;
 		a->prev_at_us = a->cur_at_us;
 		a->prev_accepted = a->cur_accepted;
 	} else {
-		wipe_free(a->cur);
+		secret_free(a->cur);
 	}
 	a->cur = jwt;
 	a->cur_at_us = now_us;
@@ -268,7 +261,7 @@ void auth_apns_rejected(struct auth_apns *a, const char *token,
 						     USEC));
 		a->cur_rejected = true;
 	} else if (a->prev != NULL && strcmp(a->prev, token) == 0) {
-		wipe_free(a->prev);
+		secret_free(a->prev);
 		a->prev = NULL;
 	}
 }
@@ -309,7 +302,7 @@ int64_t auth_apns_too_many(struct auth_apns *a, const char *token,
 		    now_us - a->prev_at_us < AUTH_APNS_MAX_AGE_S * USEC -
 		    PREV_MARGIN_US) {
 			/* APNs accepted that one; it is still good. */
-			wipe_free(a->cur);
+			secret_free(a->cur);
 			a->cur = a->prev;
 			a->cur_at_us = a->prev_at_us;
 			a->cur_rejected = false;

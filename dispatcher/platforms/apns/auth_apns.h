@@ -23,8 +23,8 @@
  *     for a floor, goes back to the previous token if it is still young
  *     enough to be accepted, and tells the caller when to retry.
  *
- * Minting is synchronous (one ECDSA signature, tens of microseconds), so
- * there is no waiting.  Sharing: auth_apns_get() finds the cache of the
+ * Minting is synchronous (one ECDSA signature, cheap next to a request),
+ * so there is no waiting.  Sharing: auth_apns_get() finds the cache of the
  * same (team id, key id, key text) or makes one; auth_apns_put() drops a
  * reference, the last one frees it.  The registry is process-wide and
  * used from the loop thread only.

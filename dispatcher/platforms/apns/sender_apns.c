@@ -1,46 +1,7 @@
 /*
  * sender_apns.c - Apple Push Notification service, HTTP/2 provider API
- * (PROTOCOLS.md section 1).
- *
- * Request (sender_apns_build): POST <endpoint>/3/device/<token>, body =
- * the APNs JSON payload, headers:
- *
- *   apns-topic       the credential's topic (bundle id) with the suffix
- *                    the push type requires (voip ".voip", complication
- *                    ".complication", fileprovider ".pushkit.fileprovider",
- *                    liveactivity ".push-type.liveactivity", location
- *                    ".location-query", pushtotalk ".voip-ptt", widgets
- *                    ".push-type.widgets"), unless it already ends so
- *   apns-push-type   apns.push_type if given, else derived from the final
- *                    aps: alert, badge or sound -> alert; only
- *                    content-available -> background; else alert
- *   apns-priority    apns.priority (10, 5 or 1) if given; background -> 5;
- *                    push priority low -> 5; else 10
- *   apns-expiration  expires_at in epoch seconds (none without expiry); a
- *                    push already expired is not sent (EXPIRED)
- *   apns-collapse-id the push's collapse_key (> 64 bytes: FAILED)
- *   apns-id          a fresh UUID per request, stored as the delivery's
- *                    provider message id (Apple echoes it)
- *   authorization    "bearer <JWT>" (token auth only; auth_apns.c)
- *
- * Body mapping of the neutral payload:
- *
- *   title, subtitle, body  -> aps.alert.{title,subtitle,body}
- *   badge (integer)        -> aps.badge
- *   sound                  -> aps.sound (a string, or a critical-alert
- *                             object as it is)
- *   category               -> aps.category
- *   thread_id              -> aps.thread-id
- *   mutable_content true   -> aps.mutable-content 1
- *   content_available true -> aps.content-available 1
- *   data {k: v}            -> k: v at the top level (JSON values as they
- *                             are; a key "aps" is refused: FAILED)
- *   apns {...}             -> merged last into the body (RFC 7386 merge
- *                             patch), except push_type and priority,
- *                             which set the headers above
- *
- * image and the other platforms' overrides are not sent.  The exact body
- * is measured: over 4096 bytes (5120 for voip) is FAILED before sending.
+ * (PROTOCOLS.md section 1): classifying answers (sender_apns_classify)
+ * and sending (sender_apns_ops).  The request is built by payload_apns.c.
  *
  * Sending: token auth takes the shared token of its (team, key) from
  * auth_apns; certificate auth presents the credential's client
@@ -62,9 +23,8 @@
  * later.  503 and 400 IdleTimeout retire the group's connections
  * (http_retire_group), so the retry goes out on a new one.  A push
  * waiting for the mint floor is retried with the last HTTP status it got
- * (it is not a transport failure).  Results decided inside send() are
- * delivered from the sendq's zero timer (sendq.h), never from inside
- * send().
+ * (it is not a transport failure).  The life cycle of a send (in flight,
+ * finish, deferred finish, retry, cancel on close) is send.h's.
  */
 #include "platforms/apns/sender_apns.h"
 
@@ -77,27 +37,14 @@
 #include <json-c/json.h>
 #include <openssl/crypto.h>
 
-#include "platforms/apns/auth_apns.h"
 #include "base/backoff.h"
-#include "net/hdrcheck.h"
-#include "net/http.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "platforms/sendq.h"
+#include "net/http.h"
 #include "obs/trace.h"
-
-#define USEC 1000000LL
-#define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
-
-/* ---- request building (pure) ------------------------------------- */
-
-static void set_result(struct push_result *res, enum push_outcome o,
-		       const char *reason)
-{
-	memset(res, 0, sizeof *res);
-	res->outcome = o;
-	snprintf(res->reason, sizeof res->reason, "%s", reason);
-}
+#include "platforms/apns/auth_apns.h"
+#include "platforms/secret.h"
+#include "platforms/send.h"
 
 static json_object *get(json_object *o, const char *key)
 {
@@ -109,338 +56,11 @@ static json_object *get(json_object *o, const char *key)
 	return v;
 }
 
-static json_object *copy(json_object *v)
-{
-	json_object *c = NULL;
-
-	json_object_deep_copy(v, &c, NULL);
-	return c;
-}
-
-static bool truthy(json_object *v)
-{
-	return (json_object_is_type(v, json_type_boolean) &&
-		json_object_get_boolean(v)) ||
-	       (json_object_is_type(v, json_type_int) &&
-		json_object_get_int64(v) == 1);
-}
-
-/* RFC 7386 merge of `patch` into the object `target`. */
-static void merge_patch(json_object *target, json_object *patch)
-{
-	json_object_object_foreach(patch, k, v) {
-		json_object *t = get(target, k);
-
-		if (v == NULL) {
-			json_object_object_del(target, k);
-		} else if (json_object_is_type(v, json_type_object)) {
-			if (t == NULL || !json_object_is_type(t,
-							json_type_object)) {
-				t = json_object_new_object();
-				json_object_object_add(target, k, t);
-			}
-			merge_patch(t, v);
-		} else {
-			json_object_object_add(target, k, copy(v));
-		}
-	}
-}
-
-static const struct {
-	const char *type, *suffix;
-} push_types[] = {
-	{ "alert", NULL }, { "background", NULL }, { "mdm", NULL },
-	{ "controls", NULL }, { "voip", ".voip" },
-	{ "complication", ".complication" },
-	{ "fileprovider", ".pushkit.fileprovider" },
-	{ "liveactivity", ".push-type.liveactivity" },
-	{ "location", ".location-query" }, { "pushtotalk", ".voip-ptt" },
-	{ "widgets", ".push-type.widgets" },
-};
-
-static int push_type_index(const char *t)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof push_types / sizeof *push_types; i++)
-		if (strcmp(push_types[i].type, t) == 0)
-			return (int)i;
-	return -1;
-}
-
-static bool ends_with(const char *s, const char *suffix)
-{
-	size_t a = strlen(s), b = strlen(suffix);
-
-	return a >= b && strcmp(s + a - b, suffix) == 0;
-}
-
-void sender_apns_msg_free(struct sender_apns_msg *msg)
-{
-	size_t i;
-
-	if (msg == NULL)
-		return;
-	free(msg->body);
-	free(msg->topic);
-	for (i = 0; i < sizeof msg->headers / sizeof *msg->headers; i++)
-		free(msg->headers[i]);
-	memset(msg, 0, sizeof *msg);
-}
-
-static char *fmt(const char *f, const char *a)
-{
-	size_t n = strlen(f) + strlen(a) + 1;
-	char *s = mem_alloc(n);
-
-	snprintf(s, n, f, a);
-	return s;
-}
-
-int sender_apns_build(const struct push_item *item, const char *topic,
-		      int64_t now_us, struct sender_apns_msg *msg,
-		      struct push_result *res)
-{
-	json_object *pl, *body = NULL, *aps, *alert, *v, *ov = NULL;
-	const char *ptype = NULL, *suffix;
-	int prio = 0, ti, h = 0;
-	size_t limit;
-	char num[32];
-
-	memset(msg, 0, sizeof *msg);
-	if (item->expires_at_us != 0 && item->expires_at_us <= now_us) {
-		set_result(res, PUSH_OUTCOME_EXPIRED, "expired before sending");
-		return -EINVAL;
-	}
-	if (item->token == NULL || item->token[0] == '\0') {
-		set_result(res, PUSH_OUTCOME_FAILED, "no APNs device token");
-		return -EINVAL;
-	}
-	if (item->collapse_key != NULL &&
-	    strlen(item->collapse_key) > SENDER_APNS_MAX_COLLAPSE_ID) {
-		set_result(res, PUSH_OUTCOME_FAILED,
-			   "BadCollapseId: collapse_key over 64 bytes");
-		return -EINVAL;
-	}
-	/* Row data that becomes a header or the path: never sent as is
-	 * unless it is a valid header value / one path segment. */
-	if (item->collapse_key != NULL &&
-	    !hdrcheck_value_ok(item->collapse_key)) {
-		set_result(res, PUSH_OUTCOME_FAILED, "BadCollapseId: "
-			   "collapse_key is not a valid header value (control "
-			   "character, or a space at either end)");
-		return -EINVAL;
-	}
-	if (!hdrcheck_segment_ok(item->token)) {
-		set_result(res, PUSH_OUTCOME_FAILED, "BadDeviceToken: the "
-			   "device token is not a valid URL path segment");
-		return -EINVAL;
-	}
-	if (!hdrcheck_value_ok(topic)) {
-		set_result(res, PUSH_OUTCOME_FAILED, "the credential's topic is "
-			   "not a valid header value");
-		return -EINVAL;
-	}
-	pl = sender_parse_payload(item->payload);
-	if (pl == NULL || !json_object_is_type(pl, json_type_object)) {
-		json_object_put(pl);
-		set_result(res, PUSH_OUTCOME_FAILED,
-			   sender_payload_why(item->payload));
-		return -EINVAL;
-	}
-
-	body = json_object_new_object();
-	aps = json_object_new_object();
-	alert = json_object_new_object();
-	if ((v = get(pl, "title")) != NULL)
-		json_object_object_add(alert, "title", copy(v));
-	if ((v = get(pl, "subtitle")) != NULL)
-		json_object_object_add(alert, "subtitle", copy(v));
-	if ((v = get(pl, "body")) != NULL)
-		json_object_object_add(alert, "body", copy(v));
-	if (json_object_object_length(alert) > 0)
-		json_object_object_add(aps, "alert", alert);
-	else
-		json_object_put(alert);
-	if ((v = get(pl, "badge")) != NULL &&
-	    json_object_is_type(v, json_type_int))
-		json_object_object_add(aps, "badge", copy(v));
-	if ((v = get(pl, "sound")) != NULL)
-		json_object_object_add(aps, "sound", copy(v));
-	if ((v = get(pl, "category")) != NULL)
-		json_object_object_add(aps, "category", copy(v));
-	if ((v = get(pl, "thread_id")) != NULL)
-		json_object_object_add(aps, "thread-id", copy(v));
-	if (truthy(get(pl, "mutable_content")))
-		json_object_object_add(aps, "mutable-content",
-				       json_object_new_int(1));
-	if (truthy(get(pl, "content_available")))
-		json_object_object_add(aps, "content-available",
-				       json_object_new_int(1));
-	if (json_object_object_length(aps) > 0)
-		json_object_object_add(body, "aps", aps);
-	else
-		json_object_put(aps);
-
-	if ((v = get(pl, "data")) != NULL &&
-	    json_object_is_type(v, json_type_object)) {
-		json_object_object_foreach(v, k, dv) {
-			if (strcmp(k, "aps") == 0) {
-				set_result(res, PUSH_OUTCOME_FAILED,
-					   "data key \"aps\" is reserved by "
-					   "APNs");
-				goto fail;
-			}
-			json_object_object_add(body, k, copy(dv));
-		}
-	}
-
-	if ((v = get(pl, "apns")) != NULL) {
-		json_object *t;
-
-		if (!json_object_is_type(v, json_type_object)) {
-			set_result(res, PUSH_OUTCOME_FAILED,
-				   "the apns override is not an object");
-			goto fail;
-		}
-		ov = copy(v);
-		if ((t = get(ov, "push_type")) != NULL) {
-			if (!json_object_is_type(t, json_type_string) ||
-			    push_type_index(json_object_get_string(t)) < 0) {
-				set_result(res, PUSH_OUTCOME_FAILED,
-					   "apns.push_type is not a known "
-					   "push type");
-				goto fail;
-			}
-			snprintf(msg->push_type, sizeof msg->push_type, "%s",
-				 json_object_get_string(t));
-			ptype = msg->push_type;
-			json_object_object_del(ov, "push_type");
-		}
-		if ((t = get(ov, "priority")) != NULL) {
-			int64_t p = json_object_is_type(t, json_type_int)
-				    ? json_object_get_int64(t) : 0;
-
-			if (p != 10 && p != 5 && p != 1) {
-				set_result(res, PUSH_OUTCOME_FAILED,
-					   "apns.priority must be 10, 5 or 1");
-				goto fail;
-			}
-			prio = (int)p;
-			json_object_object_del(ov, "priority");
-		}
-		merge_patch(body, ov);
-	}
-
-	if (ptype == NULL) {
-		json_object *a = get(body, "aps");
-
-		if (get(a, "alert") == NULL && get(a, "badge") == NULL &&
-		    get(a, "sound") == NULL &&
-		    truthy(get(a, "content-available")))
-			ptype = "background";
-		else
-			ptype = "alert";
-		snprintf(msg->push_type, sizeof msg->push_type, "%s", ptype);
-	}
-	if (prio == 0)
-		prio = strcmp(ptype, "background") == 0 ||
-		       item->priority == PUSH_PRIORITY_LOW ? 5 : 10;
-	msg->priority = prio;
-
-	ti = push_type_index(ptype);
-	suffix = ti >= 0 ? push_types[ti].suffix : NULL;
-	if (suffix != NULL && !ends_with(topic, suffix)) {
-		msg->topic = mem_alloc(strlen(topic) + strlen(suffix) + 1);
-		sprintf(msg->topic, "%s%s", topic, suffix);
-	} else {
-		msg->topic = mem_strdup(topic);
-	}
-
-	msg->body = mem_strdup(json_object_to_json_string_ext(body,
-							      JSON_FLAGS));
-	msg->body_len = strlen(msg->body);
-	limit = strcmp(ptype, "voip") == 0 ? SENDER_APNS_MAX_PAYLOAD_VOIP
-		: SENDER_APNS_MAX_PAYLOAD;
-	if (msg->body_len > limit) {
-		char why[128];
-
-		snprintf(why, sizeof why,
-			 "PayloadTooLarge: %zu bytes, APNs allows %zu",
-			 msg->body_len, limit);
-		set_result(res, PUSH_OUTCOME_FAILED, why);
-		goto fail;
-	}
-	msg->expiration_s = item->expires_at_us != 0
-			    ? item->expires_at_us / USEC : -1;
-	if (item->collapse_key != NULL)
-		snprintf(msg->collapse_id, sizeof msg->collapse_id, "%s",
-			 item->collapse_key);
-
-	msg->headers[h++] = fmt("apns-topic: %s", msg->topic);
-	msg->headers[h++] = fmt("apns-push-type: %s", msg->push_type);
-	snprintf(num, sizeof num, "%d", msg->priority);
-	msg->headers[h++] = fmt("apns-priority: %s", num);
-	if (msg->expiration_s >= 0) {
-		snprintf(num, sizeof num, "%lld",
-			 (long long)msg->expiration_s);
-		msg->headers[h++] = fmt("apns-expiration: %s", num);
-	}
-	if (msg->collapse_id[0] != '\0')
-		msg->headers[h++] = fmt("apns-collapse-id: %s",
-					msg->collapse_id);
-	msg->headers[h] = NULL;
-
-	json_object_put(ov);
-	json_object_put(body);
-	json_object_put(pl);
-	return 0;
-fail:
-	json_object_put(ov);
-	json_object_put(body);
-	json_object_put(pl);
-	sender_apns_msg_free(msg);
-	return -EINVAL;
-}
-
-void sender_apns_uuid(char out[37])
-{
-	static const char hex[] = "0123456789abcdef";
-	unsigned char b[16];
-	uint64_t r0 = backoff_rand_default(NULL);
-	uint64_t r1 = backoff_rand_default(NULL);
-	int i, o = 0;
-
-	memcpy(b, &r0, 8);
-	memcpy(b + 8, &r1, 8);
-	b[6] = (unsigned char)((b[6] & 0x0f) | 0x40);   /* version 4 */
-	b[8] = (unsigned char)((b[8] & 0x3f) | 0x80);   /* RFC 4122 */
-	for (i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			out[o++] = '-';
-		out[o++] = hex[b[i] >> 4];
-		out[o++] = hex[b[i] & 15];
-	}
-	out[o] = '\0';
-}
-
 /* ---- classification (pure) --------------------------------------- */
 
 static bool is(const char *a, const char *b)
 {
 	return a != NULL && strcmp(a, b) == 0;
-}
-
-static void retry_or_fail(struct push_result *res, int attempts,
-			  int max_attempts, int64_t at)
-{
-	if (max_attempts > 0 && attempts >= max_attempts) {
-		res->outcome = PUSH_OUTCOME_FAILED;
-		res->retry_at_us = 0;
-	} else {
-		res->outcome = PUSH_OUTCOME_RETRY;
-		res->retry_at_us = at;
-	}
 }
 
 bool sender_apns_classify(const struct sender_apns_answer *ans,
@@ -461,7 +81,8 @@ bool sender_apns_classify(const struct sender_apns_answer *ans,
 	if (st == 0) {
 		snprintf(res->reason, sizeof res->reason, "transport: %s",
 			 ans->error != NULL ? ans->error : "unknown error");
-		retry_or_fail(res, attempts, max_attempts, now_us + backoff_us);
+		send_retry_or_fail(res, attempts, max_attempts,
+				   now_us + backoff_us);
 		return false;
 	}
 	if (ans->body != NULL && ans->body_len > 0) {
@@ -492,7 +113,7 @@ bool sender_apns_classify(const struct sender_apns_answer *ans,
 			res->outcome = PUSH_OUTCOME_INVALID_TOKEN;
 		} else if (is(reason, "IdleTimeout")) {
 			/* The connection was idle: at once, on a new one. */
-			retry_or_fail(res, attempts, max_attempts, now_us);
+			send_retry_or_fail(res, attempts, max_attempts, now_us);
 			reconnect = true;
 		} else if (is(reason, "TopicDisallowed")) {
 			res->outcome = PUSH_OUTCOME_FAILED;
@@ -510,8 +131,8 @@ bool sender_apns_classify(const struct sender_apns_answer *ans,
 			 * before and refuses now.  Minted when the floor
 			 * allows; the push waits for it. */
 			res->reauth = true;
-			retry_or_fail(res, attempts, max_attempts,
-				      now_us + backoff_us);
+			send_retry_or_fail(res, attempts, max_attempts,
+					   now_us + backoff_us);
 		} else if (bad_token) {
 			/* Refused on first use: a new token signed with the
 			 * same key, team and key id would be refused too. */
@@ -546,15 +167,17 @@ bool sender_apns_classify(const struct sender_apns_answer *ans,
 	} else if (st == 429) {
 		res->throttled = true;
 		if (is(reason, "TooManyProviderTokenUpdates"))
-			retry_or_fail(res, attempts, max_attempts,
-				      now_us + backoff_us);
+			send_retry_or_fail(res, attempts, max_attempts,
+					   now_us + backoff_us);
 		else
-			retry_or_fail(res, attempts, max_attempts, now_us +
-				      (backoff_us > SENDER_APNS_DEVICE_WAIT_US
-				       ? backoff_us
-				       : SENDER_APNS_DEVICE_WAIT_US));
+			send_retry_or_fail(res, attempts, max_attempts,
+				now_us + (backoff_us >
+					  SENDER_APNS_DEVICE_WAIT_US
+					  ? backoff_us
+					  : SENDER_APNS_DEVICE_WAIT_US));
 	} else if (st >= 500 && st < 600) {
-		retry_or_fail(res, attempts, max_attempts, now_us + backoff_us);
+		send_retry_or_fail(res, attempts, max_attempts,
+				   now_us + backoff_us);
 		/* This server is going away or overloaded: another one. */
 		reconnect = st == 503;
 	} else {
@@ -569,7 +192,7 @@ bool sender_apns_classify(const struct sender_apns_answer *ans,
 /* ---- the sender -------------------------------------------------- */
 
 struct sender_cred {
-	struct sender_env env;
+	struct send_cred base;          /* env, in-flight queue, closing */
 	int id;
 	char *topic;
 	char *base_url;                 /* endpoint + "/3/device/" */
@@ -580,18 +203,13 @@ struct sender_cred {
 	unsigned char *p12;
 	size_t p12_len;
 	char *key_password;
-	struct sendq q;                 /* in flight */
 	struct sendq_item *later;       /* to resend at their resend_at */
 	uv_timer_t resend;              /* fires for the earliest on `later` */
-	bool closing;
 };
 
 struct apns_send {
-	struct sender_cred *cred;
-	struct push_item *item;
-	int max_attempts;
-	sender_done_fn done;
-	void *arg;
+	struct send base;               /* item, done, queue links: on
+					 * cred's queue or on `later` */
 	struct sender_apns_msg msg;
 	char apns_id[37];
 	char *url;
@@ -601,67 +219,70 @@ struct apns_send {
 	int last_status;                /* of the last answer; 0: none */
 	int64_t resend_at_us;           /* when on `later` */
 	struct http_xfer *xfer;
-	struct sendq_item qi;           /* on cred->q or cred->later */
 };
 
 static struct apns_send *send_of(struct sendq_item *it)
 {
-	return sendq_entry(it, struct apns_send, qi);
+	return send_entry(sendq_entry(it, struct send, qi), struct apns_send,
+			  base);
 }
 
-static void wipe_free(char *s)
+static struct sender_cred *cred_of(const struct apns_send *s)
 {
-	if (s != NULL) {
-		OPENSSL_cleanse(s, strlen(s));
-		free(s);
-	}
+	return send_entry(s->base.cred, struct sender_cred, base);
 }
 
-static void send_free(struct apns_send *s)
+static void apns_free(struct send *b)
 {
+	struct apns_send *s = send_entry(b, struct apns_send, base);
+
 	sender_apns_msg_free(&s->msg);
 	free(s->url);
-	wipe_free(s->token);
+	secret_free(s->token);
 	free(s);
 }
 
-static void finish(struct apns_send *s, struct push_result *res)
+/* cred_close(): an answer on its way comes back cancelled. */
+static void apns_cancel(struct send *b)
 {
-	struct push_item *item = s->item;
+	struct apns_send *s = send_entry(b, struct apns_send, base);
 
-	sendq_remove(&s->cred->q, &s->qi);
-	/* The delivery row names the apns-id we sent, even without an
-	 * answer, so it can be matched to Apple's logs. */
+	if (s->xfer != NULL)
+		/* on_answer sees `closing` and finishes it. */
+		http_cancel(cred_of(s)->base.env.http, s->xfer);
+	else
+		send_cancel(b);
+}
+
+/*
+ * The delivery row names the apns-id we sent, even without an answer, so
+ * it can be matched to Apple's logs; so does the debug log line.
+ */
+static const char *apns_finishing(struct send *b, struct push_result *res)
+{
+	struct apns_send *s = send_entry(b, struct apns_send, base);
+
 	if (res->message_id[0] == '\0' && s->apns_id[0] != '\0')
 		snprintf(res->message_id, sizeof res->message_id, "%s",
 			 s->apns_id);
-	if (item->debug)
-		log_info("apns push done", "push_id=%lld outcome=%s status=%d "
-			 "reason=%s apns_id=%s", (long long)item->push_id,
-			 push_outcome_name(res->outcome), res->http_status,
-			 res->reason, s->apns_id);
-	res->reauth = false;
-	s->done(s->arg, item, res);
-	send_free(s);
+	return s->apns_id;
 }
 
-/* A result decided inside send(), delivered by the queue's timer. */
-static void finish_deferred(struct sendq_item *it, struct push_result *res)
-{
-	finish(send_of(it), res);
-}
-
-static int64_t retry_delay(const struct apns_send *s)
-{
-	return backoff_delay_us(s->item->attempts, SENDER_APNS_BACKOFF_BASE_US,
-				SENDER_APNS_BACKOFF_CAP_US, NULL, NULL);
-}
+static const struct send_kind apns_kind = {
+	.done_event = "apns push done",
+	.backoff_base_us = SENDER_APNS_BACKOFF_BASE_US,
+	.backoff_cap_us = SENDER_APNS_BACKOFF_CAP_US,
+	.free = apns_free,
+	.cancel = apns_cancel,
+	.finishing = apns_finishing,
+	.done_field = "apns_id",
+};
 
 /* No token to send now: retry at `at`, or fail (signing is broken). */
 static void no_token(struct apns_send *s, int64_t at, const char *why,
 		     struct push_result *res)
 {
-	int64_t now = push_now_us(), min = now + retry_delay(s);
+	int64_t now = push_now_us(), min = now + send_retry_delay(&s->base);
 
 	memset(res, 0, sizeof *res);
 	/* Not a transport failure: the last answer (403/429) stands. */
@@ -675,8 +296,7 @@ static void no_token(struct apns_send *s, int64_t at, const char *why,
 	}
 	/* Our own wait for the mint floor, not the provider throttling. */
 	snprintf(res->reason, sizeof res->reason, "%s", why);
-	retry_or_fail(res, s->item->attempts, s->max_attempts,
-		      at > min ? at : min);
+	send_retry(&s->base, res, at > min ? at : min);
 }
 
 /*
@@ -706,7 +326,7 @@ static void on_resend(uv_timer_t *t)
 		nx = it->next;
 		if (s->resend_at_us <= now) {
 			sendq_list_remove(&cred->later, it);
-			sendq_add(&cred->q, it);
+			sendq_add(&cred->base.q, it);
 			post(s);
 		} else if (next == 0 || s->resend_at_us < next) {
 			next = s->resend_at_us;
@@ -724,14 +344,14 @@ static void on_resend(uv_timer_t *t)
  */
 static void resend_later(struct apns_send *s)
 {
-	struct sender_cred *cred = s->cred;
+	struct sender_cred *cred = cred_of(s);
 	int64_t step = 100000LL << s->unprocessed;
 	int64_t delay = step / 2 + backoff_delay_us(1, step / 2, step, NULL,
 						    NULL);
 
-	sendq_remove(&cred->q, &s->qi);
+	sendq_remove(&cred->base.q, &s->base.qi);
 	s->resend_at_us = push_now_us() + delay;
-	sendq_list_push(&cred->later, &s->qi);
+	sendq_list_push(&cred->later, &s->base.qi);
 	if (!uv_is_active((uv_handle_t *)&cred->resend) ||
 	    uv_timer_get_due_in(&cred->resend) > (uint64_t)(delay / 1000))
 		uv_timer_start(&cred->resend, on_resend,
@@ -745,23 +365,22 @@ static const char *const apns_trace_headers[] = { "apns-id",
 static void on_answer(void *arg, const struct http_response *hr)
 {
 	struct apns_send *s = arg;
-	struct sender_cred *cred = s->cred;
+	struct sender_cred *cred = cred_of(s);
+	struct push_item *item = s->base.item;
 	struct sender_apns_answer ans;
 	struct push_result res;
 	int64_t now, at;
 	const char *tok;
 
 	s->xfer = NULL;
-	if (cred->closing) {
-		sendq_set_cancelled(&res);
-		finish(s, &res);
+	if (send_cancel_if_closing(&s->base))
 		return;
-	}
-	trace_http_response(&cred->env, s->item, NULL, hr, apns_trace_headers);
+	trace_http_response(&cred->base.env, item, NULL, hr,
+			    apns_trace_headers);
 	if (unprocessed(hr) &&
 	    s->unprocessed < SENDER_APNS_MAX_UNPROCESSED_RESENDS) {
 		log_debug("apns request not processed, resending",
-			  "push_id=%lld error=%s", (long long)s->item->push_id,
+			  "push_id=%lld error=%s", (long long)item->push_id,
 			  hr->error);
 		resend_later(s);
 		s->unprocessed++;
@@ -776,15 +395,15 @@ static void on_answer(void *arg, const struct http_response *hr)
 	ans.error = hr->error;
 	ans.err = hr->err;
 	ans.apns_id = http_response_header(hr, "apns-id");
-	ans.device_seen_us = s->item->device_seen_us;
+	ans.device_seen_us = item->device_seen_us;
 	ans.token_accepted = cred->auth != NULL &&
 			     auth_apns_was_accepted(cred->auth, s->token);
 	if (hr->status == 200 && cred->auth != NULL)
 		auth_apns_accepted(cred->auth, s->token);
 	now = push_now_us();
-	if (sender_apns_classify(&ans, s->item->attempts, s->max_attempts,
-				 now, retry_delay(s), &res))
-		http_retire_group(cred->env.http, hr);
+	if (sender_apns_classify(&ans, item->attempts, s->base.max_attempts,
+				 now, send_retry_delay(&s->base), &res))
+		http_retire_group(cred->base.env.http, hr);
 	if (res.reauth && cred->auth != NULL) {
 		int64_t ra = 0;
 
@@ -808,13 +427,13 @@ static void on_answer(void *arg, const struct http_response *hr)
 		if (res.outcome == PUSH_OUTCOME_RETRY && at > res.retry_at_us)
 			res.retry_at_us = at;
 	}
-	finish(s, &res);
+	send_finish(&s->base, &res);
 }
 
 /* POST the request (again); from the loop or from send(). */
 static void post(struct apns_send *s)
 {
-	struct sender_cred *cred = s->cred;
+	struct sender_cred *cred = cred_of(s);
 	struct http_request req;
 	struct push_result res;
 	const char *headers[12];
@@ -830,11 +449,11 @@ static void post(struct apns_send *s)
 		if (tok == NULL) {
 			no_token(s, ra, "provider token refused; waiting "
 				 "to mint a new one", &res);
-			sendq_finish_later(&cred->q, &s->qi, &res);
+			send_finish_later(&s->base, &res);
 			return;
 		}
 		if (s->token == NULL || strcmp(s->token, tok) != 0) {
-			wipe_free(s->token);
+			secret_free(s->token);
 			s->token = mem_strdup(tok);
 		}
 		auth = mem_alloc(strlen(tok) + 32);
@@ -851,15 +470,10 @@ static void post(struct apns_send *s)
 	headers[n++] = "content-type: application/json";
 	headers[n] = NULL;
 
-	memset(&req, 0, sizeof req);
-	req.method = "POST";
-	req.url = s->url;
-	req.ca_path = cred->ca_path;
+	send_post_init(&req, &cred->base, s->url, cred->ca_path);
 	req.headers = headers;
 	req.body = s->msg.body;
 	req.body_len = s->msg.body_len;
-	req.connect_timeout_ms = cred->env.connect_timeout_ms;
-	req.timeout_ms = cred->env.request_timeout_ms;
 	req.conn_group = cred->group;
 	req.conn_warmup = cred->auth != NULL;
 	req.client_cert = cred->cert_pem;
@@ -869,19 +483,14 @@ static void post(struct apns_send *s)
 	req.client_key_password = cred->key_password;
 	req.done = on_answer;
 	req.arg = s;
-	s->item->sent_at_us = push_now_us();
-	trace_http_request(&cred->env, s->item, NULL, &req);
-	rc = http_submit(cred->env.http, &req, &s->xfer);
-	wipe_free(auth);
+	s->base.item->sent_at_us = push_now_us();
+	trace_http_request(&cred->base.env, s->base.item, NULL, &req);
+	rc = http_submit(cred->base.env.http, &req, &s->xfer);
+	secret_free(auth);
 	if (rc < 0) {
 		s->xfer = NULL;
-		memset(&res, 0, sizeof res);
-		snprintf(res.reason, sizeof res.reason,
-			 "transport: cannot start the request: %s",
-			 strerror(-rc));
-		retry_or_fail(&res, s->item->attempts, s->max_attempts,
-			      push_now_us() + retry_delay(s));
-		sendq_finish_later(&cred->q, &s->qi, &res);
+		send_submit_failed(&s->base, rc, &res);
+		send_finish_later(&s->base, &res);
 	}
 }
 
@@ -891,21 +500,12 @@ static int apns_send(struct sender_cred *cred, struct push_item *item,
 	struct apns_send *s = mem_alloc_zero(1, sizeof *s);
 	struct push_result res;
 
-	s->cred = cred;
-	s->item = item;
-	s->max_attempts = max_attempts > 0 ? max_attempts
-			  : cred->env.max_attempts;
-	s->done = done;
-	s->arg = arg;
-	sendq_add(&cred->q, &s->qi);
-	if (cred->closing) {
-		sendq_set_cancelled(&res);
-		sendq_finish_later(&cred->q, &s->qi, &res);
+	if (!send_begin(&s->base, &cred->base, item, max_attempts, done,
+			arg))
 		return 0;
-	}
 	if (sender_apns_build(item, cred->topic, push_now_us(), &s->msg,
 			      &res) < 0) {
-		sendq_finish_later(&cred->q, &s->qi, &res);
+		send_finish_later(&s->base, &res);
 		return 0;
 	}
 	s->url = mem_alloc(strlen(cred->base_url) + strlen(item->token) + 1);
@@ -989,8 +589,8 @@ static void cred_free(struct sender_cred *cred)
 	free(cred->ca_path);
 	free(cred->group);
 	free(cred->cert_pem);
-	wipe_free(cred->key_pem);
-	wipe_free(cred->key_password);
+	secret_free(cred->key_pem);
+	secret_free(cred->key_password);
 	if (cred->p12 != NULL) {
 		OPENSSL_cleanse(cred->p12, cred->p12_len);
 		free(cred->p12);
@@ -1071,7 +671,6 @@ static int apns_cred_open(struct sender_cred **out,
 		snprintf(err, errlen, "apns credential: unknown auth_method");
 		goto fail;
 	}
-	cred->env = *env;
 	cred->topic = mem_strdup(topic);
 	n = strlen(endpoint);
 	while (n > 0 && endpoint[n - 1] == '/')
@@ -1079,7 +678,7 @@ static int apns_cred_open(struct sender_cred **out,
 	cred->base_url = mem_alloc(n + 16);
 	sprintf(cred->base_url, "%.*s/3/device/", (int)n, endpoint);
 	cred->ca_path = ca != NULL ? mem_strdup(ca) : NULL;
-	sendq_init(&cred->q, env->loop, finish_deferred);
+	send_cred_init(&cred->base, env, &apns_kind);
 	uv_timer_init(env->loop, &cred->resend);
 	cred->resend.data = cred;
 	wipe_row(row);
@@ -1098,37 +697,22 @@ static void on_resend_closed(uv_handle_t *h)
 {
 	struct sender_cred *cred = h->data;
 
-	sendq_close(&cred->q, free, cred);
+	sendq_close(&cred->base.q, free, cred);
 }
 
 static void apns_cred_close(struct sender_cred *cred)
 {
-	struct push_result res;
-
-	/* Already closing: a cancelled send's callback came back here. */
-	if (cred == NULL || cred->closing)
+	if (cred == NULL || cred->base.closing)
 		return;
-	cred->closing = true;
-	while (cred->q.sends != NULL) {
-		struct apns_send *s = send_of(cred->q.sends);
-
-		if (s->xfer != NULL) {
-			/* on_answer sees `closing` and finishes it. */
-			http_cancel(cred->env.http, s->xfer);
-		} else {
-			sendq_set_cancelled(&res);
-			finish(s, &res);
-		}
-	}
+	/* Sends waiting to be resent are in flight too: cancel them with
+	 * the rest. */
 	while (cred->later != NULL) {
 		struct sendq_item *it = cred->later;
 
 		sendq_list_remove(&cred->later, it);
-		sendq_add(&cred->q, it);
-		sendq_set_cancelled(&res);
-		finish(send_of(it), &res);
+		sendq_add(&cred->base.q, it);
 	}
-	sendq_flush(&cred->q);
+	send_cred_cancel_all(&cred->base);
 	cred_free(cred);
 	/* The second close frees cred: run it after the first is done. */
 	uv_close((uv_handle_t *)&cred->resend, on_resend_closed);

@@ -1,8 +1,9 @@
 /*
  * sender_apns.h - the APNs HTTP/2 provider API sender (struct sender_ops)
  * and its pure halves, exposed for table tests: building the request
- * (JSON body and apns-* headers) from a claimed push, and classifying
- * the answer into a push result (PROTOCOLS.md 1.9).
+ * (JSON body and apns-* headers) from a claimed push (payload_apns.c),
+ * and classifying the answer into a push result (PROTOCOLS.md 1.9;
+ * sender_apns.c).
  *
  * Only sender.c (the registry) and tests include this header; the
  * pipeline sees sender.h.
@@ -50,7 +51,7 @@ struct sender_apns_msg {
 
 /*
  * Build the request for `item` at `now_us`; `topic` is the credential's
- * bundle id.  The mapping is described at the top of sender_apns.c.
+ * bundle id.  The mapping is described at the top of payload_apns.c.
  * Returns 0 and fills *msg (free with sender_apns_msg_free), or -EINVAL
  * with `res` filled: EXPIRED for a push past its expiry, FAILED with a
  * reason for a payload APNs would refuse (not a JSON object, bad

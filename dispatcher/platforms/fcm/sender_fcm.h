@@ -1,7 +1,8 @@
 /*
  * sender_fcm.h - the FCM HTTP v1 sender (struct sender_ops) and its two
  * pure halves, exposed for table tests: building the v1 request body from
- * a claimed push, and classifying the answer into a push result.
+ * a claimed push (payload_fcm.c), and classifying the answer into a push
+ * result (sender_fcm.c).
  *
  * Only sender.c (the registry) and tests include this header; the
  * pipeline sees sender.h.
@@ -34,7 +35,7 @@ extern const struct sender_ops sender_fcm_ops;
  * or -EINVAL with `res` filled: outcome EXPIRED for a push past its
  * expiry, FAILED with a reason for a payload FCM would refuse (not a JSON
  * object, a reserved data key, too large).  The mapping is described at
- * the top of sender_fcm.c.
+ * the top of payload_fcm.c.
  */
 int sender_fcm_build_body(const struct push_item *item, int64_t now_us,
 			  char **body, struct push_result *res);

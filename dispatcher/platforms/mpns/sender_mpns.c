@@ -34,7 +34,8 @@
  * without a request (MPNS blocks senders that retry an inactive device
  * more often).  Ambiguous answers are not resent unless the app's
  * retry_ambiguous is true (NULL means false for MPNS): a duplicate toast
- * annoys people more than a missing one.
+ * annoys people more than a missing one.  The multi-part send, the
+ * holds (multipart.h) and the life cycle of a send (send.h) are shared.
  */
 #include "platforms/mpns/sender_mpns.h"
 
@@ -53,16 +54,14 @@
 #include "net/http.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "platforms/sendq.h"
+#include "platforms/multipart.h"
+#include "platforms/secret.h"
 #include "obs/trace.h"
 #include "platforms/xml.h"
 
 #define USEC 1000000LL
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 #define DEFAULT_HOSTS "*.notify.live.net"
-#define MEMO_AGE_US (48 * 3600 * USEC)
-#define MEMO_CAP 65536
-#define HOLD_CAP 65536
 
 /* ---- building (pure) --------------------------------------------- */
 
@@ -182,7 +181,8 @@ static void add_part(struct sender_mpns_request *r, const char *name,
 	memset(p, 0, sizeof *p);
 	p->name = name;
 	p->body = body;
-	p->body_len = strlen(body);
+	/* NULL: an XML document past its cap (xml.h), over the limit. */
+	p->body_len = body != NULL ? strlen(body) : SENDER_MPNS_MAX_PAYLOAD + 1;
 	uuid(p->message_id);
 	hdr(p, "Content-Type: %s", base == 3 ? "application/octet-stream"
 	    : "text/xml");
@@ -276,23 +276,11 @@ out:
 
 /* ---- classification (pure) --------------------------------------- */
 
-static void retry_or_fail(struct push_result *res, int attempts,
-			  int max_attempts, int64_t at)
-{
-	if (max_attempts > 0 && attempts >= max_attempts) {
-		res->outcome = PUSH_OUTCOME_FAILED;
-		res->retry_at_us = 0;
-	} else {
-		res->outcome = PUSH_OUTCOME_RETRY;
-		res->retry_at_us = at;
-	}
-}
-
 static void ambiguous(struct push_result *res, bool retry_ambiguous,
 		      int attempts, int max_attempts, int64_t at)
 {
 	if (retry_ambiguous)
-		retry_or_fail(res, attempts, max_attempts, at);
+		send_retry_or_fail(res, attempts, max_attempts, at);
 	else
 		res->outcome = PUSH_OUTCOME_UNCERTAIN;
 }
@@ -333,8 +321,8 @@ void sender_mpns_classify(const struct sender_mpns_answer *ans,
 			ambiguous(res, retry_ambiguous, attempts,
 				  max_attempts, at);
 		else
-			retry_or_fail(res, attempts, max_attempts,
-				      now_us + backoff_us);
+			send_retry_or_fail(res, attempts, max_attempts,
+					   now_us + backoff_us);
 		return;
 	}
 	/* "Received/Connected", "Dropped/Expired", ... */
@@ -354,7 +342,7 @@ void sender_mpns_classify(const struct sender_mpns_answer *ans,
 			res->outcome = PUSH_OUTCOME_SENT;
 		} else if (strcasecmp(n, "QueueFull") == 0) {
 			res->throttled = true;
-			retry_or_fail(res, attempts, max_attempts, at);
+			send_retry_or_fail(res, attempts, max_attempts, at);
 		} else {
 			res->outcome = PUSH_OUTCOME_FAILED;
 		}
@@ -372,12 +360,12 @@ void sender_mpns_classify(const struct sender_mpns_answer *ans,
 	case 406:
 	case 412:
 		res->throttled = true;
-		retry_or_fail(res, attempts, max_attempts,
-			      now_us + SENDER_MPNS_HOLD_US);
+		send_retry_or_fail(res, attempts, max_attempts,
+				   now_us + SENDER_MPNS_HOLD_US);
 		break;
 	case 503:
 		/* Documented: not processed; resend in minutes. */
-		retry_or_fail(res, attempts, max_attempts, at);
+		send_retry_or_fail(res, attempts, max_attempts, at);
 		break;
 	default:
 		if (st >= 500 && st < 600)
@@ -393,131 +381,49 @@ void sender_mpns_classify(const struct sender_mpns_answer *ans,
 
 /* ---- the sender -------------------------------------------------- */
 
-struct mpns_send;
-
-struct mpns_part_state {
-	struct mpns_send *send;
-	struct sender_mpns_part *part;
-	struct http_xfer *xfer;
-	bool active;                    /* HTTP in flight */
-	struct part_result pr;
-};
-
 struct sender_cred {
-	struct sender_env env;
+	struct multipart_cred base;     /* env, queue, closing, memo, holds */
 	char *endpoint;                 /* origin override or NULL */
 	char *ca_path;
 	char *cert_pem, *key_pem;       /* client certificate or NULL */
 	char conn_group[48];            /* with a certificate: its own */
 	bool retry_ambiguous;
 	struct hostlist *hosts;
-	struct parts_memo *memo;        /* queue id -> parts settled */
-	struct parts_memo *holds;       /* channel -> held until */
-	struct sendq q;                 /* in flight */
-	bool closing;
 };
 
 struct mpns_send {
-	struct sender_cred *cred;
-	struct push_item *item;
-	int max_attempts;
-	sender_done_fn done;
-	void *arg;
-	char *url;
-	char key[24];
-	bool in_send;
-	size_t pending;
+	struct multipart_send mp;       /* item, done, parts, url */
 	struct sender_mpns_request req;
-	struct mpns_part_state ps[PARTS_MAX];
-	struct sendq_item qi;           /* on cred->q */
 };
 
-static void wipe_free(char *s)
+static struct mpns_send *mpns_of(const struct multipart_part *p)
 {
-	if (s != NULL) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
+	return send_entry(p->send, struct mpns_send, mp);
 }
 
-static void send_free(struct mpns_send *s)
+static struct sender_cred *cred_of(const struct multipart_part *p)
 {
+	return send_entry(multipart_cred_of(p->send), struct sender_cred,
+			  base);
+}
+
+static void mpns_free(struct send *b)
+{
+	struct mpns_send *s = send_entry(multipart_of(b), struct mpns_send,
+					 mp);
+
+	multipart_send_release(&s->mp);
 	sender_mpns_request_free(&s->req);
-	free(s->url);
 	free(s);
 }
 
-static void finish(struct mpns_send *s, struct push_result *res)
-{
-	struct push_item *item = s->item;
-
-	sendq_remove(&s->cred->q, &s->qi);
-	if (item->debug)
-		log_info("mpns push done", "push_id=%lld outcome=%s "
-			 "status=%d reason=%s", (long long)item->push_id,
-			 push_outcome_name(res->outcome), res->http_status,
-			 res->reason);
-	s->done(s->arg, item, res);
-	send_free(s);
-}
-
-/* A result decided inside send(), delivered by the queue's timer. */
-static void finish_deferred(struct sendq_item *it, struct push_result *res)
-{
-	finish(sendq_entry(it, struct mpns_send, qi), res);
-}
-
-static int64_t retry_delay(const struct mpns_send *s)
-{
-	return backoff_delay_us(s->item->attempts, SENDER_MPNS_BACKOFF_BASE_US,
-				SENDER_MPNS_BACKOFF_CAP_US, NULL, NULL);
-}
-
-static void complete(struct mpns_send *s)
-{
-	struct sender_cred *cred = s->cred;
-	struct part_result prs[PARTS_MAX] = { 0 };
-	struct push_result res;
-	unsigned acc = 0, unc = 0;
-	int64_t hold = 0;
-
-	for (size_t i = 0; i < s->req.n; i++) {
-		const struct push_result *r = &s->ps[i].pr.res;
-
-		prs[i] = s->ps[i].pr;
-		if (prs[i].skipped ? !prs[i].was_uncertain
-		    : r->outcome == PUSH_OUTCOME_SENT)
-			acc |= 1u << i;
-		if (prs[i].skipped ? prs[i].was_uncertain
-		    : r->outcome == PUSH_OUTCOME_UNCERTAIN)
-			unc |= 1u << i;
-		if (!prs[i].skipped && (r->http_status == 406 ||
-					r->http_status == 412))
-			hold = push_now_us() + SENDER_MPNS_HOLD_US;
-	}
-	parts_combine(prs, s->req.n, &res);
-	if (hold != 0 && !cred->closing)
-		parts_memo_put(cred->holds, s->item->token, 0, 0, hold);
-	if (res.outcome == PUSH_OUTCOME_RETRY && !cred->closing)
-		parts_memo_put(cred->memo, s->key, acc, unc,
-			       push_now_us() + MEMO_AGE_US);
-	else if (res.outcome != PUSH_OUTCOME_RETRY)
-		parts_memo_del(cred->memo, s->key);
-	if (s->in_send)
-		sendq_finish_later(&cred->q, &s->qi, &res);
-	else
-		finish(s, &res);
-}
-
-static void part_done(struct mpns_part_state *p, const struct push_result *r)
-{
-	struct mpns_send *s = p->send;
-
-	p->active = false;
-	p->pr.res = *r;
-	if (--s->pending == 0)
-		complete(s);
-}
+static const struct send_kind mpns_kind = {
+	.done_event = "mpns push done",
+	.backoff_base_us = SENDER_MPNS_BACKOFF_BASE_US,
+	.backoff_cap_us = SENDER_MPNS_BACKOFF_CAP_US,
+	.free = mpns_free,
+	.cancel = multipart_cancel,
+};
 
 /* Answer headers a debug push's trace keeps. */
 static const char *const mpns_trace_headers[] = { "x-notificationstatus",
@@ -526,19 +432,17 @@ static const char *const mpns_trace_headers[] = { "x-notificationstatus",
 
 static void on_answer(void *arg, const struct http_response *hr)
 {
-	struct mpns_part_state *p = arg;
-	struct mpns_send *s = p->send;
-	struct sender_cred *cred = s->cred;
+	struct multipart_part *p = arg;
+	struct sender_cred *cred = cred_of(p);
+	const struct sender_mpns_part *part = &mpns_of(p)->req.parts[p->index];
+	struct push_item *item = p->send->base.item;
 	struct sender_mpns_answer ans;
 	struct push_result res;
 
 	p->xfer = NULL;
-	if (cred->closing) {
-		sendq_set_cancelled(&res);
-		part_done(p, &res);
+	if (multipart_part_cancel_if_closing(p))
 		return;
-	}
-	trace_http_response(&cred->env, s->item, p->part->name, hr,
+	trace_http_response(&cred->base.base.env, item, part->name, hr,
 			    mpns_trace_headers);
 	memset(&ans, 0, sizeof ans);
 	ans.status = hr->status;
@@ -550,44 +454,41 @@ static void on_answer(void *arg, const struct http_response *hr)
 	ans.subscription = http_response_header(hr, "x-subscriptionstatus");
 	ans.device = http_response_header(hr, "x-deviceconnectionstatus");
 	ans.content_type = http_response_header(hr, "content-type");
-	sender_mpns_classify(&ans, s->item->attempts, s->max_attempts,
+	sender_mpns_classify(&ans, item->attempts, p->send->base.max_attempts,
 			     cred->retry_ambiguous, push_now_us(),
-			     retry_delay(s), &res);
+			     send_retry_delay(&p->send->base), &res);
 	/* The id we sent is the one MPNS keys its logs on. */
 	snprintf(res.message_id, sizeof res.message_id, "%s",
-		 p->part->message_id);
-	if (res.outcome != PUSH_OUTCOME_SENT || s->item->debug)
+		 part->message_id);
+	if (res.outcome != PUSH_OUTCOME_SENT || item->debug)
 		log_info("mpns answer", "push_id=%lld part=%s status=%ld "
 			 "message_id=%s reason=%s error=%s",
-			 (long long)s->item->push_id, p->part->name,
-			 hr->status, p->part->message_id, res.reason,
+			 (long long)item->push_id, part->name,
+			 hr->status, part->message_id, res.reason,
 			 hr->error ? hr->error : "");
-	part_done(p, &res);
+	multipart_part_done(p, &res);
 }
 
-static void post(struct mpns_part_state *p)
+/* POST one part (multipart start). */
+static void post(struct multipart_part *p)
 {
-	struct mpns_send *s = p->send;
-	struct sender_cred *cred = s->cred;
+	struct mpns_send *s = mpns_of(p);
+	struct sender_cred *cred = cred_of(p);
+	const struct sender_mpns_part *part = &s->req.parts[p->index];
 	const char *headers[SENDER_MPNS_MAX_HEADERS + 2];
 	struct http_request req;
 	struct push_result res;
 	size_t n = 0;
 	int rc;
 
-	for (size_t i = 0; p->part->headers[i] != NULL; i++)
-		headers[n++] = p->part->headers[i];
+	for (size_t i = 0; part->headers[i] != NULL; i++)
+		headers[n++] = part->headers[i];
 	headers[n++] = "Expect:";
 	headers[n] = NULL;
-	memset(&req, 0, sizeof req);
-	req.method = "POST";
-	req.url = s->url;
-	req.ca_path = cred->ca_path;
+	send_post_init(&req, &cred->base.base, s->mp.url, cred->ca_path);
 	req.headers = headers;
-	req.body = p->part->body;
-	req.body_len = p->part->body_len;
-	req.connect_timeout_ms = cred->env.connect_timeout_ms;
-	req.timeout_ms = cred->env.request_timeout_ms;
+	req.body = part->body;
+	req.body_len = part->body_len;
 	if (cred->cert_pem != NULL) {
 		req.conn_group = cred->conn_group;
 		req.client_cert = cred->cert_pem;
@@ -595,104 +496,44 @@ static void post(struct mpns_part_state *p)
 	}
 	req.done = on_answer;
 	req.arg = p;
-	if (s->item->sent_at_us == 0)
-		s->item->sent_at_us = push_now_us();
+	if (s->mp.base.item->sent_at_us == 0)
+		s->mp.base.item->sent_at_us = push_now_us();
 	p->active = true;
-	trace_http_request(&cred->env, s->item, p->part->name, &req);
-	rc = http_submit(cred->env.http, &req, &p->xfer);
+	trace_http_request(&cred->base.base.env, s->mp.base.item, part->name,
+			   &req);
+	rc = http_submit(cred->base.base.env.http, &req, &p->xfer);
 	if (rc < 0) {
 		p->xfer = NULL;
-		memset(&res, 0, sizeof res);
-		snprintf(res.reason, sizeof res.reason,
-			 "transport: cannot start the request: %s",
-			 strerror(-rc));
-		retry_or_fail(&res, s->item->attempts, s->max_attempts,
-			      push_now_us() + retry_delay(s));
-		part_done(p, &res);
+		send_submit_failed(&s->mp.base, rc, &res);
+		multipart_part_done(p, &res);
 	}
 }
+
+static const struct multipart_ops mpns_parts = {
+	.start = post,
+	.hold_us = SENDER_MPNS_HOLD_US,
+};
 
 static int mpns_send(struct sender_cred *cred, struct push_item *item,
 		     int max_attempts, sender_done_fn done, void *arg)
 {
 	struct mpns_send *s = mem_alloc_zero(1, sizeof *s);
+	const char *names[PARTS_MAX];
 	struct push_result res;
-	unsigned acc = 0, unc = 0;
-	int64_t now = push_now_us(), until = 0;
-	char why[200];
+	int64_t now = push_now_us();
 
-	s->cred = cred;
-	s->item = item;
-	s->max_attempts = max_attempts > 0 ? max_attempts
-			  : cred->env.max_attempts;
-	s->done = done;
-	s->arg = arg;
-	snprintf(s->key, sizeof s->key, "%lld", (long long)item->queue_id);
-	sendq_add(&cred->q, &s->qi);
-	if (cred->closing) {
-		sendq_set_cancelled(&res);
-		sendq_finish_later(&cred->q, &s->qi, &res);
+	if (!multipart_begin(&s->mp, &cred->base, item, max_attempts, done,
+			     arg) ||
+	    !multipart_channel(&s->mp, cred->hosts, cred->endpoint,
+			       "mpns channel refused"))
 		return 0;
-	}
-	if (item->token == NULL || !hdrcheck_url_ok(item->token) ||
-	    hostlist_check_url(cred->hosts, item->token, why,
-			       sizeof why) < 0) {
-		push_result_set(&res, PUSH_OUTCOME_FAILED,
-				item->token == NULL ? "no channel URL"
-				: !hdrcheck_url_ok(item->token)
-				? HDRCHECK_URL_REASON : why);
-		log_warn("mpns channel refused", "push_id=%lld app=%d "
-			 "reason=%s", (long long)item->push_id, item->app_id,
-			 res.reason);
-		sendq_finish_later(&cred->q, &s->qi, &res);
-		return 0;
-	}
-	if (parts_memo_get(cred->holds, item->token, now, NULL, NULL,
-			   &until)) {
-		/* 406/412 earlier: not before the hour is up. */
-		memset(&res, 0, sizeof res);
-		snprintf(res.reason, sizeof res.reason, "channel held for an "
-			 "hour after a 406/412; not sent");
-		res.throttled = true;
-		retry_or_fail(&res, item->attempts, s->max_attempts, until);
-		sendq_finish_later(&cred->q, &s->qi, &res);
-		return 0;
-	}
-	s->url = hostlist_rebase_url(item->token, cred->endpoint);
-	if (s->url == NULL) {
-		push_result_set(&res, PUSH_OUTCOME_FAILED,
-				"channel URL cannot be used");
-		sendq_finish_later(&cred->q, &s->qi, &res);
-		return 0;
-	}
 	if (sender_mpns_build(item, now, &s->req, &res) < 0) {
-		parts_memo_del(cred->memo, s->key);
-		sendq_finish_later(&cred->q, &s->qi, &res);
-		return 0;
-	}
-	parts_memo_get(cred->memo, s->key, now, &acc, &unc, NULL);
-	s->in_send = true;
-	s->pending = s->req.n;
-	for (size_t i = 0; i < s->req.n; i++) {
-		struct mpns_part_state *p = &s->ps[i];
-
-		p->send = s;
-		p->part = &s->req.parts[i];
-		p->pr.name = p->part->name;
-		if ((acc | unc) & (1u << i)) {
-			p->pr.skipped = true;
-			p->pr.was_uncertain = (unc & (1u << i)) != 0;
-			s->pending--;
-		}
-	}
-	if (s->pending == 0) {
-		complete(s);
+		multipart_refuse(&s->mp, &res);
 		return 0;
 	}
 	for (size_t i = 0; i < s->req.n; i++)
-		if (!s->ps[i].pr.skipped)
-			post(&s->ps[i]);
-	s->in_send = false;
+		names[i] = s->req.parts[i].name;
+	multipart_run(&s->mp, s->req.n, names, now);
 	return 0;
 }
 
@@ -745,7 +586,6 @@ static int mpns_cred_open(struct sender_cred **out,
 			 "mpns-cert-%lld", v != NULL
 			 ? (long long)json_object_get_int64(v) : 0LL);
 	}
-	cred->env = *env;
 	cred->endpoint = opt_str(row, "endpoint")
 			 ? mem_strdup(opt_str(row, "endpoint")) : NULL;
 	cred->ca_path = opt_str(row, "ca_bundle_path")
@@ -755,9 +595,7 @@ static int mpns_cred_open(struct sender_cred **out,
 	cred->retry_ambiguous = v != NULL &&
 		json_object_is_type(v, json_type_boolean) &&
 		json_object_get_boolean(v);
-	cred->memo = parts_memo_new(MEMO_CAP);
-	cred->holds = parts_memo_new(HOLD_CAP);
-	sendq_init(&cred->q, env->loop, finish_deferred);
+	multipart_cred_init(&cred->base, env, &mpns_kind, &mpns_parts);
 	*out = cred;
 	rc = 0;
 out:
@@ -772,37 +610,15 @@ out:
 
 static void mpns_cred_close(struct sender_cred *cred)
 {
-	struct push_result res;
-
-	/* Already closing: a cancelled send's callback came back here. */
-	if (cred == NULL || cred->closing)
+	if (cred == NULL || !send_cred_cancel_all(&cred->base.base))
 		return;
-	cred->closing = true;
-	while (cred->q.sends != NULL) {
-		struct mpns_send *s = sendq_entry(cred->q.sends,
-						  struct mpns_send, qi);
-		struct mpns_part_state *p = NULL;
-
-		for (size_t i = 0; i < s->req.n && p == NULL; i++)
-			if (s->ps[i].active && s->ps[i].xfer != NULL)
-				p = &s->ps[i];
-		if (p != NULL) {
-			/* on_answer sees `closing` and settles the part. */
-			http_cancel(cred->env.http, p->xfer);
-		} else {
-			sendq_set_cancelled(&res);
-			finish(s, &res);
-		}
-	}
-	sendq_flush(&cred->q);
 	hostlist_free(cred->hosts);
-	parts_memo_free(cred->memo);
-	parts_memo_free(cred->holds);
-	wipe_free(cred->cert_pem);
-	wipe_free(cred->key_pem);
+	multipart_cred_free(&cred->base);
+	secret_free(cred->cert_pem);
+	secret_free(cred->key_pem);
 	free(cred->endpoint);
 	free(cred->ca_path);
-	sendq_close(&cred->q, free, cred);
+	sendq_close(&cred->base.base.q, free, cred);
 }
 
 const struct sender_ops sender_mpns_ops = {

@@ -16,14 +16,7 @@
 #include <string.h>
 
 #include "base/mem.h"
-
-static void wipe_free(char *s)
-{
-	if (s != NULL) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
-}
+#include "platforms/secret.h"
 
 /* Append s percent-encoded (RFC 3986 unreserved kept) to buf at *len. */
 static void form_put(char *buf, size_t *len, const char *s)
@@ -78,7 +71,7 @@ static int wns_body(void *ctx, int64_t now_us, char **body, size_t *len,
 
 static void wns_free(void *ctx)
 {
-	wipe_free(ctx);
+	secret_free(ctx);
 }
 
 int auth_wns_new(struct oauth_cache **out, uv_loop_t *loop,

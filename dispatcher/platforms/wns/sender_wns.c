@@ -33,12 +33,9 @@
  * parts go out at once, each with the cached OAuth token (auth_wns.h
  * makes the oauth_cache); a 401 drops the token and resends that part
  * once with a new one (not an attempt); a second 401 fails it with
- * auth_failure.  When every part has answered, parts_combine() makes the
- * push's result; parts accepted before a retry are remembered
- * (parts_memo) and not sent again.  Each send is on the credential's
- * sendq until its done callback so cred_close() can cancel it; a result
- * decided inside send() is delivered from the sendq's zero timer, never
- * from inside send().
+ * auth_failure.  The multi-part send (multipart.h: parts_combine() makes
+ * the push's result; parts accepted before a retry are not sent again)
+ * and the life cycle of a send (send.h) are shared with MPNS.
  */
 #include "platforms/wns/sender_wns.h"
 
@@ -59,17 +56,14 @@
 #include "net/http.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "platforms/sendq.h"
+#include "platforms/multipart.h"
+#include "platforms/secret.h"
 #include "obs/trace.h"
 #include "platforms/xml.h"
 
 #define USEC 1000000LL
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
 #define DEFAULT_HOSTS "*.notify.windows.com"
-/* Parts accepted before a retry are remembered this long (beyond the
- * default max_retry_age of a day) and for this many pushes. */
-#define MEMO_AGE_US (48 * 3600 * USEC)
-#define MEMO_CAP 65536
 
 /* ---- building (pure) --------------------------------------------- */
 
@@ -209,7 +203,8 @@ static struct sender_wns_part *add_part(struct sender_wns_request *r,
 	memset(p, 0, sizeof *p);
 	p->name = name;
 	p->body = body;
-	p->body_len = strlen(body);
+	/* NULL: an XML document past its cap (xml.h), over the limit. */
+	p->body_len = body != NULL ? strlen(body) : SENDER_WNS_MAX_PAYLOAD + 1;
 	snprintf(type, sizeof type, "wns/%s", name);
 	hdr(p, "X-WNS-Type: %s", type);
 	hdr(p, "Content-Type: %s", strcmp(name, "raw") == 0
@@ -350,18 +345,6 @@ out:
 
 /* ---- classification (pure) --------------------------------------- */
 
-static void retry_or_fail(struct push_result *res, int attempts,
-			  int max_attempts, int64_t at)
-{
-	if (max_attempts > 0 && attempts >= max_attempts) {
-		res->outcome = PUSH_OUTCOME_FAILED;
-		res->retry_at_us = 0;
-	} else {
-		res->outcome = PUSH_OUTCOME_RETRY;
-		res->retry_at_us = at;
-	}
-}
-
 static void reason(struct push_result *res, const char *s)
 {
 	snprintf(res->reason, sizeof res->reason, "%s", s);
@@ -389,7 +372,7 @@ void sender_wns_classify(const struct sender_wns_answer *ans, int attempts,
 		if (!retry_ambiguous && http_err_ambiguous(ans->err))
 			res->outcome = PUSH_OUTCOME_UNCERTAIN;
 		else
-			retry_or_fail(res, attempts, max_attempts, at);
+			send_retry_or_fail(res, attempts, max_attempts, at);
 		return;
 	}
 	if (st >= 200 && st < 300) {
@@ -400,8 +383,8 @@ void sender_wns_classify(const struct sender_wns_answer *ans, int attempts,
 			res->throttled = true;
 			if (at < now_us + SENDER_WNS_THROTTLE_WAIT_US)
 				at = now_us + SENDER_WNS_THROTTLE_WAIT_US;
-			retry_or_fail(res, attempts, max_attempts,
-				      has_ra ? ra : at);
+			send_retry_or_fail(res, attempts, max_attempts,
+					   has_ra ? ra : at);
 			return;
 		}
 		/* received, or dropped: accepted, not to be retried (3.4). */
@@ -439,7 +422,8 @@ void sender_wns_classify(const struct sender_wns_answer *ans, int attempts,
 		reason(res, "throttled");
 		if (at < now_us + SENDER_WNS_THROTTLE_WAIT_US)
 			at = now_us + SENDER_WNS_THROTTLE_WAIT_US;
-		retry_or_fail(res, attempts, max_attempts, has_ra ? ra : at);
+		send_retry_or_fail(res, attempts, max_attempts,
+				   has_ra ? ra : at);
 		break;
 	case 410:
 		if (ans->error_desc != NULL &&
@@ -466,7 +450,7 @@ void sender_wns_classify(const struct sender_wns_answer *ans, int attempts,
 		res->throttled = st == 429;
 		if (has_ra && ra > at)
 			at = ra;
-		retry_or_fail(res, attempts, max_attempts, at);
+		send_retry_or_fail(res, attempts, max_attempts, at);
 		break;
 	default:
 		snprintf(res->reason, sizeof res->reason, "HTTP %ld", st);
@@ -476,8 +460,8 @@ void sender_wns_classify(const struct sender_wns_answer *ans, int attempts,
 			if (!retry_ambiguous)
 				res->outcome = PUSH_OUTCOME_UNCERTAIN;
 			else
-				retry_or_fail(res, attempts, max_attempts,
-					      has_ra && ra > at ? ra : at);
+				send_retry_or_fail(res, attempts, max_attempts,
+						   has_ra && ra > at ? ra : at);
 		} else {
 			res->outcome = PUSH_OUTCOME_FAILED;
 		}
@@ -487,163 +471,70 @@ void sender_wns_classify(const struct sender_wns_answer *ans, int attempts,
 
 /* ---- the sender -------------------------------------------------- */
 
-struct wns_send;
-
-struct wns_part_state {
-	struct wns_send *send;
-	struct sender_wns_part *part;
-	struct http_xfer *xfer;
-	struct oauth_cache_waiter waiter;
-	char *token;                    /* the bearer token sent */
-	bool reauthed;
-	bool active;                    /* waiting for auth or HTTP */
-	struct part_result pr;
-};
-
 struct sender_cred {
-	struct sender_env env;
+	struct multipart_cred base;     /* env, queue, closing, memo */
 	char *client_id;
 	char *endpoint;                 /* origin override or NULL */
 	char *ca_path;
 	bool retry_ambiguous;
 	struct hostlist *hosts;
 	struct oauth_cache *auth;
-	struct parts_memo *memo;
-	struct sendq q;                 /* in flight */
-	bool closing;
 };
 
 struct wns_send {
-	struct sender_cred *cred;
-	struct push_item *item;
-	int max_attempts;
-	sender_done_fn done;
-	void *arg;
-	char *url;
-	char key[24];                   /* memo key: the queue id */
-	bool in_send;                   /* inside wns_send(): defer */
-	size_t pending;
+	struct multipart_send mp;       /* item, done, parts, url */
 	struct sender_wns_request req;
-	struct wns_part_state ps[PARTS_MAX];
-	struct sendq_item qi;           /* on cred->q */
 };
 
-static void wipe_free(char *s)
+static struct wns_send *wns_of(const struct multipart_part *p)
 {
-	if (s != NULL) {
-		explicit_bzero(s, strlen(s));
-		free(s);
-	}
+	return send_entry(p->send, struct wns_send, mp);
 }
 
-static void send_free(struct wns_send *s)
+static struct sender_cred *cred_of(const struct multipart_part *p)
 {
-	for (size_t i = 0; i < PARTS_MAX; i++)
-		wipe_free(s->ps[i].token);
+	return send_entry(multipart_cred_of(p->send), struct sender_cred,
+			  base);
+}
+
+static void wns_free(struct send *b)
+{
+	struct wns_send *s = send_entry(multipart_of(b), struct wns_send, mp);
+
+	multipart_send_release(&s->mp);
 	sender_wns_request_free(&s->req);
-	free(s->url);
 	free(s);
 }
 
-static void finish(struct wns_send *s, struct push_result *res)
-{
-	struct push_item *item = s->item;
+static const struct send_kind wns_kind = {
+	.done_event = "wns push done",
+	.backoff_base_us = SENDER_WNS_BACKOFF_BASE_US,
+	.backoff_cap_us = SENDER_WNS_BACKOFF_CAP_US,
+	.free = wns_free,
+	.cancel = multipart_cancel,
+};
 
-	sendq_remove(&s->cred->q, &s->qi);
-	if (item->debug)
-		log_info("wns push done", "push_id=%lld outcome=%s status=%d "
-			 "reason=%s", (long long)item->push_id,
-			 push_outcome_name(res->outcome), res->http_status,
-			 res->reason);
-	res->reauth = false;
-	s->done(s->arg, item, res);
-	send_free(s);
-}
-
-/* A result decided inside send(), delivered by the queue's timer. */
-static void finish_deferred(struct sendq_item *it, struct push_result *res)
-{
-	finish(sendq_entry(it, struct wns_send, qi), res);
-}
-
-static int64_t retry_delay(const struct wns_send *s)
-{
-	return backoff_delay_us(s->item->attempts, SENDER_WNS_BACKOFF_BASE_US,
-				SENDER_WNS_BACKOFF_CAP_US, NULL, NULL);
-}
-
-/* Every part has answered: combine, remember, hand back. */
-static void complete(struct wns_send *s)
-{
-	struct sender_cred *cred = s->cred;
-	struct part_result prs[PARTS_MAX] = { 0 };
-	struct push_result res;
-	unsigned acc = 0, unc = 0;
-
-	for (size_t i = 0; i < s->req.n; i++) {
-		prs[i] = s->ps[i].pr;
-		if (prs[i].skipped ? !prs[i].was_uncertain
-		    : prs[i].res.outcome == PUSH_OUTCOME_SENT)
-			acc |= 1u << i;
-		if (prs[i].skipped ? prs[i].was_uncertain
-		    : prs[i].res.outcome == PUSH_OUTCOME_UNCERTAIN)
-			unc |= 1u << i;
-	}
-	parts_combine(prs, s->req.n, &res);
-	if (res.outcome == PUSH_OUTCOME_RETRY && !cred->closing)
-		parts_memo_put(cred->memo, s->key, acc, unc,
-			       push_now_us() + MEMO_AGE_US);
-	else if (res.outcome != PUSH_OUTCOME_RETRY)
-		parts_memo_del(cred->memo, s->key);
-	if (s->in_send)
-		sendq_finish_later(&cred->q, &s->qi, &res);
-	else
-		finish(s, &res);
-}
-
-static void part_done(struct wns_part_state *p, const struct push_result *r)
-{
-	struct wns_send *s = p->send;
-
-	p->active = false;
-	p->pr.res = *r;
-	if (--s->pending == 0)
-		complete(s);
-}
-
-static void post(struct wns_part_state *p, const char *token);
+static void post(struct multipart_part *p, const char *token);
 
 static void on_auth(void *arg, const char *token,
 		    const struct oauth_cache_error *err)
 {
-	struct wns_part_state *p = arg;
-	struct wns_send *s = p->send;
+	struct multipart_part *p = arg;
 	struct push_result res;
-	int64_t at;
 
 	if (token != NULL) {
 		post(p, token);
 		return;
 	}
-	memset(&res, 0, sizeof res);
-	snprintf(res.reason, sizeof res.reason, "%.200s", err->reason);
-	if (s->cred->closing) {
-		sendq_set_cancelled(&res);
-	} else if (err->permanent) {
-		res.outcome = PUSH_OUTCOME_FAILED;
-		res.auth_failure = true;
-	} else {
-		at = push_now_us() + retry_delay(s);
-		if (err->retry_at_us > at)
-			at = err->retry_at_us;
-		retry_or_fail(&res, s->item->attempts, s->max_attempts, at);
-	}
-	part_done(p, &res);
+	/* The token service's reason, its first 200 bytes. */
+	send_auth_failed(&p->send->base, err, 200, &res);
+	multipart_part_done(p, &res);
 }
 
-static void get_token(struct wns_part_state *p)
+/* The part's token, now or when the cache has one (multipart start). */
+static void get_token(struct multipart_part *p)
 {
-	struct sender_cred *cred = p->send->cred;
+	struct sender_cred *cred = cred_of(p);
 	const char *tok = oauth_cache_token(cred->auth, push_now_us());
 
 	p->active = true;
@@ -653,25 +544,35 @@ static void get_token(struct wns_part_state *p)
 		oauth_cache_wait(cred->auth, &p->waiter, on_auth, p);
 }
 
+/* cred_close(): a part waiting for its token stops waiting. */
+static void unwait(struct multipart_part *p)
+{
+	oauth_cache_cancel(cred_of(p)->auth, &p->waiter);
+}
+
+static const struct multipart_ops wns_parts = {
+	.start = get_token,
+	.unwait = unwait,
+};
+
 /* Answer headers a debug push's trace keeps. */
-static const char *const wns_trace_headers[] = { "x-wns-status", "x-wns-error-description",
-	"x-wns-msg-id", "x-wns-debug-trace", "retry-after", NULL };
+static const char *const wns_trace_headers[] = { "x-wns-status",
+	"x-wns-error-description", "x-wns-msg-id", "x-wns-debug-trace",
+	"retry-after", NULL };
 
 static void on_answer(void *arg, const struct http_response *hr)
 {
-	struct wns_part_state *p = arg;
-	struct wns_send *s = p->send;
-	struct sender_cred *cred = s->cred;
+	struct multipart_part *p = arg;
+	struct sender_cred *cred = cred_of(p);
+	struct push_item *item = p->send->base.item;
+	const char *name = p->pr.name;
 	struct sender_wns_answer ans;
 	struct push_result res;
 
 	p->xfer = NULL;
-	if (cred->closing) {
-		sendq_set_cancelled(&res);
-		part_done(p, &res);
+	if (multipart_part_cancel_if_closing(p))
 		return;
-	}
-	trace_http_response(&cred->env, s->item, p->part->name, hr,
+	trace_http_response(&cred->base.base.env, item, name, hr,
 			    wns_trace_headers);
 	memset(&ans, 0, sizeof ans);
 	ans.status = hr->status;
@@ -684,14 +585,14 @@ static void on_answer(void *arg, const struct http_response *hr)
 					"x-wns-notificationstatus");
 	ans.error_desc = http_response_header(hr, "x-wns-error-description");
 	ans.msg_id = http_response_header(hr, "x-wns-msg-id");
-	sender_wns_classify(&ans, s->item->attempts, s->max_attempts,
+	sender_wns_classify(&ans, item->attempts, p->send->base.max_attempts,
 			    cred->retry_ambiguous, push_now_us(),
-			    retry_delay(s), &res);
-	if (res.outcome != PUSH_OUTCOME_SENT || s->item->debug)
+			    send_retry_delay(&p->send->base), &res);
+	if (res.outcome != PUSH_OUTCOME_SENT || item->debug)
 		log_info("wns answer", "push_id=%lld part=%s status=%ld "
 			 "wns_status=%s msg_id=%s debug_trace=%s ms_cv=%s "
-			 "error=%s", (long long)s->item->push_id,
-			 p->part->name, hr->status,
+			 "error=%s", (long long)item->push_id,
+			 name, hr->status,
 			 ans.wns_status ? ans.wns_status : "",
 			 ans.msg_id ? ans.msg_id : "",
 			 http_response_header(hr, "x-wns-debug-trace")
@@ -705,7 +606,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 		get_token(p);
 		return;
 	}
-	part_done(p, &res);
+	multipart_part_done(p, &res);
 }
 
 /* A fresh MS-CV correlation vector: 16 base64 characters and ".0". */
@@ -726,10 +627,11 @@ static void make_cv(char out[20])
 	memcpy(out + 16, ".0", 3);
 }
 
-static void post(struct wns_part_state *p, const char *token)
+static void post(struct multipart_part *p, const char *token)
 {
-	struct wns_send *s = p->send;
-	struct sender_cred *cred = s->cred;
+	struct wns_send *s = wns_of(p);
+	struct sender_cred *cred = cred_of(p);
+	const struct sender_wns_part *part = &s->req.parts[p->index];
 	const char *headers[SENDER_WNS_MAX_HEADERS + 5];
 	struct http_request req;
 	struct push_result res;
@@ -737,45 +639,36 @@ static void post(struct wns_part_state *p, const char *token)
 	size_t alen = strlen(token) + 32, n = 0;
 	int rc;
 
-	wipe_free(p->token);
+	secret_free(p->token);
 	p->token = mem_strdup(token);
 	auth = mem_alloc(alen);
 	snprintf(auth, alen, "Authorization: Bearer %s", token);
 	make_cv(cv);
 	snprintf(cvh, sizeof cvh, "MS-CV: %s", cv);
 	headers[n++] = auth;
-	for (size_t i = 0; p->part->headers[i] != NULL; i++)
-		headers[n++] = p->part->headers[i];
+	for (size_t i = 0; part->headers[i] != NULL; i++)
+		headers[n++] = part->headers[i];
 	headers[n++] = cvh;
 	headers[n++] = "Expect:";
 	headers[n] = NULL;
 
-	memset(&req, 0, sizeof req);
-	req.method = "POST";
-	req.url = s->url;
-	req.ca_path = cred->ca_path;
+	send_post_init(&req, &cred->base.base, s->mp.url, cred->ca_path);
 	req.headers = headers;
-	req.body = p->part->body;
-	req.body_len = p->part->body_len;
-	req.connect_timeout_ms = cred->env.connect_timeout_ms;
-	req.timeout_ms = cred->env.request_timeout_ms;
+	req.body = part->body;
+	req.body_len = part->body_len;
 	req.done = on_answer;
 	req.arg = p;
-	if (s->item->sent_at_us == 0)
-		s->item->sent_at_us = push_now_us();
+	if (s->mp.base.item->sent_at_us == 0)
+		s->mp.base.item->sent_at_us = push_now_us();
 	p->active = true;
-	trace_http_request(&cred->env, s->item, p->part->name, &req);
-	rc = http_submit(cred->env.http, &req, &p->xfer);
-	wipe_free(auth);
+	trace_http_request(&cred->base.base.env, s->mp.base.item, part->name,
+			   &req);
+	rc = http_submit(cred->base.base.env.http, &req, &p->xfer);
+	secret_free(auth);
 	if (rc < 0) {
 		p->xfer = NULL;
-		memset(&res, 0, sizeof res);
-		snprintf(res.reason, sizeof res.reason,
-			 "transport: cannot start the request: %s",
-			 strerror(-rc));
-		retry_or_fail(&res, s->item->attempts, s->max_attempts,
-			      push_now_us() + retry_delay(s));
-		part_done(p, &res);
+		send_submit_failed(&s->mp.base, rc, &res);
+		multipart_part_done(p, &res);
 	}
 }
 
@@ -783,73 +676,22 @@ static int wns_send(struct sender_cred *cred, struct push_item *item,
 		    int max_attempts, sender_done_fn done, void *arg)
 {
 	struct wns_send *s = mem_alloc_zero(1, sizeof *s);
+	const char *names[PARTS_MAX];
 	struct push_result res;
-	unsigned acc = 0, unc = 0;
-	char why[200];
 	int64_t now = push_now_us();
 
-	s->cred = cred;
-	s->item = item;
-	s->max_attempts = max_attempts > 0 ? max_attempts
-			  : cred->env.max_attempts;
-	s->done = done;
-	s->arg = arg;
-	snprintf(s->key, sizeof s->key, "%lld", (long long)item->queue_id);
-	sendq_add(&cred->q, &s->qi);
-	if (cred->closing) {
-		sendq_set_cancelled(&res);
-		sendq_finish_later(&cred->q, &s->qi, &res);
+	if (!multipart_begin(&s->mp, &cred->base, item, max_attempts, done,
+			     arg) ||
+	    !multipart_channel(&s->mp, cred->hosts, cred->endpoint,
+			       "wns channel refused"))
 		return 0;
-	}
-	if (item->token == NULL || !hdrcheck_url_ok(item->token) ||
-	    hostlist_check_url(cred->hosts, item->token, why,
-			       sizeof why) < 0) {
-		push_result_set(&res, PUSH_OUTCOME_FAILED,
-				item->token == NULL ? "no channel URL"
-				: !hdrcheck_url_ok(item->token)
-				? HDRCHECK_URL_REASON : why);
-		log_warn("wns channel refused", "push_id=%lld app=%d "
-			 "reason=%s", (long long)item->push_id, item->app_id,
-			 res.reason);
-		sendq_finish_later(&cred->q, &s->qi, &res);
-		return 0;
-	}
-	s->url = hostlist_rebase_url(item->token, cred->endpoint);
-	if (s->url == NULL) {
-		push_result_set(&res, PUSH_OUTCOME_FAILED,
-				"channel URL cannot be used");
-		sendq_finish_later(&cred->q, &s->qi, &res);
-		return 0;
-	}
 	if (sender_wns_build(item, now, &s->req, &res) < 0) {
-		parts_memo_del(cred->memo, s->key);
-		sendq_finish_later(&cred->q, &s->qi, &res);
-		return 0;
-	}
-	parts_memo_get(cred->memo, s->key, now, &acc, &unc, NULL);
-	s->in_send = true;
-	s->pending = s->req.n;
-	for (size_t i = 0; i < s->req.n; i++) {
-		struct wns_part_state *p = &s->ps[i];
-
-		p->send = s;
-		p->part = &s->req.parts[i];
-		p->pr.name = p->part->name;
-		if ((acc | unc) & (1u << i)) {
-			p->pr.skipped = true;
-			p->pr.was_uncertain = (unc & (1u << i)) != 0;
-			s->pending--;
-		}
-	}
-	if (s->pending == 0) {
-		complete(s);    /* deferred: in_send */
+		multipart_refuse(&s->mp, &res);
 		return 0;
 	}
 	for (size_t i = 0; i < s->req.n; i++)
-		if (!s->ps[i].pr.skipped)
-			get_token(&s->ps[i]);
-	/* `s` may be on the ready list now; it is still valid. */
-	s->in_send = false;
+		names[i] = s->req.parts[i].name;
+	multipart_run(&s->mp, s->req.n, names, now);
 	return 0;
 }
 
@@ -907,7 +749,6 @@ static int wns_cred_open(struct sender_cred **out,
 		snprintf(err, errlen, "wns credential: %s", aerr);
 		goto fail;
 	}
-	cred->env = *env;
 	cred->client_id = mem_strdup(cfg.client_id);
 	cred->endpoint = opt_str(row, "endpoint")
 			 ? mem_strdup(opt_str(row, "endpoint")) : NULL;
@@ -917,8 +758,7 @@ static int wns_cred_open(struct sender_cred **out,
 	cred->retry_ambiguous = v == NULL ||
 		!json_object_is_type(v, json_type_boolean) ||
 		json_object_get_boolean(v);
-	cred->memo = parts_memo_new(MEMO_CAP);
-	sendq_init(&cred->q, env->loop, finish_deferred);
+	multipart_cred_init(&cred->base, env, &wns_kind, &wns_parts);
 	*out = cred;
 	rc = 0;
 	goto out;
@@ -937,39 +777,15 @@ out:
 
 static void wns_cred_close(struct sender_cred *cred)
 {
-	struct push_result res;
-
-	/* Already closing: a cancelled send's callback came back here. */
-	if (cred == NULL || cred->closing)
+	if (cred == NULL || !send_cred_cancel_all(&cred->base.base))
 		return;
-	cred->closing = true;
-	while (cred->q.sends != NULL) {
-		struct wns_send *s = sendq_entry(cred->q.sends,
-						 struct wns_send, qi);
-		struct wns_part_state *p = NULL;
-
-		for (size_t i = 0; i < s->req.n && p == NULL; i++)
-			if (s->ps[i].active)
-				p = &s->ps[i];
-		sendq_set_cancelled(&res);
-		if (p == NULL) {
-			finish(s, &res);      /* nothing outstanding */
-		} else if (p->xfer != NULL) {
-			/* on_answer sees `closing` and settles the part. */
-			http_cancel(cred->env.http, p->xfer);
-		} else {
-			oauth_cache_cancel(cred->auth, &p->waiter);
-			part_done(p, &res);
-		}
-	}
-	sendq_flush(&cred->q);
 	oauth_cache_free(cred->auth);
 	hostlist_free(cred->hosts);
-	parts_memo_free(cred->memo);
+	multipart_cred_free(&cred->base);
 	free(cred->client_id);
 	free(cred->endpoint);
 	free(cred->ca_path);
-	sendq_close(&cred->q, free, cred);
+	sendq_close(&cred->base.base.q, free, cred);
 }
 
 const struct sender_ops sender_wns_ops = {

@@ -33,7 +33,7 @@ int main(void)
 	char *doc;
 	size_t len;
 
-	plan(14);
+	plan(16);
 
 	xml_init(&x);
 	xml_decl(&x);
@@ -81,5 +81,21 @@ int main(void)
 		  "U+FFFE (not an XML character) becomes U+FFFD");
 	check_esc("a\0b", 3, "ab", "a NUL inside the length is dropped");
 	check_esc("", 0, "", "empty input");
+
+	/* Past XML_MAX_LEN: no document, the builder fails the push. */
+	{
+		size_t n = XML_MAX_LEN / 2;
+		char *big = malloc(n + 1);
+
+		memset(big, '&', n);
+		big[n] = '\0';
+		xml_init(&x);
+		xml_elem_text(&x, "text", big);
+		len = 7;
+		ok(xml_finish(&x, &len) == NULL, "a document past the cap: "
+		   "NULL");
+		is_int((long long)len, 7, "  no length");
+		free(big);
+	}
 	return done_testing();
 }

@@ -4,6 +4,7 @@
  * classification of every row of PROTOCOLS.md 2.7 plus malformed bodies.
  * Also sender_for().
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -517,6 +518,28 @@ static void test_transport_kinds(void)
 	}
 }
 
+/*
+ * The body's cap (no push the enqueue trigger accepts reaches it): a
+ * token far past any limit makes the push FAILED, never a crash.
+ */
+static void test_body_cap(void)
+{
+	struct push_item it;
+	struct push_result res;
+	char *token = malloc(300 * 1024 + 1), *body = NULL;
+
+	memset(token, 'a', 300 * 1024);
+	token[300 * 1024] = '\0';
+	memset(&it, 0, sizeof it);
+	it.token = token;
+	it.payload = (char *)"{\"title\":\"Hi\"}";
+	is_int(sender_fcm_build_body(&it, NOW, &body, &res), -EINVAL,
+	       "a body past the cap is refused");
+	is_str(res.reason, "request body too large", "  FAILED, saying so");
+	ok(body == NULL && res.outcome == PUSH_OUTCOME_FAILED, "  no body");
+	free(token);
+}
+
 int main(void)
 {
 	is_ptr(sender_for(PUSH_PLATFORM_FCM), &sender_fcm_ops,
@@ -529,6 +552,7 @@ int main(void)
 	test_direct_vs_tree();
 	test_classify();
 	test_transport_kinds();
+	test_body_cap();
 	is_int(oauth_cache_refresh_after(3599), 2880, "oauth: 1 h token "
 	       "refreshed at 80 %%");
 	is_int(oauth_cache_refresh_after(1200), 900, "20 min token: 5 min "

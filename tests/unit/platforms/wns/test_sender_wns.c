@@ -12,6 +12,7 @@
 #include "base/push.h"
 #include "platforms/sender.h"
 #include "platforms/wns/sender_wns.h"
+#include "platforms/xml.h"
 #include "tap.h"
 
 #define S 1000000LL
@@ -216,7 +217,7 @@ int main(void)
 	size_t i, j;
 	char buf[512];
 
-	plan(154);
+	plan(156);
 	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
 		const struct map_case *c = &cases[i];
 		struct push_item it = item(c->payload, c->prio, c->collapse,
@@ -351,6 +352,23 @@ int main(void)
 		   "memo: expired entries are gone");
 		is_int((long long)parts_memo_count(m), 1, "  and removed");
 		parts_memo_free(m);
+	}
+	{
+		/* A toast past the XML writer's cap: FAILED as too large. */
+		size_t n = XML_MAX_LEN;
+		char *pl = malloc(n + 32);
+		struct sender_wns_request r;
+		struct push_item it;
+
+		strcpy(pl, "{\"title\":\"");
+		memset(pl + 10, 'x', n);
+		strcpy(pl + 10 + n, "\"}");
+		it = item(pl, PUSH_PRIORITY_NORMAL, NULL, 0);
+		ok(sender_wns_build(&it, NOW, &r, &res) < 0,
+		   "a toast past the XML cap is refused");
+		is_str(res.reason, "wns toast payload over 5000 bytes",
+		       "  as over the limit");
+		free(pl);
 	}
 	is_ptr(sender_for(PUSH_PLATFORM_WNS), &sender_wns_ops,
 	       "sender_for(wns)");
