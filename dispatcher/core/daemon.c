@@ -49,6 +49,10 @@
 
 #include "core/ack.h"
 #include "core/claim.h"
+#include "core/obs_writers.h"
+#include "core/release.h"
+#include "core/writer.h"
+#include "obs/health.h"
 #include "db/db.h"
 #include "core/faults.h"
 #include "net/http.h"
@@ -129,26 +133,15 @@ struct daemon {
 	bool claim_again;
 
 	struct pool_gate gate;      /* answers not written yet (pool.h) */
-	struct ack_buf ack;         /* waiting to be written */
-	struct ack_buf ack_busy;    /* being written */
-	bool ack_inflight;
-	int64_t ack_sent_us;
-	int64_t *release;           /* queue ids to give back */
-	size_t release_n, release_cap;
-	int64_t *release_busy;      /* ... being given back */
-	size_t release_busy_n, release_busy_cap;
-	bool release_inflight;
+	struct acker ack;           /* outcomes (ack connection) */
+	struct release release;     /* rows given back (ack connection) */
 
 	struct stats stats;
-	struct stats_row *stats_rows;   /* being written */
-	size_t stats_nrows;
-	bool stats_inflight;
+	struct writer stats_w;          /* stats connection */
 	bool heartbeat_inflight;
 	bool final_writes_done;
 	struct trace trace;             /* debug pushes' events */
-	struct trace_ev *trace_busy;    /* being written */
-	size_t trace_nbusy;
-	bool trace_inflight;
+	struct writer trace_w;          /* stats connection */
 	bool maint_inflight;
 	uv_timer_t maint_timer;         /* push.run_maintenance() */
 	struct metrics *metrics;        /* --metrics-listen, or NULL */
@@ -156,7 +149,6 @@ struct daemon {
 	uv_timer_t kick_timer;      /* 0 ms: claim soon */
 	uv_timer_t poll_timer;
 	uv_timer_t tick_timer;
-	uv_timer_t ack_timer;
 	uv_timer_t stats_timer;
 	uv_timer_t heartbeat_timer;
 	uv_timer_t config_timer;
@@ -176,30 +168,18 @@ struct daemon {
 	int64_t slow_warned_us;
 	uint64_t claims_at_last_hb, acked_at_last_hb;
 	int64_t last_hb_us;
-	char last_error[256];
-	const char *last_error_what;    /* the operation it came from */
-	bool pg_down;               /* a connection is down, said so */
-	uint64_t pg_said_step_ms;   /* the backoff step when last said */
-	int64_t pg_said_us;
-	int64_t pg_down_since_us;
-	const char *pg_said_hint;
+	struct health health;       /* last error, Postgres up or down */
 	struct faults faults;       /* sweeper, auto-ban, retry age */
 };
 
 static void daemon_kick(struct daemon *d);
-static void ack_flush(struct daemon *d);
-static void release_flush(struct daemon *d);
 static void maybe_finish_drain(struct daemon *d);
 static void config_load(struct daemon *d);
-static void stats_flush(struct daemon *d);
 static void heartbeat(struct daemon *d);
-static void trace_flush(struct daemon *d);
 static void trace_claimed(struct daemon *d, struct push_item *item,
 			  struct pool *p);
 static void trace_finished(struct daemon *d, struct push_item *item,
 			   const struct push_result *res);
-static void on_ack_timer(uv_timer_t *t);
-static void release_add(struct daemon *d, struct push_item *item);
 
 static void set_state(struct daemon *d, enum daemon_state s)
 {
@@ -208,47 +188,20 @@ static void set_state(struct daemon *d, enum daemon_state s)
 	d->state = s;
 }
 
-/*
- * last_error (push.dispatchers) says what went wrong last, for as long as
- * it applies: `what` names the operation, and note_ok() clears the error
- * once that operation works again, so a stopped process whose last writes
- * all succeeded does not show an error that was overcome long ago.
- */
-static void set_last_error(struct daemon *d, const char *what,
-			   const char *err)
-{
-	snprintf(d->last_error, sizeof d->last_error, "%s: %s", what, err);
-	d->last_error_what = what;
-}
-
 static void note_error(struct daemon *d, const char *what, const char *err)
 {
-	set_last_error(d, what, err);
-	log_warn(what, "error=%s", err);
+	health_error(&d->health, what, err);
 }
 
-/*
- * A statement failed.  One that was never sent (its connection is down)
- * is no news: the connection's state is reported once (on_db_down), and
- * the statement is tried again after the reconnect.
- */
 static void note_db_error(struct daemon *d, const char *what,
 			  const struct db_result *res)
 {
-	if (db_result_status(res) == DB_ERR_NOT_SENT)
-		log_debug(what, "error=%s", db_result_error(res));
-	else
-		note_error(d, what, db_result_error(res));
+	health_db_result(&d->health, what, res);
 }
 
-/* `what` worked again: its error, if it is the last one, is over. */
 static void note_ok(struct daemon *d, const char *what)
 {
-	if (d->last_error_what != NULL &&
-	    strcmp(d->last_error_what, what) == 0) {
-		d->last_error[0] = '\0';
-		d->last_error_what = NULL;
-	}
+	health_ok(&d->health, what);
 }
 
 /* ------------------------------------------------------------------ */
@@ -266,8 +219,8 @@ static void finish_item(struct daemon *d, struct push_item *item,
 
 	if (item->sent_at_us && item->enqueued_at_us)
 		latency = (double)(now - item->enqueued_at_us) / 1000.0;
-	ack_add(&d->ack, item, res, now);
-	d->ack.rows[d->ack.len - 1].gated = gated;
+	ack_add(&d->ack.wait, item, res, now);
+	d->ack.wait.rows[d->ack.wait.len - 1].gated = gated;
 	stats_add(&d->stats, now, item->app_id, item->platform,
 		  item->campaign_id, res->outcome, item->sent_at_us ? 1 : 0,
 		  item->sent_at_us && item->payload
@@ -283,11 +236,11 @@ static void finish_item(struct daemon *d, struct push_item *item,
 	if (item->debug)
 		trace_finished(d, item, res);
 	push_item_free(item);
-	if (d->ack.len >= ACK_BATCH_MAX)
-		ack_flush(d);
-	else if (!uv_is_active((uv_handle_t *)&d->ack_timer))
-		uv_timer_start(&d->ack_timer, on_ack_timer,
-			       (uint64_t)d->opts->ack_interval_ms, 0);
+	if (d->ack.wait.len >= ACK_BATCH_MAX)
+		writer_flush(&d->ack.w);
+	else
+		writer_flush_soon(&d->ack.w,
+				  (uint64_t)d->opts->ack_interval_ms);
 }
 
 static void on_pool_finish(void *arg, struct pool *pool,
@@ -297,8 +250,9 @@ static void on_pool_finish(void *arg, struct pool *pool,
 	struct daemon *d = arg;
 
 	if (res == NULL) {
-		release_add(d, item);   /* waited too long: back, unsent */
-		release_flush(d);
+		/* waited too long: back, unsent */
+		release_add(&d->release, item);
+		release_flush(&d->release);
 	} else {
 		struct push_result r = *res;
 
@@ -407,159 +361,38 @@ static void pools_acked(struct daemon *d, const struct ack_buf *b)
 	pool_acked(&d->gate, n);
 }
 
-static void on_ack_done(void *arg, const struct db_result *res)
+/* An ack batch is written (struct ack_hooks). */
+static void on_acked(void *arg, const struct ack_buf *b, int64_t sent_us)
 {
 	struct daemon *d = arg;
 
-	d->ack_inflight = false;
-	if (db_result_ok(res)) {
-		note_ok(d, "ack failed");
-		d->acks++;
-		d->acked_rows += d->ack_busy.len;
-		note_sql_time(d, "ack", d->ack_sent_us, d->ack_busy.len,
-			      &d->ack_us);
-		if (d->trace.nwait > 0) {
-			int64_t *ids = mem_alloc((d->ack_busy.len + 1) *
-						 sizeof *ids);
-			for (size_t i = 0; i < d->ack_busy.len; i++)
-				ids[i] = d->ack_busy.rows[i].queue_id;
-			trace_ack_done(&d->trace, ids, d->ack_busy.len);
-			free(ids);
-		}
-		pools_acked(d, &d->ack_busy);
-		ack_clear(&d->ack_busy);
-		/* Places in the windows came free. */
-		int64_t now = push_now_us();
-		for (size_t i = 0; i < d->npools; i++)
-			pool_pump(d->pools[i], now);
-		daemon_kick(d);     /* a claim may have waited for this */
-	} else {
-		/* Safe to send again: the statement is guarded by the lease
-		 * owner and does nothing the second time. */
-		note_db_error(d, "ack failed", res);
-		ack_move(&d->ack, &d->ack_busy);
+	d->acks++;
+	d->acked_rows += b->len;
+	note_sql_time(d, "ack", sent_us, b->len, &d->ack_us);
+	if (d->trace.nwait > 0) {
+		int64_t *ids = mem_alloc((b->len + 1) * sizeof *ids);
+		for (size_t i = 0; i < b->len; i++)
+			ids[i] = b->rows[i].queue_id;
+		trace_ack_done(&d->trace, ids, b->len);
+		free(ids);
 	}
-	if (d->ack.len > 0) {
-		if (db_result_ok(res))
-			ack_flush(d);
-		else if (d->state != DAEMON_CLOSING)
-			uv_timer_start(&d->ack_timer, on_ack_timer, 500, 0);
-	}
-	maybe_finish_drain(d);
+	pools_acked(d, b);
 }
 
-static void ack_flush(struct daemon *d)
-{
-	char *params[ACK_NPARAMS];
-
-	if (d->ack_inflight || d->ack.len == 0)
-		return;
-	/* At most ACK_BATCH_MAX rows per statement. */
-	struct ack_buf rest = {0};
-	if (d->ack.len > ACK_BATCH_MAX) {
-		rest.len = d->ack.len - ACK_BATCH_MAX;
-		rest.cap = rest.len;
-		rest.rows = mem_alloc(rest.len * sizeof *rest.rows);
-		memcpy(rest.rows, d->ack.rows + ACK_BATCH_MAX,
-		       rest.len * sizeof *rest.rows);
-		d->ack.len = ACK_BATCH_MAX;
-	}
-	ack_move(&d->ack_busy, &d->ack);
-	ack_move(&d->ack, &rest);
-	ack_free(&rest);
-	ack_build_params(&d->ack_busy, d->id, params);
-	d->ack_inflight = true;
-	d->ack_sent_us = push_now_us();
-	int rc = db_async_exec_prepared(d->db_ack, "ack", ACK_NPARAMS,
-					(const char *const *)params,
-					on_ack_done, d);
-	ack_free_params(params);
-	if (rc < 0) {
-		d->ack_inflight = false;
-		ack_move(&d->ack, &d->ack_busy);
-	}
-}
-
-static void on_ack_timer(uv_timer_t *t)
-{
-	ack_flush(t->data);
-}
-
-/* ------------------------------------------------------------------ */
-/* Release: give claimed-but-unsent rows back to the queue.             */
-
-static void id_append(int64_t **ids, size_t *n, size_t *cap, int64_t id)
-{
-	if (*n == *cap) {
-		*cap = *cap ? *cap * 2 : 256;
-		*ids = mem_realloc(*ids, *cap * sizeof **ids);
-	}
-	(*ids)[(*n)++] = id;
-}
-
-static void release_add(struct daemon *d, struct push_item *item)
-{
-	id_append(&d->release, &d->release_n, &d->release_cap,
-		  item->queue_id);
-	push_item_free(item);
-}
-
-static void on_release_done(void *arg, const struct db_result *res)
+/* ... and dropped: places in the windows came free. */
+static void on_ack_freed(void *arg)
 {
 	struct daemon *d = arg;
+	int64_t now = push_now_us();
 
-	d->release_inflight = false;
-	if (db_result_ok(res)) {
-		note_ok(d, "release failed");
-		d->release_busy_n = 0;
-	} else {
-		/* Safe to repeat (guarded by the lease owner): keep them. */
-		note_db_error(d, "release failed", res);
-		for (size_t i = 0; i < d->release_busy_n; i++)
-			id_append(&d->release, &d->release_n,
-				  &d->release_cap, d->release_busy[i]);
-		d->release_busy_n = 0;
-	}
-	if (d->release_n > 0 && db_result_ok(res))
-		release_flush(d);
-	maybe_finish_drain(d);
+	for (size_t i = 0; i < d->npools; i++)
+		pool_pump(d->pools[i], now);
+	daemon_kick(d);     /* a claim may have waited for this */
 }
 
-/*
- * Give back the ids gathered so far in one statement.  Ids added while it
- * runs wait in d->release for the next one (two buffers, as for acks).
- */
-static void release_flush(struct daemon *d)
+static void on_write_answer(void *arg)
 {
-	const char *params[RELEASE_NPARAMS];
-	struct sqlarr a = {0};
-
-	if (d->release_inflight || d->release_n == 0)
-		return;
-	int64_t *ids = d->release_busy;
-	size_t cap = d->release_busy_cap;
-	d->release_busy = d->release;
-	d->release_busy_n = d->release_n;
-	d->release_busy_cap = d->release_cap;
-	d->release = ids;
-	d->release_cap = cap;
-	d->release_n = 0;
-
-	sqlarr_reset(&a);
-	for (size_t i = 0; i < d->release_busy_n; i++)
-		sqlarr_add_int(&a, d->release_busy[i]);
-	params[0] = d->id;
-	params[1] = sqlarr_text(&a);
-	d->release_inflight = true;
-	if (db_async_exec_prepared(d->db_ack, "release", RELEASE_NPARAMS,
-				   params, on_release_done, d) < 0) {
-		d->release_inflight = false;
-		for (size_t i = 0; i < d->release_busy_n; i++)
-			id_append(&d->release, &d->release_n,
-				  &d->release_cap, d->release_busy[i]);
-		d->release_busy_n = 0;
-	}
-	sqlarr_free(&a);
+	maybe_finish_drain(arg);
 }
 
 static void pool_give_back(struct daemon *d, struct pool *p)
@@ -570,9 +403,9 @@ static void pool_give_back(struct daemon *d, struct pool *p)
 	size_t n = pool_take_unsent(p, items);
 
 	for (size_t i = 0; i < n; i++)
-		release_add(d, items[i]);
+		release_add(&d->release, items[i]);
 	free(items);
-	release_flush(d);
+	release_flush(&d->release);
 }
 
 /* ------------------------------------------------------------------ */
@@ -660,7 +493,7 @@ static void on_claim_done(void *arg, const struct db_result *res)
 				      "the device row is gone");
 		} else if (p == NULL || d->state != DAEMON_RUNNING ||
 			   p->lim.paused) {
-			release_add(d, item);
+			release_add(&d->release, item);
 		} else if (faults_on_claim(&d->faults, item,
 					   p->lim.max_attempts,
 					   p->len >= p->cap &&
@@ -680,7 +513,7 @@ static void on_claim_done(void *arg, const struct db_result *res)
 			pool_add(p, item, now_claimed);
 		}
 	}
-	release_flush(d);
+	release_flush(&d->release);
 	int64_t now = push_now_us();
 	for (size_t i = 0; i < d->npools; i++)
 		pool_pump(d->pools[i], now);
@@ -710,7 +543,7 @@ static void claim(struct daemon *d)
 	 * more until the writes catch up (pushes that fail fast, e.g. on a
 	 * bad credential, can finish faster than one connection records
 	 * them).  This bounds memory and the work left at SIGTERM. */
-	if (d->ack.len + d->ack_busy.len >= ACK_BACKLOG_MAX)
+	if (acker_backlog(&d->ack) >= ACK_BACKLOG_MAX)
 		return;
 	struct claim_slot *s = &d->claim_slots[0];
 	while (s->busy)
@@ -965,107 +798,18 @@ static void on_config_timer(uv_timer_t *t)
 /* ------------------------------------------------------------------ */
 /* Stats and heartbeat.                                                 */
 
-static void on_stats_done(void *arg, const struct db_result *res)
-{
-	struct daemon *d = arg;
-
-	d->stats_inflight = false;
-	if (db_result_ok(res)) {
-		note_ok(d, "stats flush failed");
-		free(d->stats_rows);
-		d->stats.flushes++;
-	} else {
-		d->stats.flush_failures++;
-		note_db_error(d, "stats flush failed", res);
-		stats_merge_back(&d->stats, d->stats_rows, d->stats_nrows);
-	}
-	d->stats_rows = NULL;
-	d->stats_nrows = 0;
-	maybe_finish_drain(d);
-}
-
-static void stats_flush(struct daemon *d)
-{
-	char *params[12];
-
-	if (d->stats_inflight || d->stats.len == 0)
-		return;
-	stats_take(&d->stats, &d->stats_rows, &d->stats_nrows);
-	stats_build_params(d->stats_rows, d->stats_nrows, params);
-	d->stats_inflight = true;
-	int rc = db_async_exec_prepared(d->db_stats, "stats", 12,
-					(const char *const *)params,
-					on_stats_done, d);
-	stats_free_params(params);
-	if (rc < 0) {
-		d->stats_inflight = false;
-		stats_merge_back(&d->stats, d->stats_rows, d->stats_nrows);
-		d->stats_rows = NULL;
-		d->stats_nrows = 0;
-	}
-}
-
 static void on_stats_timer(uv_timer_t *t)
 {
-	stats_flush(t->data);
-	trace_flush(t->data);
+	struct daemon *d = t->data;
+
+	writer_flush(&d->stats_w);
+	writer_flush(&d->trace_w);
 }
 
 /* ------------------------------------------------------------------ */
 /* Tracing of debug pushes (push.debug_events), written in batches on    */
 /* the stats connection with the stats.  Only items with debug = true   */
 /* get here.                                                            */
-
-static void on_trace_done(void *arg, const struct db_result *res)
-{
-	struct daemon *d = arg;
-
-	d->trace_inflight = false;
-	if (db_result_ok(res)) {
-		note_ok(d, "debug events write failed");
-		d->trace.written += d->trace_nbusy;
-		trace_free_events(d->trace_busy, d->trace_nbusy);
-	} else {
-		const char *st = db_result_sqlstate(res);
-
-		d->trace.write_failures++;
-		note_db_error(d, "debug events write failed", res);
-		/* Keep them for the next try only if the connection failed;
-		 * a statement error would fail the same way again. */
-		if (st && st[0] && strncmp(st, "08", 2) != 0 &&
-		    strncmp(st, "57", 2) != 0 && strncmp(st, "53", 2) != 0) {
-			d->trace.dropped += d->trace_nbusy;
-			trace_free_events(d->trace_busy, d->trace_nbusy);
-		} else {
-			trace_put_back(&d->trace, d->trace_busy,
-				       d->trace_nbusy);
-		}
-	}
-	d->trace_busy = NULL;
-	d->trace_nbusy = 0;
-	maybe_finish_drain(d);
-}
-
-static void trace_flush(struct daemon *d)
-{
-	char *params[TRACE_NPARAMS];
-
-	if (d->trace_inflight || d->trace.len == 0)
-		return;
-	trace_take(&d->trace, &d->trace_busy, &d->trace_nbusy);
-	trace_build_params(d->trace_busy, d->trace_nbusy, d->id, params);
-	d->trace_inflight = true;
-	int rc = db_async_exec_prepared(d->db_stats, "trace", TRACE_NPARAMS,
-					(const char *const *)params,
-					on_trace_done, d);
-	trace_free_params(params);
-	if (rc < 0) {
-		d->trace_inflight = false;
-		trace_put_back(&d->trace, d->trace_busy, d->trace_nbusy);
-		d->trace_busy = NULL;
-		d->trace_nbusy = 0;
-	}
-}
 
 /* A sender's hook (sender_env.trace): request built, response... */
 static void on_sender_trace(void *arg, const struct push_item *item,
@@ -1203,7 +947,7 @@ static void on_maint_timer(uv_timer_t *t)
 /* ------------------------------------------------------------------ */
 /* The Prometheus endpoint's page, rendered on each scrape.             */
 
-static void metrics_render(void *arg, struct metrics_buf *b)
+static void metrics_render(void *arg, struct buf *b)
 {
 	struct daemon *d = arg;
 	int in_flight = 0;
@@ -1250,7 +994,7 @@ static void metrics_render(void *arg, struct metrics_buf *b)
 	metrics_printf(b, "# HELP pgpush_ack_backlog Outcomes waiting to be "
 		       "written.\n# TYPE pgpush_ack_backlog gauge\n"
 		       "pgpush_ack_backlog %zu\n",
-		       d->ack.len + d->ack_busy.len);
+		       acker_backlog(&d->ack));
 	metrics_printf(b, "# HELP pgpush_in_flight Provider requests in "
 		       "flight.\n# TYPE pgpush_in_flight gauge\n"
 		       "pgpush_in_flight %d\n", in_flight);
@@ -1329,6 +1073,8 @@ static void metrics_render(void *arg, struct metrics_buf *b)
 	stats_render_metrics(&d->stats, b);
 }
 
+#define HEARTBEAT_NPARAMS 18
+
 static const char HEARTBEAT_SQL[] =
 	"INSERT INTO push.dispatchers AS x (id, host, pid, version, state,"
 	" started_at, heartbeat_at, stopped_at, cpu_user_seconds,"
@@ -1398,8 +1144,8 @@ static void on_heartbeat_done(void *arg, const struct db_result *res)
 static void heartbeat(struct daemon *d)
 {
 	struct rusage ru;
-	char v[18][64];
-	const char *params[18];
+	char v[HEARTBEAT_NPARAMS][64];
+	const char *params[HEARTBEAT_NPARAMS];
 	int in_flight = 0, conns = 0;
 	int64_t now = push_now_us();
 	double secs = d->last_hb_us ? (double)(now - d->last_hb_us) / 1e6 : 0;
@@ -1460,16 +1206,15 @@ static void heartbeat(struct daemon *d)
 		params[k] = v[k];
 	params[15] = json;
 	/* Written means heartbeats work again: not its own error. */
-	params[16] = d->last_error_what != NULL &&
-		     strcmp(d->last_error_what, "heartbeat failed") == 0
-		     ? "" : d->last_error;
+	params[16] = health_last_error(&d->health, "heartbeat failed");
 	snprintf(v[17], 64, "%d", d->opts->heartbeat_interval_ms);
 	params[17] = v[17];
 	d->claims_at_last_hb = d->claimed_rows;
 	d->acked_at_last_hb = d->acked_rows;
 	d->last_hb_us = now;
 	d->heartbeat_inflight = true;
-	if (db_async_exec_prepared(d->db_stats, "heartbeat", 18, params,
+	if (db_async_exec_prepared(d->db_stats, "heartbeat", HEARTBEAT_NPARAMS,
+				   params,
 				   on_heartbeat_done, d) < 0)
 		d->heartbeat_inflight = false;
 	free(json);
@@ -1532,8 +1277,8 @@ static void on_work_ready(struct daemon *d, struct db_async *conn)
 	/* First on the new session, before the flushes below. */
 	db_async_query(conn, WORK_SESSION_SQL, 0, NULL, on_session_set, d);
 	/* Buffered outcomes survive a reconnect: write them now. */
-	ack_flush(d);
-	release_flush(d);
+	writer_flush(&d->ack.w);
+	release_flush(&d->release);
 	daemon_kick(d);
 }
 
@@ -1595,30 +1340,9 @@ static uint64_t pg_backoff_step_ms(struct daemon *d)
 static void on_db_down(void *arg, const char *error)
 {
 	struct daemon *d = arg;
-	uint64_t step = pg_backoff_step_ms(d);
-	int64_t now = push_now_us();
-	const char *hint = db_connect_hint(error);
 
-	set_last_error(d, "postgres connection down", error);
-	if (d->state == DAEMON_CLOSING)
-		return;
-	if (d->pg_down && hint == d->pg_said_hint &&
-	    step <= d->pg_said_step_ms &&
-	    now - d->pg_said_us < (int64_t)step * 1000)
-		return;
-	if (!d->pg_down)
-		d->pg_down_since_us = now;
-	log_warn(d->pg_down ? "postgres still unreachable"
-			    : "postgres unreachable",
-		 "error=%s down_s=%lld retry_in_ms=%llu hint=%s",
-		 error, (long long)((now - d->pg_down_since_us) / 1000000),
-		 (unsigned long long)step,
-		 hint != NULL ? hint : "outcomes wait in memory, nothing is "
-		 "claimed until it is back");
-	d->pg_down = true;
-	d->pg_said_step_ms = step;
-	d->pg_said_us = now;
-	d->pg_said_hint = hint;
+	health_pg_down(&d->health, error, pg_backoff_step_ms(d),
+		       d->state == DAEMON_CLOSING);
 }
 
 /* A connection is up: once all are, say so (once) and clear the error. */
@@ -1627,13 +1351,7 @@ static void pg_maybe_back(struct daemon *d)
 	if (!db_async_is_up(d->db_listen) || !db_async_is_up(d->db_claim) ||
 	    !db_async_is_up(d->db_ack) || !db_async_is_up(d->db_stats))
 		return;
-	note_ok(d, "postgres connection down");
-	if (!d->pg_down)
-		return;
-	d->pg_down = false;
-	d->pg_said_hint = NULL;
-	log_info("postgres reachable again", "down_s=%lld",
-		 (long long)((push_now_us() - d->pg_down_since_us) / 1000000));
+	health_pg_up(&d->health);
 }
 
 static int open_db(struct daemon *d, struct db_async **out, const char *name,
@@ -1718,25 +1436,26 @@ static void drain_step(struct daemon *d)
 		    push_now_us() < d->drain_deadline_us + 5000000)
 			return;
 	}
-	if (d->ack.len > 0)
-		ack_flush(d);
-	if (d->release_n > 0)
-		release_flush(d);
-	if (d->stats.len > 0)
-		stats_flush(d);
-	if (d->trace.len > 0 && !d->ack_inflight && d->ack.len == 0)
-		trace_flush(d);
-	if (d->ack_inflight || d->release_inflight || d->stats_inflight ||
-	    d->heartbeat_inflight || d->ack.len > 0 || d->release_n > 0 ||
-	    d->stats.len > 0 || d->trace_inflight || d->trace.len > 0 ||
-	    d->maint_inflight) {
+	/* The order matters: debug pushes' "acked" events come with their
+	 * acks, so the events go last. */
+	struct writer *w[] = { &d->ack.w, &d->release.w, &d->stats_w };
+	bool writing = d->heartbeat_inflight || d->maint_inflight;
+	for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+		writer_flush(w[i]);
+	if (!writer_busy(&d->ack.w) && writer_waiting(&d->ack.w) == 0)
+		writer_flush(&d->trace_w);
+	for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+		writing |= writer_busy(w[i]) || writer_waiting(w[i]) > 0;
+	writing |= writer_busy(&d->trace_w) ||
+		   writer_waiting(&d->trace_w) > 0;
+	if (writing) {
 		/* Still writing; if Postgres is gone, give up at the hard
 		 * deadline (leases expire and another dispatcher retries). */
 		if (push_now_us() < d->drain_deadline_us + 5000000)
 			return;
 		log_error("exiting with unwritten outcomes",
-			  "acks=%zu releases=%zu", d->ack.len + d->ack_busy.len,
-			  d->release_n + d->release_busy_n);
+			  "acks=%zu releases=%zu", acker_backlog(&d->ack),
+			  release_backlog(&d->release));
 	} else if (!d->final_writes_done) {
 		d->final_writes_done = true;
 		heartbeat(d);   /* state stopped */
@@ -1828,11 +1547,11 @@ static void close_handles(struct daemon *d)
 		pool_free(d->retired[i]);
 	d->nretired = 0;
 	uv_timer_t *timers[] = { &d->kick_timer, &d->poll_timer,
-				 &d->tick_timer, &d->ack_timer,
-				 &d->stats_timer, &d->heartbeat_timer,
-				 &d->config_timer };
+				 &d->tick_timer, &d->stats_timer,
+				 &d->heartbeat_timer, &d->config_timer };
 	for (size_t i = 0; i < sizeof timers / sizeof *timers; i++)
 		uv_close((uv_handle_t *)timers[i], NULL);
+	writer_close(&d->ack.w);
 	uv_close((uv_handle_t *)&d->maint_timer, NULL);
 	metrics_close(d->metrics);
 	d->metrics = NULL;
@@ -1955,8 +1674,10 @@ int daemon_run(const struct cli_opts *opts)
 	db_async_prepare_once(d->db_ack, "ack", ACK_SQL, ACK_NPARAMS);
 	db_async_prepare_once(d->db_ack, "release", RELEASE_SQL,
 			      RELEASE_NPARAMS);
-	db_async_prepare_once(d->db_stats, "stats", STATS_UPSERT_SQL, 12);
-	db_async_prepare_once(d->db_stats, "heartbeat", HEARTBEAT_SQL, 18);
+	db_async_prepare_once(d->db_stats, "stats", STATS_UPSERT_SQL,
+			      STATS_NPARAMS);
+	db_async_prepare_once(d->db_stats, "heartbeat", HEARTBEAT_SQL,
+			      HEARTBEAT_NPARAMS);
 	db_async_prepare_once(d->db_stats, "trace", TRACE_INSERT_SQL,
 			      TRACE_NPARAMS);
 	if (opts->metrics_listen && opts->metrics_listen[0]) {
@@ -1972,10 +1693,20 @@ int daemon_run(const struct cli_opts *opts)
 		    opts->heartbeat_interval_ms, &fh);
 	faults_prepare(&d->faults);
 
+	struct ack_hooks ah = { d, on_acked, on_ack_freed };
+	acker_init(&d->ack, d->id, &d->loop, d->db_ack, &d->health, &ah,
+		   on_write_answer, d);
+	release_init(&d->release, d->id, d->db_ack, &d->health,
+		     on_write_answer, d);
+	stats_writer_init(&d->stats_w, &d->stats, d->db_stats, &d->health,
+			  on_write_answer, d);
+	d->trace.owner = d->id;
+	trace_writer_init(&d->trace_w, &d->trace, d->db_stats, &d->health,
+			  on_write_answer, d);
+
 	uv_timer_t *timers[] = { &d->kick_timer, &d->poll_timer,
-				 &d->tick_timer, &d->ack_timer,
-				 &d->stats_timer, &d->heartbeat_timer,
-				 &d->config_timer };
+				 &d->tick_timer, &d->stats_timer,
+				 &d->heartbeat_timer, &d->config_timer };
 	for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
 		uv_timer_init(&d->loop, timers[i]);
 		timers[i]->data = d;
@@ -2033,13 +1764,10 @@ out_loop:
 		log_warn("event loop closed with handles open", NULL);
 	for (int i = 0; i < CLAIMS_MAX; i++)
 		claim_req_free(&d->claim_slots[i].req);
-	ack_free(&d->ack);
-	ack_free(&d->ack_busy);
-	free(d->release);
-	free(d->release_busy);
+	acker_free(&d->ack);
+	release_free(&d->release);
 	stats_free(&d->stats);
 	trace_free(&d->trace);
-	trace_free_events(d->trace_busy, d->trace_nbusy);
 	faults_free(&d->faults);
 	free(d->pools);
 	free(d->retired);

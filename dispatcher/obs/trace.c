@@ -165,8 +165,49 @@ void trace_free_params(char *params[TRACE_NPARAMS])
 	}
 }
 
+void trace_batch_take(struct trace *t, char *params[TRACE_NPARAMS])
+{
+	trace_take(t, &t->busy, &t->nbusy);
+	trace_build_params(t->busy, t->nbusy, t->owner, params);
+}
+
+void trace_batch_written(struct trace *t)
+{
+	t->written += t->nbusy;
+	trace_free_events(t->busy, t->nbusy);
+	t->busy = NULL;
+	t->nbusy = 0;
+}
+
+void trace_batch_failed(struct trace *t)
+{
+	t->write_failures++;
+}
+
+void trace_batch_put_back(struct trace *t)
+{
+	trace_put_back(t, t->busy, t->nbusy);
+	t->busy = NULL;
+	t->nbusy = 0;
+}
+
+bool trace_batch_drop_failed(struct trace *t, const char *st)
+{
+	/* Kept for the next try only if the connection failed; a statement
+	 * error would fail the same way again. */
+	if (!(st && st[0] && strncmp(st, "08", 2) != 0 &&
+	      strncmp(st, "57", 2) != 0 && strncmp(st, "53", 2) != 0))
+		return false;
+	t->dropped += t->nbusy;
+	trace_free_events(t->busy, t->nbusy);
+	t->busy = NULL;
+	t->nbusy = 0;
+	return true;
+}
+
 void trace_free(struct trace *t)
 {
+	trace_free_events(t->busy, t->nbusy);
 	trace_free_events(t->ev, t->len);
 	free(t->wait);
 	memset(t, 0, sizeof *t);

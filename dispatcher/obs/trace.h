@@ -55,6 +55,9 @@ struct trace {
 	struct trace_wait *wait;      /* finished, waiting for their ack */
 	size_t nwait, capwait;
 	uint64_t events, dropped, written, write_failures;
+	const char *owner;            /* $4: this dispatcher's id */
+	struct trace_ev *busy;        /* being written */
+	size_t nbusy;
 };
 
 /* Buffer one event (copies step and detail).  now_us 0: push_now_us(). */
@@ -87,6 +90,22 @@ void trace_free_events(struct trace_ev *ev, size_t n);
 void trace_build_params(const struct trace_ev *ev, size_t n,
 			const char *dispatcher, char *params[TRACE_NPARAMS]);
 void trace_free_params(char *params[TRACE_NPARAMS]);
+
+/*
+ * The write of the buffered events as one batch (the batched writer's
+ * steps, core/writer.h): take every event into t->busy and fill the
+ * parameters (dispatcher t->owner); then either written (counted in
+ * `written`) or failed (counted in write_failures) and then put back at
+ * the front, or dropped when trace_batch_drop_failed() says the same
+ * statement would fail again: an error with an SQLSTATE other than a
+ * connection's (08), an operator's intervention (57) or a lack of
+ * resources (53).  It returns whether it dropped them.
+ */
+void trace_batch_take(struct trace *t, char *params[TRACE_NPARAMS]);
+void trace_batch_written(struct trace *t);
+void trace_batch_failed(struct trace *t);
+void trace_batch_put_back(struct trace *t);
+bool trace_batch_drop_failed(struct trace *t, const char *sqlstate);
 
 void trace_free(struct trace *t);
 
