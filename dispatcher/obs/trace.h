@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/push.h"
 
 struct http_request;
@@ -111,10 +112,15 @@ void trace_free(struct trace *t);
 
 extern const char TRACE_INSERT_SQL[];
 
-/* A tiny JSON object builder for details. */
+/*
+ * A tiny JSON object builder for details, on a struct buf capped at
+ * TRACE_DETAIL_MAX: far above any detail built here (header values are
+ * cut at 200 bytes, bodies at 512), so only a bug reaches it.
+ */
+#define TRACE_DETAIL_MAX (64u << 10)
+
 struct trace_json {
-	char *s;
-	size_t len, cap;
+	struct buf b;
 	bool first;
 };
 
@@ -127,7 +133,8 @@ void trace_json_int(struct trace_json *j, const char *key, int64_t val);
 void trace_json_bool(struct trace_json *j, const char *key, bool val);
 /* `raw` is already JSON (an array or object built by the caller). */
 void trace_json_raw(struct trace_json *j, const char *key, const char *raw);
-/* Finish and return the text (the caller frees it). */
+/* Finish and return the text (the caller frees it); NULL (logged) when
+ * it outgrew TRACE_DETAIL_MAX: the event then has no detail. */
 char *trace_json_end(struct trace_json *j);
 
 /*
