@@ -2,9 +2,9 @@
  * ack.h - outcomes buffered and written back in one set-based statement.
  *
  * Every finished attempt (sent, retry at a time, token dead, failed,
- * expired, dropped) is appended to the buffer; the daemon flushes it every
- * few milliseconds or when it holds ACK_BATCH_MAX rows, as the parameters
- * of ACK_SQL.  That one statement, guarded by the lease owner:
+ * expired, dropped) is appended to the buffer (finish.c), which is
+ * written every few milliseconds or when it holds ACK_BATCH_MAX rows, as
+ * the parameters of ACK_SQL.  That one statement, guarded by the lease owner:
  *   - deletes finished rows from push.queue, puts retries back with their
  *     next time and the lease cleared,
  *   - records each in push.deliveries,

@@ -7,8 +7,13 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "core/ack.h"
 #include "core/claim.h"
+#include "core/release.h"
 #include "obs/health.h"
+#include "obs/heartbeat.h"
+#include "obs/stats.h"
+#include "obs/trace.h"
 
 static const char *const names[CONNS_COUNT] = {
 	"listener", "claim", "ack", "stats"
@@ -120,6 +125,25 @@ static int open_one(struct conns *cs, uv_loop_t *loop, const char *conninfo,
 	return rc;
 }
 
+/* Every statement the sessions prepare (on first use, and again after
+ * each reconnect). */
+static void prepare_statements(struct conns *cs)
+{
+	struct db_async *claim = cs->db[CONNS_CLAIM];
+	struct db_async *ack = cs->db[CONNS_ACK];
+	struct db_async *stats = cs->db[CONNS_STATS];
+
+	db_async_prepare_once(claim, "claim", CLAIM_SQL, CLAIM_NPARAMS);
+	db_async_prepare_once(ack, "ack", ACK_SQL, ACK_NPARAMS);
+	db_async_prepare_once(ack, "release", RELEASE_SQL, RELEASE_NPARAMS);
+	db_async_prepare_once(stats, "stats", STATS_UPSERT_SQL,
+			      STATS_NPARAMS);
+	db_async_prepare_once(stats, "heartbeat", HEARTBEAT_SQL,
+			      HEARTBEAT_NPARAMS);
+	db_async_prepare_once(stats, "trace", TRACE_INSERT_SQL,
+			      TRACE_NPARAMS);
+}
+
 int conns_open(struct conns *cs, uv_loop_t *loop, const char *conninfo,
 	       int claim_pipeline, struct health *health,
 	       const struct conns_hooks *hooks, char *err, size_t errlen)
@@ -136,6 +160,7 @@ int conns_open(struct conns *cs, uv_loop_t *loop, const char *conninfo,
 		if (open_one(cs, loop, conninfo, (enum conns_which)i, err,
 			     errlen) < 0)
 			return -1;
+	prepare_statements(cs);
 	return 0;
 }
 

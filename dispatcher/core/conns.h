@@ -11,6 +11,9 @@
  * Each new session is set up before its owner hears of it: the listener
  * LISTENs on pgpush_enqueue and pgpush_config; the claim and ack
  * sessions get WORK_SESSION_SQL (claim.h; refused settings only warn).
+ * The prepared statements of every module are registered here: "claim"
+ * (claim.h); "ack", "release" (ack.h, release.h); "stats", "heartbeat",
+ * "trace" (obs/stats.h, obs/heartbeat.h, obs/trace.h).
  */
 #ifndef PGPUSH_CONNS_H
 #define PGPUSH_CONNS_H
@@ -58,7 +61,8 @@ struct conns {
 };
 
 /*
- * Open the four sessions on `loop` with `conninfo`.  0, or a negative
+ * Open the four sessions on `loop` with `conninfo` and register their
+ * prepared statements (nothing is sent yet).  0, or a negative
  * code with the reason in `err` (a bad connection string); what was
  * opened stays in cs->db for conns_close().
  */

@@ -64,7 +64,6 @@
 #include "core/pools.h"
 #include "core/release.h"
 #include "core/writer.h"
-#include "db/db.h"
 #include "net/http.h"
 #include "obs/health.h"
 #include "obs/heartbeat.h"
@@ -117,8 +116,6 @@ struct daemon {
 	struct faults faults;       /* sweeper, auto-ban, retry age */
 	struct metrics *metrics;    /* --metrics-listen, or NULL */
 	struct sqltime sqltime;     /* slow claims and acks */
-	uint64_t acks, acked_rows;  /* ack statements written, rows */
-	uint64_t ack_us;            /* sent to answered, summed */
 
 	uv_timer_t kick_timer;      /* 0 ms: claim soon */
 	uv_timer_t poll_timer;
@@ -176,70 +173,15 @@ static void on_poll(uv_timer_t *t)
 	uv_timer_start(&d->poll_timer, on_poll, next, 0);
 }
 
-/* A pool finished a push (`res` NULL: it waited too long, unsent). */
-static void on_pool_finish(void *arg, struct pool *pool,
-			   struct push_item *item,
-			   const struct push_result *res)
+/* A pool finished a push: room in a ring, more work may be claimed. */
+static void on_finished(void *arg)
 {
 	struct daemon *d = arg;
 
-	if (res == NULL) {
-		release_add(&d->release, item);
-		release_flush(&d->release);
-	} else {
-		struct push_result r = *res;
-
-		faults_on_finish(&d->faults, item, &r, item->sent_at_us != 0,
-				 pool->cred == NULL,
-				 d->state == DAEMON_RUNNING, push_now_us());
-		/* A request went out (pool.c's on_sent counted it in the
-		 * gate): it stays counted until this outcome is written. */
-		finish_push(&d->finisher, item, &r, item->sent_at_us != 0);
-	}
-	/* Room in a ring: more work may be claimed. */
 	if (d->state == DAEMON_RUNNING)
 		daemon_kick(d);
 	else
 		maybe_finish_drain(d);
-}
-
-/* The stats connection, for asking who holds a snapshot; NULL: don't. */
-static struct db_async *sqltime_ask(struct daemon *d)
-{
-	struct db_async *c = d->conns.db[CONNS_STATS];
-
-	return d->state == DAEMON_RUNNING && db_async_is_up(c) ? c : NULL;
-}
-
-/* An ack batch is written (struct ack_hooks): its sends leave the gate. */
-static void on_acked(void *arg, const struct ack_buf *b, int64_t sent_us)
-{
-	struct daemon *d = arg;
-	int gated = 0;
-
-	d->acks++;
-	d->acked_rows += b->len;
-	sqltime_note(&d->sqltime, "ack", sent_us, b->len, &d->ack_us,
-		     sqltime_ask(d));
-	if (d->trace.nwait > 0) {
-		int64_t *ids = mem_alloc((b->len + 1) * sizeof *ids);
-		for (size_t i = 0; i < b->len; i++)
-			ids[i] = b->rows[i].queue_id;
-		trace_ack_done(&d->trace, ids, b->len);
-		free(ids);
-	}
-	for (size_t i = 0; i < b->len; i++)
-		gated += b->rows[i].gated;
-	pool_acked(&d->gate, gated);
-}
-
-/* ... and dropped: places in the windows came free. */
-static void on_ack_freed(void *arg)
-{
-	struct daemon *d = arg;
-
-	pools_pump(&d->pools, push_now_us());
-	daemon_kick(d);     /* a claim may have waited for this */
 }
 
 /* Any write answered: a drain may be done. */
@@ -265,8 +207,9 @@ static void snapshot(struct daemon *d, struct obs_snapshot *s)
 						"heartbeat failed"),
 		.claims = d->claimer.claims,
 		.claimed_rows = d->claimer.claimed_rows,
-		.acks = d->acks, .acked_rows = d->acked_rows,
-		.claim_us = d->claimer.claim_us, .ack_us = d->ack_us,
+		.acks = d->finisher.acks,
+		.acked_rows = d->finisher.acked_rows,
+		.claim_us = d->claimer.claim_us, .ack_us = d->finisher.ack_us,
 		.slow_sql = d->sqltime.slow,
 		.ack_backlog = acker_backlog(&d->ack),
 		.pg_connections = conns_up(&d->conns),
@@ -467,6 +410,7 @@ static void start_drain(struct daemon *d, const char *why)
 	log_info("shutting down", "signal=%s", why);
 	set_state(d, DAEMON_DRAINING);
 	claimer_stop(&d->claimer);
+	finish_stop(&d->finisher);
 	pools_stop(&d->pools);
 	maint_stop(&d->maint);
 	d->drain_deadline_us = push_now_us() +
@@ -557,33 +501,16 @@ static int start_http(struct daemon *d)
 	return 0;
 }
 
-/* Every statement the sessions prepare (on first use, and again after
- * each reconnect). */
-static void prepare_statements(struct daemon *d)
-{
-	struct db_async *claim = d->conns.db[CONNS_CLAIM];
-	struct db_async *ack = d->conns.db[CONNS_ACK];
-	struct db_async *stats = d->conns.db[CONNS_STATS];
-
-	db_async_prepare_once(claim, "claim", CLAIM_SQL, CLAIM_NPARAMS);
-	db_async_prepare_once(ack, "ack", ACK_SQL, ACK_NPARAMS);
-	db_async_prepare_once(ack, "release", RELEASE_SQL, RELEASE_NPARAMS);
-	db_async_prepare_once(stats, "stats", STATS_UPSERT_SQL,
-			      STATS_NPARAMS);
-	db_async_prepare_once(stats, "heartbeat", HEARTBEAT_SQL,
-			      HEARTBEAT_NPARAMS);
-	db_async_prepare_once(stats, "trace", TRACE_INSERT_SQL,
-			      TRACE_NPARAMS);
-}
-
 /* The pipeline's modules, wired to each other and to this loop. */
 static void wire_modules(struct daemon *d)
 {
 	const struct cli_opts *opts = d->opts;
 	struct db_async *ackc = d->conns.db[CONNS_ACK];
 	struct db_async *stats = d->conns.db[CONNS_STATS];
-	struct ack_hooks ah = { d, on_acked, on_ack_freed };
-	struct pools_hooks ph = { d, on_pool_finish, daemon_kick };
+	struct ack_hooks ah = { &d->finisher, finish_on_acked,
+				finish_on_ack_freed };
+	struct pools_hooks ph = { finish_on_pool, &d->finisher, daemon_kick,
+				  d };
 	struct faults_hooks fh = { &d->pools, pools_ban, pools_hold };
 
 	acker_init(&d->ack, d->id, &d->loop, ackc, &d->health, &ah,
@@ -599,8 +526,12 @@ static void wire_modules(struct daemon *d)
 	maint_init(&d->maint, &d->loop, stats, &d->health, on_write_answer,
 		   d);
 	d->finisher = (struct finisher){
-		&d->ack, &d->stats, &d->trace, d->id,
-		(uint64_t)opts->ack_interval_ms
+		.ack = &d->ack, .stats = &d->stats, .trace = &d->trace,
+		.release = &d->release, .faults = &d->faults,
+		.pools = &d->pools, .gate = &d->gate, .sqltime = &d->sqltime,
+		.ask = stats, .id = d->id,
+		.ack_interval_ms = (uint64_t)opts->ack_interval_ms,
+		.arg = d, .finished = on_finished, .kick = daemon_kick,
 	};
 	faults_init(&d->faults, stats, d->id, opts->lease_seconds,
 		    opts->heartbeat_interval_ms, &fh);
@@ -697,7 +628,6 @@ int daemon_run(const struct cli_opts *opts)
 		log_error("bad connection string", "error=%s", err);
 		goto out_close;
 	}
-	prepare_statements(d);
 	if (opts->metrics_listen && opts->metrics_listen[0]) {
 		if (metrics_start(&d->metrics, &d->loop, opts->metrics_listen,
 				  metrics_render, d, err, sizeof err) < 0) {
@@ -715,8 +645,8 @@ int daemon_run(const struct cli_opts *opts)
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	log_info("pgpushd stopped", "id=%s claims=%" PRIu64 " claimed=%"
 		 PRIu64 " acks=%" PRIu64 " acked=%" PRIu64, d->id,
-		 d->claimer.claims, d->claimer.claimed_rows, d->acks,
-		 d->acked_rows);
+		 d->claimer.claims, d->claimer.claimed_rows, d->finisher.acks,
+		 d->finisher.acked_rows);
 	rc = CLI_EXIT_OK;
 	goto out_loop;
 

@@ -8,8 +8,13 @@
 #include <string.h>
 
 #include "base/log.h"
+#include "base/mem.h"
 #include "core/ack.h"
+#include "core/faults.h"
 #include "core/pool.h"
+#include "core/pools.h"
+#include "core/release.h"
+#include "obs/sqltime.h"
 #include "obs/stats.h"
 #include "obs/trace.h"
 
@@ -54,6 +59,61 @@ void finish_unsent(struct finisher *f, struct push_item *item,
 
 	push_result_set(&res, outcome, reason);
 	finish_push(f, item, &res, false);
+}
+
+void finish_stop(struct finisher *f)
+{
+	f->stopped = true;
+}
+
+void finish_on_pool(void *arg, struct pool *pool, struct push_item *item,
+		    const struct push_result *res)
+{
+	struct finisher *f = arg;
+
+	if (res == NULL) {
+		release_add(f->release, item);   /* waited too long: back */
+		release_flush(f->release);
+	} else {
+		struct push_result r = *res;
+
+		faults_on_finish(f->faults, item, &r, item->sent_at_us != 0,
+				 pool->cred == NULL, !f->stopped,
+				 push_now_us());
+		/* A request went out (pool.c's on_sent counted it in the
+		 * gate): it stays counted until this outcome is written. */
+		finish_push(f, item, &r, item->sent_at_us != 0);
+	}
+	f->finished(f->arg);
+}
+
+void finish_on_acked(void *arg, const struct ack_buf *b, int64_t sent_us)
+{
+	struct finisher *f = arg;
+	int gated = 0;
+
+	f->acks++;
+	f->acked_rows += b->len;
+	sqltime_note(f->sqltime, "ack", sent_us, b->len, &f->ack_us,
+		     !f->stopped && db_async_is_up(f->ask) ? f->ask : NULL);
+	if (f->trace->nwait > 0) {
+		int64_t *ids = mem_alloc((b->len + 1) * sizeof *ids);
+		for (size_t i = 0; i < b->len; i++)
+			ids[i] = b->rows[i].queue_id;
+		trace_ack_done(f->trace, ids, b->len);
+		free(ids);
+	}
+	for (size_t i = 0; i < b->len; i++)
+		gated += b->rows[i].gated;
+	pool_acked(f->gate, gated);
+}
+
+void finish_on_ack_freed(void *arg)
+{
+	struct finisher *f = arg;
+
+	pools_pump(f->pools, push_now_us());
+	f->kick(f->arg);    /* a claim may have waited for this */
 }
 
 void finish_on_sender_trace(void *arg, const struct push_item *item,

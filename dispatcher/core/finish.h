@@ -8,6 +8,9 @@
  * "claimed" and "pool" when claimed, then "response" (if sent),
  * "classified" and "retry_decision" when finished; "acked" follows
  * when its outcome is written (trace_ack_done()).
+ *
+ * The pools finish their pushes here (finish_on_pool), and the acker
+ * reports written batches here (finish_on_acked, finish_on_ack_freed).
  */
 #ifndef PGPUSH_FINISH_H
 #define PGPUSH_FINISH_H
@@ -18,7 +21,14 @@
 #include "base/push.h"
 
 struct acker;
+struct ack_buf;
+struct db_async;
+struct faults;
 struct pool;
+struct pool_gate;
+struct pools;
+struct release;
+struct sqltime;
 struct stats;
 struct trace;
 
@@ -26,9 +36,45 @@ struct finisher {
 	struct acker *ack;
 	struct stats *stats;
 	struct trace *trace;
+	struct release *release;    /* pushes that waited too long */
+	struct faults *faults;      /* sees every outcome (auto-ban) */
+	struct pools *pools;        /* pumped when acks free room */
+	struct pool_gate *gate;     /* written outcomes leave it */
+	struct sqltime *sqltime;    /* ack times */
+	struct db_async *ask;       /* the stats connection (sqltime.h) */
 	const char *id;             /* this dispatcher, for the trace */
 	uint64_t ack_interval_ms;
+	bool stopped;               /* draining: finish_stop() */
+	void *arg;                  /* the owner's, for the two hooks */
+	/* A pool finished a push: room in a ring (claim or drain check). */
+	void (*finished)(void *arg);
+	/* Written outcomes freed places in the windows: claim soon. */
+	void (*kick)(void *arg);
+	uint64_t acks, acked_rows;  /* ack statements written, rows */
+	uint64_t ack_us;            /* sent to answered, summed */
 };
+
+/* Draining: outcomes no longer count towards auto-bans (faults.h), and
+ * a slow ack no longer asks who holds a snapshot. */
+void finish_stop(struct finisher *f);
+
+/*
+ * pool_finish_fn for every pool (`arg` is the finisher): `res` NULL means
+ * the push waited too long and goes back unsent; otherwise faults.h sees
+ * the outcome and finish_push() records it, gated when a request went
+ * out.  Then the `finished` hook.
+ */
+void finish_on_pool(void *arg, struct pool *pool, struct push_item *item,
+		    const struct push_result *res);
+
+/*
+ * struct ack_hooks (`arg` is the finisher): a written batch counts,
+ * times the statement (sqltime.h), emits debug pushes' "acked" events
+ * and takes its sends out of the gate; once it is dropped, every pool
+ * pumps and the `kick` hook runs.
+ */
+void finish_on_acked(void *arg, const struct ack_buf *b, int64_t sent_us);
+void finish_on_ack_freed(void *arg);
 
 /*
  * Record `res` for `item` and free the item.  `gated`: its request is

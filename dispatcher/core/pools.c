@@ -181,7 +181,8 @@ static void start_pool(struct pools *ps, const struct db_result *res,
 		cred = NULL;
 	}
 	struct pool *p = pool_new(app_id, platform, (int)stamp, ops, cred,
-				  lim, ps->hooks.finish, ps->hooks.arg);
+				  lim, ps->hooks.finish,
+				  ps->hooks.finish_arg);
 	p->gate = ps->gate;
 	if (cred == NULL)
 		snprintf(p->cred_error, sizeof p->cred_error, "%s", err);
@@ -269,7 +270,7 @@ static void on_config(void *arg, const struct db_result *res)
 		pools_load(ps);
 	}
 	if (ps->hooks.kick != NULL)
-		ps->hooks.kick(ps->hooks.arg);
+		ps->hooks.kick(ps->hooks.kick_arg);
 }
 
 void pools_load(struct pools *ps)

@@ -36,9 +36,10 @@ struct sender_env;
 
 /* What the pools need from their owner. */
 struct pools_hooks {
-	void *arg;
 	pool_finish_fn finish;      /* every pool's finished pushes */
+	void *finish_arg;
 	void (*kick)(void *arg);    /* a load was applied: claim soon */
+	void *kick_arg;
 };
 
 struct pools {

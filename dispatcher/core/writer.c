@@ -7,7 +7,6 @@
 
 #include <stdlib.h>
 
-#include "base/mem.h"
 #include "base/push.h"
 #include "obs/health.h"
 
