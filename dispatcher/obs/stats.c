@@ -270,8 +270,9 @@ void stats_render_metrics(const struct stats *s, struct buf *b)
 				       "%llu\n", stats_bucket_bounds_ms[i],
 				       (unsigned long long)cum);
 		else
-			metrics_printf(b, "pgpush_latency_ms_bucket{le=\"+Inf\"}"
-				       " %llu\n", (unsigned long long)cum);
+			metrics_printf(b, "pgpush_latency_ms_bucket"
+				       "{le=\"+Inf\"} %llu\n",
+				       (unsigned long long)cum);
 	}
 	metrics_printf(b, "pgpush_latency_ms_sum %.3f\n"
 		       "pgpush_latency_ms_count %llu\n", s->cum_latency_sum_ms,
