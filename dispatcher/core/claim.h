@@ -63,18 +63,17 @@ extern const char CLAIM_SQL[];
  * Sent once per session on the claim and ack connections, before any
  * claim or ack: plan CLAIM_SQL and ACK_SQL once (generic plans) instead of
  * at every execution. Planning them is most of what a small claim or ack
- * costs Postgres (about 0.5 ms each, at light load hundreds of times a
- * second), and a plan made for one batch's array sizes can be a disaster
- * for the next (an ack planned for 1,000 ids scanned the queue once per
- * id). The statements are written so that their generic plans are the
+ * costs Postgres, at light load many times a second), and a plan made
+ * for one batch's array sizes can be a disaster for the next (an ack
+ * planned for a large batch can scan the queue once per id). The
+ * statements are written so that their generic plans are the
  * index-driven ones (ids from arrays, LIMIT 1 lookups).
  *
- * And without JIT: a generic plan is costed for the whole queue, and
- * past about 300,000 queued rows the claim's estimate crosses
- * jit_above_cost, so every claim compiled its expressions with LLVM
- * again (~25 ms of a ~30 ms claim of 500 rows) for an executor run of a
- * few milliseconds.  One statement (set_config), so it can also be sent
- * on a pipelined connection.
+ * And without JIT: a generic plan is costed for the whole queue, and on
+ * a large queue the claim's estimate crosses jit_above_cost, so every
+ * claim would compile its expressions with LLVM again, which costs far
+ * more than the executor run itself.  One statement (set_config), so it
+ * can also be sent on a pipelined connection.
  */
 extern const char WORK_SESSION_SQL[];
 

@@ -1,28 +1,34 @@
 /*
- * daemon.c - `pgpushd run`.
+ * daemon.c - `pgpushd run`: the loop, its timers, signals and the drain.
  *
- * The life of a push:
+ * The life of a push, and the file that handles each step:
  *
- *   NOTIFY pgpush_enqueue (listener)      poll timer (about 1 s, jittered)
+ *   NOTIFY pgpush_enqueue (conns.c)      poll timer (about 1 s, jittered)
  *                  \                       /
- *                   kick -> claim: one CLAIM_SQL for every pool that wants
- *                           rows (claim connection, two pipelined at
- *                           most), rows go into pools
+ *                   kick -> claimer.c: one CLAIM_SQL (claim.c) for every
+ *                           pool that wants rows (claim connection, two
+ *                           pipelined at most); rows go into their pools
+ *                           (pools.c: the set; pool.c: one ring + window)
  *                                  |
  *                           pool_pump -> sender -> provider
  *                                  |
- *                           finish -> ack buffer + stats counters
+ *                           finish.c -> ack buffer (ack.c) + stats
+ *                           counters (obs/stats.c) + debug events
+ *                           (obs/trace.c)
  *                                  |
- *           ack timer (5 ms) or 1000 rows -> one ACK_SQL (ack connection)
- *           stats timer (2 s) -> one upsert; heartbeat (stats connection)
+ *           ack timer (5 ms) or 1000 rows -> one ACK_SQL through the
+ *           batched writer (writer.c; ack connection); unsent rows go
+ *           back with RELEASE_SQL (release.c, the same writer)
+ *           stats timer (2 s) -> one stats upsert and one debug-events
+ *           insert (obs_writers.c); heartbeat (obs/heartbeat.c) and
+ *           maintenance (maint.c) on the stats connection
  *
- * Configuration (apps, their limits, bans, pauses, credentials) is read on
- * the stats connection at start, on NOTIFY pgpush_config, on SIGHUP and
- * every 30 s.  A pool exists per (app, platform) with an enabled
- * credential whose platform has a sender; a changed credential retires
- * the old pool (it finishes what it has in flight, then is freed) and
- * starts a new one.  A paused app's waiting pushes are given back to the
- * queue; a banned app's are claimed and dropped (counted).
+ * Configuration (apps, their limits, bans, pauses, credentials) is read
+ * by pools.c on the stats connection at start, on NOTIFY pgpush_config,
+ * on SIGHUP and every 30 s.  Errors and Postgres going away are noted in
+ * obs/health.c; the Prometheus page is obs/metrics_page.c, served by
+ * obs/metrics.c; both it and the heartbeat print a snapshot
+ * (obs/snapshot.h) this file fills.
  *
  * Shutdown (SIGTERM, SIGINT): stop claiming, give every waiting push back
  * (RELEASE_SQL), let requests in flight finish for up to
@@ -36,55 +42,42 @@
  */
 #include "core/daemon.h"
 
-#include <errno.h>
 #include <inttypes.h>
-#include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <dirent.h>
 #include <sys/resource.h>
 #include <unistd.h>
 #include <uv.h>
 
-#include "core/ack.h"
-#include "core/claim.h"
-#include "db/db.h"
-#include "core/faults.h"
-#include "net/http.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "obs/metrics.h"
-#include "core/pool.h"
 #include "base/push.h"
-#include "platforms/sender.h"
-#include "db/sqlarr.h"
+#include "core/ack.h"
+#include "core/claimer.h"
+#include "core/conns.h"
+#include "core/faults.h"
+#include "core/finish.h"
+#include "core/maint.h"
+#include "core/obs_writers.h"
+#include "core/pools.h"
+#include "core/release.h"
+#include "core/writer.h"
+#include "net/http.h"
+#include "obs/health.h"
+#include "obs/heartbeat.h"
+#include "obs/metrics.h"
+#include "obs/metrics_page.h"
+#include "obs/snapshot.h"
+#include "obs/sqltime.h"
 #include "obs/stats.h"
 #include "obs/trace.h"
+#include "platforms/sender.h"
 
 #define CONFIG_EVERY_MS 30000
-#define ACK_BACKLOG_MAX (4 * ACK_BATCH_MAX)   /* claim nothing beyond */
-/*
- * Claims in flight on the claim connection at once (pipelined): the
- * second is already with Postgres while the first runs, so Postgres runs
- * claims back to back instead of waiting for this loop to read a result
- * (a loop turn can take milliseconds of HTTP work), fill the pools and
- * ask again.  Measured: with one at a time the claim backend sat idle
- * more than half of a drain, waiting for the loop.
- */
-#define CLAIMS_MAX      2
 #define TICK_MS         100
-/*
- * A claim or ack that took this long is worth a warning (at most one a
- * minute; the metrics count them all).  A 500-row claim takes 5-40 ms on
- * a busy 2-core box, unless something locks the queue or keeps delivered
- * rows in the claim's way: with one transaction holding a snapshot (a
- * long report, a pg_dump) every claim reads past all the rows delivered
- * since it began.  Measured, 1,000,000 queued: claims grew from 20 to
- * 180 ms over the drain, 11,200 pushes/s instead of 26,800.
- */
-#define SLOW_SQL_US         100000
-#define SLOW_WARN_EVERY_US  60000000
+#define HARD_DEADLINE_US 5000000    /* after the drain timeout */
 
 enum daemon_state {
 	DAEMON_RUNNING,
@@ -102,61 +95,31 @@ struct daemon {
 	char id[192];
 	char host[128];
 	int64_t started_at_us;
-	char lease_seconds[16];
 
-	struct db_async *db_listen;
-	struct db_async *db_claim;
-	struct db_async *db_ack;
-	struct db_async *db_stats;
+	struct conns conns;         /* the four Postgres sessions */
 	struct http *http;
 	struct sender_env env;
-
-	struct pool **pools;        /* active: one per (app, platform) */
-	size_t npools;
-	struct pool **retired;      /* finishing in-flight work, then freed */
-	size_t nretired;
-	bool config_loaded;
-	bool config_busy;
-	bool config_again;
-
-	struct claim_slot {
-		struct daemon *d;
-		bool busy;
-		int64_t sent_us;
-		struct claim_req req;
-	} claim_slots[CLAIMS_MAX];
-	int claims_out;             /* slots busy */
-	bool claim_again;
+	struct health health;       /* last error, Postgres up or down */
 
 	struct pool_gate gate;      /* answers not written yet (pool.h) */
-	struct ack_buf ack;         /* waiting to be written */
-	struct ack_buf ack_busy;    /* being written */
-	bool ack_inflight;
-	int64_t ack_sent_us;
-	int64_t *release;           /* queue ids to give back */
-	size_t release_n, release_cap;
-	int64_t *release_busy;      /* ... being given back */
-	size_t release_busy_n, release_busy_cap;
-	bool release_inflight;
-
+	struct pools pools;         /* active and retired pools, config */
+	struct claimer claimer;
+	struct finisher finisher;   /* outcomes -> ack, stats, trace */
+	struct acker ack;           /* outcomes (ack connection) */
+	struct release release;     /* rows given back (ack connection) */
 	struct stats stats;
-	struct stats_row *stats_rows;   /* being written */
-	size_t stats_nrows;
-	bool stats_inflight;
-	bool heartbeat_inflight;
-	bool final_writes_done;
-	struct trace trace;             /* debug pushes' events */
-	struct trace_ev *trace_busy;    /* being written */
-	size_t trace_nbusy;
-	bool trace_inflight;
-	bool maint_inflight;
-	uv_timer_t maint_timer;         /* push.run_maintenance() */
-	struct metrics *metrics;        /* --metrics-listen, or NULL */
+	struct writer stats_w;      /* stats connection */
+	struct trace trace;         /* debug pushes' events */
+	struct writer trace_w;      /* stats connection */
+	struct heartbeat hb;
+	struct maint maint;
+	struct faults faults;       /* sweeper, auto-ban, retry age */
+	struct metrics *metrics;    /* --metrics-listen, or NULL */
+	struct sqltime sqltime;     /* slow claims and acks */
 
 	uv_timer_t kick_timer;      /* 0 ms: claim soon */
 	uv_timer_t poll_timer;
 	uv_timer_t tick_timer;
-	uv_timer_t ack_timer;
 	uv_timer_t stats_timer;
 	uv_timer_t heartbeat_timer;
 	uv_timer_t config_timer;
@@ -167,39 +130,11 @@ struct daemon {
 	bool drain_busy;            /* inside maybe_finish_drain() */
 	bool drain_again;           /* ... and called again meanwhile */
 	bool drain_cancelled;       /* requests in flight were cancelled */
+	bool final_writes_done;
 	bool http_closed;
-	int dbs_open;
-
-	uint64_t claims, claimed_rows, acks, acked_rows;
-	uint64_t claim_us, ack_us;      /* sent to answered, summed */
-	uint64_t slow_sql, slow_unreported;
-	int64_t slow_warned_us;
-	uint64_t claims_at_last_hb, acked_at_last_hb;
-	int64_t last_hb_us;
-	char last_error[256];
-	const char *last_error_what;    /* the operation it came from */
-	bool pg_down;               /* a connection is down, said so */
-	uint64_t pg_said_step_ms;   /* the backoff step when last said */
-	int64_t pg_said_us;
-	int64_t pg_down_since_us;
-	const char *pg_said_hint;
-	struct faults faults;       /* sweeper, auto-ban, retry age */
 };
 
-static void daemon_kick(struct daemon *d);
-static void ack_flush(struct daemon *d);
-static void release_flush(struct daemon *d);
 static void maybe_finish_drain(struct daemon *d);
-static void config_load(struct daemon *d);
-static void stats_flush(struct daemon *d);
-static void heartbeat(struct daemon *d);
-static void trace_flush(struct daemon *d);
-static void trace_claimed(struct daemon *d, struct push_item *item,
-			  struct pool *p);
-static void trace_finished(struct daemon *d, struct push_item *item,
-			   const struct push_result *res);
-static void on_ack_timer(uv_timer_t *t);
-static void release_add(struct daemon *d, struct push_item *item);
 
 static void set_state(struct daemon *d, enum daemon_state s)
 {
@@ -208,546 +143,18 @@ static void set_state(struct daemon *d, enum daemon_state s)
 	d->state = s;
 }
 
-/*
- * last_error (push.dispatchers) says what went wrong last, for as long as
- * it applies: `what` names the operation, and note_ok() clears the error
- * once that operation works again, so a stopped process whose last writes
- * all succeeded does not show an error that was overcome long ago.
- */
-static void set_last_error(struct daemon *d, const char *what,
-			   const char *err)
-{
-	snprintf(d->last_error, sizeof d->last_error, "%s: %s", what, err);
-	d->last_error_what = what;
-}
-
-static void note_error(struct daemon *d, const char *what, const char *err)
-{
-	set_last_error(d, what, err);
-	log_warn(what, "error=%s", err);
-}
-
-/*
- * A statement failed.  One that was never sent (its connection is down)
- * is no news: the connection's state is reported once (on_db_down), and
- * the statement is tried again after the reconnect.
- */
-static void note_db_error(struct daemon *d, const char *what,
-			  const struct db_result *res)
-{
-	if (db_result_status(res) == DB_ERR_NOT_SENT)
-		log_debug(what, "error=%s", db_result_error(res));
-	else
-		note_error(d, what, db_result_error(res));
-}
-
-/* `what` worked again: its error, if it is the last one, is over. */
-static void note_ok(struct daemon *d, const char *what)
-{
-	if (d->last_error_what != NULL &&
-	    strcmp(d->last_error_what, what) == 0) {
-		d->last_error[0] = '\0';
-		d->last_error_what = NULL;
-	}
-}
-
-/* ------------------------------------------------------------------ */
-/* Finishing pushes: every outcome goes to the ack buffer and stats.   */
-
-/*
- * `gated`: the push's request is counted in d->gate until its outcome is
- * written (pool_acked() from on_ack_done).
- */
-static void finish_item(struct daemon *d, struct push_item *item,
-			const struct push_result *res, bool gated)
-{
-	int64_t now = push_now_us();
-	double latency = -1;
-
-	if (item->sent_at_us && item->enqueued_at_us)
-		latency = (double)(now - item->enqueued_at_us) / 1000.0;
-	ack_add(&d->ack, item, res, now);
-	d->ack.rows[d->ack.len - 1].gated = gated;
-	stats_add(&d->stats, now, item->app_id, item->platform,
-		  item->campaign_id, res->outcome, item->sent_at_us ? 1 : 0,
-		  item->sent_at_us && item->payload
-			  ? (int64_t)strlen(item->payload) : 0,
-		  latency);
-	if (item->debug)
-		log_info("debug push finished",
-			 "push=%" PRId64 " queue=%" PRId64 " outcome=%s "
-			 "status=%d reason=%s",
-			 item->push_id, item->queue_id,
-			 push_outcome_name(res->outcome), res->http_status,
-			 res->reason);
-	if (item->debug)
-		trace_finished(d, item, res);
-	push_item_free(item);
-	if (d->ack.len >= ACK_BATCH_MAX)
-		ack_flush(d);
-	else if (!uv_is_active((uv_handle_t *)&d->ack_timer))
-		uv_timer_start(&d->ack_timer, on_ack_timer,
-			       (uint64_t)d->opts->ack_interval_ms, 0);
-}
-
-static void on_pool_finish(void *arg, struct pool *pool,
-			   struct push_item *item,
-			   const struct push_result *res)
-{
-	struct daemon *d = arg;
-
-	if (res == NULL) {
-		release_add(d, item);   /* waited too long: back, unsent */
-		release_flush(d);
-	} else {
-		struct push_result r = *res;
-
-		faults_on_finish(&d->faults, item, &r, item->sent_at_us != 0,
-				 pool->cred == NULL,
-				 d->state == DAEMON_RUNNING, push_now_us());
-		/* A request went out (pool.c's on_sent counted it in the
-		 * gate): it stays counted until this outcome is written. */
-		finish_item(d, item, &r, item->sent_at_us != 0);
-	}
-	/* Room in a ring: more work may be claimed. */
-	if (d->state == DAEMON_RUNNING)
-		daemon_kick(d);
-	else
-		maybe_finish_drain(d);
-}
-
-static void finish_unsent(struct daemon *d, struct push_item *item,
-			  enum push_outcome outcome, const char *reason)
-{
-	struct push_result res;
-
-	push_result_set(&res, outcome, reason);
-	finish_item(d, item, &res, false);
-}
-
-/* ------------------------------------------------------------------ */
-/* Claim and ack times: summed for the metrics, slow ones reported.     */
-
-/*
- * Who holds back the cleanup of delivered rows: the session (not this
- * daemon's) with the oldest snapshot.  Asked only after a slow-statement
- * warning.  Other roles' sessions show their xmin only to a role with
- * pg_read_all_stats.  Never the query text: it may hold a secret.
- */
-static const char OLDEST_XACT_SQL[] =
-	"SELECT pid, coalesce(application_name, ''), coalesce(state, ''),"
-	" coalesce(backend_type, ''), coalesce(datname, ''),"
-	" coalesce(extract(epoch FROM now() - xact_start)::bigint::text, '')"
-	" FROM pg_stat_activity"
-	" WHERE backend_xmin IS NOT NULL AND pid <> pg_backend_pid()"
-	"  AND coalesce(application_name, '') NOT LIKE 'pgpushd %'"
-	" ORDER BY age(backend_xmin) DESC LIMIT 1";
-
-static void on_oldest_xact(void *arg, const struct db_result *res)
-{
-	(void)arg;
-	if (!db_result_ok(res))
-		return;     /* only a hint: not worth an error of its own */
-	if (db_result_ntuples(res) == 0) {
-		log_warn("slow claim or ack: no other session holds a "
-			 "snapshot", "hint=\"a lock on push.queue, or "
-			 "autovacuum behind on it\"");
-		return;
-	}
-	log_warn("slow claim or ack: oldest snapshot held by", "pid=%s "
-		 "application=%s state=%s backend_type=%s database=%s "
-		 "open_s=%s", db_result_value(res, 0, 0),
-		 db_result_value(res, 0, 1), db_result_value(res, 0, 2),
-		 db_result_value(res, 0, 3), db_result_value(res, 0, 4),
-		 db_result_value(res, 0, 5));
-}
-
-/* A claim or ack answered: add its time; warn when it was slow. */
-static void note_sql_time(struct daemon *d, const char *what,
-			  int64_t sent_us, size_t rows, uint64_t *total_us)
-{
-	int64_t now = push_now_us(), us = now - sent_us;
-
-	if (us < 0)
-		us = 0;
-	*total_us += (uint64_t)us;
-	if (us < SLOW_SQL_US)
-		return;
-	d->slow_sql++;
-	d->slow_unreported++;
-	if (d->slow_warned_us != 0 &&
-	    now - d->slow_warned_us < SLOW_WARN_EVERY_US)
-		return;
-	log_warn("slow claim or ack", "statement=%s ms=%lld rows=%zu "
-		 "slow_since_last_warning=%" PRIu64 " hint=\"look in "
-		 "pg_stat_activity for a long-open transaction (xact_start, "
-		 "backend_xmin) or a lock on push.queue\"", what,
-		 (long long)(us / 1000), rows, d->slow_unreported);
-	d->slow_warned_us = now;
-	d->slow_unreported = 0;
-	if (d->state == DAEMON_RUNNING && db_async_is_up(d->db_stats))
-		db_async_query(d->db_stats, OLDEST_XACT_SQL, 0, NULL,
-			       on_oldest_xact, d);
-}
-
-/* ------------------------------------------------------------------ */
-/* Ack: one statement for a batch of outcomes.                          */
-
-/*
- * The outcomes in `b` are written: their sends leave the gate.  No pool
- * pumps here: a pump may finish pushes into the ack buffers while `b` is
- * read.
- */
-static void pools_acked(struct daemon *d, const struct ack_buf *b)
-{
-	int n = 0;
-
-	for (size_t i = 0; i < b->len; i++)
-		n += b->rows[i].gated;
-	pool_acked(&d->gate, n);
-}
-
-static void on_ack_done(void *arg, const struct db_result *res)
-{
-	struct daemon *d = arg;
-
-	d->ack_inflight = false;
-	if (db_result_ok(res)) {
-		note_ok(d, "ack failed");
-		d->acks++;
-		d->acked_rows += d->ack_busy.len;
-		note_sql_time(d, "ack", d->ack_sent_us, d->ack_busy.len,
-			      &d->ack_us);
-		if (d->trace.nwait > 0) {
-			int64_t *ids = mem_alloc((d->ack_busy.len + 1) *
-						 sizeof *ids);
-			for (size_t i = 0; i < d->ack_busy.len; i++)
-				ids[i] = d->ack_busy.rows[i].queue_id;
-			trace_ack_done(&d->trace, ids, d->ack_busy.len);
-			free(ids);
-		}
-		pools_acked(d, &d->ack_busy);
-		ack_clear(&d->ack_busy);
-		/* Places in the windows came free. */
-		int64_t now = push_now_us();
-		for (size_t i = 0; i < d->npools; i++)
-			pool_pump(d->pools[i], now);
-		daemon_kick(d);     /* a claim may have waited for this */
-	} else {
-		/* Safe to send again: the statement is guarded by the lease
-		 * owner and does nothing the second time. */
-		note_db_error(d, "ack failed", res);
-		ack_move(&d->ack, &d->ack_busy);
-	}
-	if (d->ack.len > 0) {
-		if (db_result_ok(res))
-			ack_flush(d);
-		else if (d->state != DAEMON_CLOSING)
-			uv_timer_start(&d->ack_timer, on_ack_timer, 500, 0);
-	}
-	maybe_finish_drain(d);
-}
-
-static void ack_flush(struct daemon *d)
-{
-	char *params[ACK_NPARAMS];
-
-	if (d->ack_inflight || d->ack.len == 0)
-		return;
-	/* At most ACK_BATCH_MAX rows per statement. */
-	struct ack_buf rest = {0};
-	if (d->ack.len > ACK_BATCH_MAX) {
-		rest.len = d->ack.len - ACK_BATCH_MAX;
-		rest.cap = rest.len;
-		rest.rows = mem_alloc(rest.len * sizeof *rest.rows);
-		memcpy(rest.rows, d->ack.rows + ACK_BATCH_MAX,
-		       rest.len * sizeof *rest.rows);
-		d->ack.len = ACK_BATCH_MAX;
-	}
-	ack_move(&d->ack_busy, &d->ack);
-	ack_move(&d->ack, &rest);
-	ack_free(&rest);
-	ack_build_params(&d->ack_busy, d->id, params);
-	d->ack_inflight = true;
-	d->ack_sent_us = push_now_us();
-	int rc = db_async_exec_prepared(d->db_ack, "ack", ACK_NPARAMS,
-					(const char *const *)params,
-					on_ack_done, d);
-	ack_free_params(params);
-	if (rc < 0) {
-		d->ack_inflight = false;
-		ack_move(&d->ack, &d->ack_busy);
-	}
-}
-
-static void on_ack_timer(uv_timer_t *t)
-{
-	ack_flush(t->data);
-}
-
-/* ------------------------------------------------------------------ */
-/* Release: give claimed-but-unsent rows back to the queue.             */
-
-static void id_append(int64_t **ids, size_t *n, size_t *cap, int64_t id)
-{
-	if (*n == *cap) {
-		*cap = *cap ? *cap * 2 : 256;
-		*ids = mem_realloc(*ids, *cap * sizeof **ids);
-	}
-	(*ids)[(*n)++] = id;
-}
-
-static void release_add(struct daemon *d, struct push_item *item)
-{
-	id_append(&d->release, &d->release_n, &d->release_cap,
-		  item->queue_id);
-	push_item_free(item);
-}
-
-static void on_release_done(void *arg, const struct db_result *res)
-{
-	struct daemon *d = arg;
-
-	d->release_inflight = false;
-	if (db_result_ok(res)) {
-		note_ok(d, "release failed");
-		d->release_busy_n = 0;
-	} else {
-		/* Safe to repeat (guarded by the lease owner): keep them. */
-		note_db_error(d, "release failed", res);
-		for (size_t i = 0; i < d->release_busy_n; i++)
-			id_append(&d->release, &d->release_n,
-				  &d->release_cap, d->release_busy[i]);
-		d->release_busy_n = 0;
-	}
-	if (d->release_n > 0 && db_result_ok(res))
-		release_flush(d);
-	maybe_finish_drain(d);
-}
-
-/*
- * Give back the ids gathered so far in one statement.  Ids added while it
- * runs wait in d->release for the next one (two buffers, as for acks).
- */
-static void release_flush(struct daemon *d)
-{
-	const char *params[RELEASE_NPARAMS];
-	struct sqlarr a = {0};
-
-	if (d->release_inflight || d->release_n == 0)
-		return;
-	int64_t *ids = d->release_busy;
-	size_t cap = d->release_busy_cap;
-	d->release_busy = d->release;
-	d->release_busy_n = d->release_n;
-	d->release_busy_cap = d->release_cap;
-	d->release = ids;
-	d->release_cap = cap;
-	d->release_n = 0;
-
-	sqlarr_reset(&a);
-	for (size_t i = 0; i < d->release_busy_n; i++)
-		sqlarr_add_int(&a, d->release_busy[i]);
-	params[0] = d->id;
-	params[1] = sqlarr_text(&a);
-	d->release_inflight = true;
-	if (db_async_exec_prepared(d->db_ack, "release", RELEASE_NPARAMS,
-				   params, on_release_done, d) < 0) {
-		d->release_inflight = false;
-		for (size_t i = 0; i < d->release_busy_n; i++)
-			id_append(&d->release, &d->release_n,
-				  &d->release_cap, d->release_busy[i]);
-		d->release_busy_n = 0;
-	}
-	sqlarr_free(&a);
-}
-
-static void pool_give_back(struct daemon *d, struct pool *p)
-{
-	if (p->len == 0)
-		return;
-	struct push_item **items = mem_alloc(p->len * sizeof *items);
-	size_t n = pool_take_unsent(p, items);
-
-	for (size_t i = 0; i < n; i++)
-		release_add(d, items[i]);
-	free(items);
-	release_flush(d);
-}
-
-/* ------------------------------------------------------------------ */
-/* Claim.                                                               */
-
-static struct pool *find_pool(struct daemon *d, int32_t app_id,
-			      enum push_platform platform)
-{
-	for (size_t i = 0; i < d->npools; i++) {
-		if (d->pools[i]->app_id == app_id &&
-		    d->pools[i]->platform == platform)
-			return d->pools[i];
-	}
-	return NULL;
-}
-
-static struct pool *find_pool_serial(struct daemon *d, uint64_t serial)
-{
-	for (size_t i = 0; i < d->npools; i++) {
-		if (d->pools[i]->serial == serial)
-			return d->pools[i];
-	}
-	return NULL;
-}
-
-/* The claim in `s` has its answer: its rows are no longer pending. */
-static void claim_slot_free(struct daemon *d, struct claim_slot *s)
-{
-	for (int i = 0; i < s->req.pools; i++) {
-		struct pool *p = find_pool_serial(d, s->req.asks[i].pool_serial);
-
-		if (p == NULL)
-			continue;   /* retired by a reload since */
-		p->claim_pending -= s->req.asks[i].rows;
-		if (p->claim_pending < 0)
-			p->claim_pending = 0;
-	}
-	s->busy = false;
-	d->claims_out--;
-}
-
-static void on_claim_done(void *arg, const struct db_result *res)
-{
-	struct claim_slot *s = arg;
-	struct daemon *d = s->d;
-	int got_full = 0;
-
-	claim_slot_free(d, s);
-	if (!db_result_ok(res)) {
-		note_db_error(d, "claim failed", res);
-		return;     /* the poll timer tries again */
-	}
-	note_ok(d, "claim failed");
-	int n = db_result_ntuples(res);
-	int64_t now_claimed = push_now_us();
-	int64_t lease_us = (int64_t)d->opts->lease_seconds * 1000000;
-	d->claims++;
-	d->claimed_rows += (uint64_t)n;
-	note_sql_time(d, "claim", s->sent_us, (size_t)n, &d->claim_us);
-	for (int r = 0; r < n; r++) {
-		const char *v[CLAIM_NCOLS];
-		struct push_item *item;
-		bool gone;
-		enum push_outcome fault_outcome;
-		char fault_reason[256];
-
-		for (int c = 0; c < CLAIM_NCOLS; c++)
-			v[c] = db_result_isnull(res, r, c)
-				? NULL : db_result_value(res, r, c);
-		if (claim_parse_row(v, &item, &gone) < 0) {
-			note_error(d, "claim row unreadable", v[0] ? v[0] : "");
-			continue;
-		}
-		struct pool *p = find_pool(d, item->app_id, item->platform);
-		if (item->debug)
-			trace_claimed(d, item, p);
-		if (gone) {
-			finish_unsent(d, item, PUSH_OUTCOME_INVALID_TOKEN,
-				      "device invalidated since it was queued");
-		} else if (item->payload == NULL) {
-			finish_unsent(d, item, PUSH_OUTCOME_FAILED,
-				      "the push row is gone (purged?)");
-		} else if (item->token == NULL) {
-			finish_unsent(d, item, PUSH_OUTCOME_FAILED,
-				      "the device row is gone");
-		} else if (p == NULL || d->state != DAEMON_RUNNING ||
-			   p->lim.paused) {
-			release_add(d, item);
-		} else if (faults_on_claim(&d->faults, item,
-					   p->lim.max_attempts,
-					   p->len >= p->cap &&
-					   p->lim.banned_until_us <= now_claimed,
-					   now_claimed, &fault_outcome,
-					   fault_reason, sizeof fault_reason) ==
-			   FAULTS_FINISH) {
-			finish_unsent(d, item, fault_outcome, fault_reason);
-		} else {
-			/* Leave the request time plus a margin before the
-			 * lease lapses; later it goes back unsent. */
-			item->send_by_us = now_claimed + lease_us -
-				(int64_t)d->opts->request_timeout_ms * 1000 -
-				5000000;
-			if (item->send_by_us <= now_claimed)
-				item->send_by_us = now_claimed + lease_us / 2;
-			pool_add(p, item, now_claimed);
-		}
-	}
-	release_flush(d);
-	int64_t now = push_now_us();
-	for (size_t i = 0; i < d->npools; i++)
-		pool_pump(d->pools[i], now);
-	/* A claim that got everything it asked for probably left more
-	 * behind: go again at once rather than wait for the poll. */
-	if (n > 0 && n >= s->req.rows)
-		got_full = 1;
-	if (got_full || d->claim_again) {
-		d->claim_again = false;
-		daemon_kick(d);
-	}
-}
-
-static void claim(struct daemon *d)
-{
-	const char *params[CLAIM_NPARAMS];
-
-	if (d->state != DAEMON_RUNNING || !d->config_loaded)
-		return;
-	if (d->claims_out == CLAIMS_MAX) {
-		d->claim_again = true;
-		return;
-	}
-	if (!db_async_is_up(d->db_claim))
-		return;
-	/* Outcomes not written yet still hold their rows' leases: claim no
-	 * more until the writes catch up (pushes that fail fast, e.g. on a
-	 * bad credential, can finish faster than one connection records
-	 * them).  This bounds memory and the work left at SIGTERM. */
-	if (d->ack.len + d->ack_busy.len >= ACK_BACKLOG_MAX)
-		return;
-	struct claim_slot *s = &d->claim_slots[0];
-	while (s->busy)
-		s++;
-	claim_req_reset(&s->req);
-	for (size_t i = 0; i < d->npools; i++) {
-		struct pool *p = d->pools[i];
-		int want = faults_claim_want(&d->faults, p->app_id,
-			pool_claim_want(p, d->opts->batch_size),
-			p->len * 2 > p->cap && !p->lim.paused &&
-			p->claim_pending == 0, d->opts->batch_size,
-			push_now_us());
-		if (want > 0) {
-			claim_req_add(&s->req, p->app_id, p->platform,
-				      p->serial, want);
-			p->claim_pending += want;
-		}
-	}
-	if (s->req.pools == 0)
-		return;
-	claim_req_params(&s->req, d->id, d->lease_seconds, params);
-	s->d = d;
-	s->busy = true;
-	s->sent_us = push_now_us();
-	d->claims_out++;
-	if (db_async_exec_prepared(d->db_claim, "claim", CLAIM_NPARAMS, params,
-				   on_claim_done, s) < 0)
-		claim_slot_free(d, s);
-}
-
 static void on_kick(uv_timer_t *t)
 {
-	claim(t->data);
+	struct daemon *d = t->data;
+
+	claimer_claim(&d->claimer);
 }
 
-static void daemon_kick(struct daemon *d)
+/* Claim soon (once, however often asked before it runs). */
+static void daemon_kick(void *arg)
 {
+	struct daemon *d = arg;
+
 	if (d->state != DAEMON_RUNNING)
 		return;
 	if (!uv_is_active((uv_handle_t *)&d->kick_timer))
@@ -762,717 +169,72 @@ static void on_poll(uv_timer_t *t)
 	 * step. */
 	uint64_t next = base * 4 / 5 + (uint64_t)rand() % (base * 2 / 5 + 1);
 
-	claim(d);
+	claimer_claim(&d->claimer);
 	uv_timer_start(&d->poll_timer, on_poll, next, 0);
 }
 
-/* ------------------------------------------------------------------ */
-/* Configuration.                                                       */
-
-static const char CONFIG_SQL[] =
-	"SELECT a.id, a.paused,"
-	" coalesce((extract(epoch FROM a.banned_until) * 1e6)::bigint, 0),"
-	" coalesce(a.ban_reason, ''), a.min_concurrency, a.max_concurrency,"
-	" a.max_attempts, c.platform, c.id,"
-	" c.updated_at::text || md5(c.row_json), c.row_json"
-	" FROM push.apps a"
-	" JOIN LATERAL ("
-	"  SELECT 'fcm' AS platform, x.id, x.updated_at,"
-	"   row_to_json(x)::text AS row_json"
-	"  FROM push.fcm_credentials x WHERE x.app_id = a.id AND x.enabled"
-	"  UNION ALL SELECT 'apns', x.id, x.updated_at, row_to_json(x)::text"
-	"  FROM push.apns_credentials x WHERE x.app_id = a.id AND x.enabled"
-	"  UNION ALL SELECT 'wns', x.id, x.updated_at, (to_jsonb(x) ||"
-	"   jsonb_build_object('retry_ambiguous', a.retry_ambiguous))::text"
-	"  FROM push.wns_credentials x WHERE x.app_id = a.id AND x.enabled"
-	"  UNION ALL SELECT 'mpns', x.id, x.updated_at, (to_jsonb(x) ||"
-	"   jsonb_build_object('retry_ambiguous', a.retry_ambiguous))::text"
-	"  FROM push.mpns_credentials x WHERE x.app_id = a.id AND x.enabled"
-	"  UNION ALL SELECT 'webpush', x.id, x.updated_at,"
-	"   row_to_json(x)::text"
-	"  FROM push.webpush_credentials x"
-	"  WHERE x.app_id = a.id AND x.enabled"
-	" ) c ON true"
-	" ORDER BY a.id, c.platform";
-
-static void retire_pool(struct daemon *d, size_t i)
-{
-	struct pool *p = d->pools[i];
-
-	pool_give_back(d, p);
-	d->pools[i] = d->pools[--d->npools];
-	d->retired = mem_realloc(d->retired,
-				 (d->nretired + 1) * sizeof *d->retired);
-	d->retired[d->nretired++] = p;
-}
-
-static void free_idle_retired(struct daemon *d)
-{
-	for (size_t i = 0; i < d->nretired;) {
-		struct pool *p = d->retired[i];
-		if (!pool_idle(p)) {
-			i++;
-			continue;
-		}
-		pool_close_cred(p);
-		pool_free(p);
-		d->retired[i] = d->retired[--d->nretired];
-	}
-}
-
-static int64_t to_i64(const char *s)
-{
-	return s ? strtoll(s, NULL, 10) : 0;
-}
-
-static size_t pool_index(struct daemon *d, struct pool *p)
-{
-	for (size_t i = 0; i < d->npools; i++)
-		if (d->pools[i] == p)
-			return i;
-	return SIZE_MAX;
-}
-
-/*
- * Apply one loaded configuration: update limits of pools that stay,
- * start pools for new (app, platform) credentials, retire pools whose
- * credential changed or went away.
- */
-static void on_config(void *arg, const struct db_result *res)
+/* A pool finished a push: room in a ring, more work may be claimed. */
+static void on_finished(void *arg)
 {
 	struct daemon *d = arg;
 
-	d->config_busy = false;
-	if (!db_result_ok(res)) {
-		note_db_error(d, "config load failed", res);
-		return;
-	}
-	note_ok(d, "config load failed");
-	/* The pools before this load; those not named again are retired. */
-	size_t nold = d->npools;
-	struct pool **old = mem_alloc((nold + 1) * sizeof *old);
-	bool *keep = mem_alloc_zero(nold + 1, sizeof *keep);
-	if (nold > 0)
-		memcpy(old, d->pools, nold * sizeof *old);
-
-	int n = db_result_ntuples(res);
-	for (int r = 0; r < n; r++) {
-		struct pool_limits lim;
-		enum push_platform platform;
-		int32_t app_id = (int32_t)to_i64(db_result_value(res, r, 0));
-		const char *pname = db_result_value(res, r, 7);
-		int cred_id = (int)to_i64(db_result_value(res, r, 8));
-
-		if (push_platform_parse(pname, &platform) < 0)
-			continue;
-		const struct sender_ops *ops = sender_for(platform);
-		if (ops == NULL)
-			continue;   /* platform not supported yet: held */
-		memset(&lim, 0, sizeof lim);
-		lim.paused = db_result_value(res, r, 1)[0] == 't';
-		lim.banned_until_us = to_i64(db_result_value(res, r, 2));
-		snprintf(lim.ban_reason, sizeof lim.ban_reason, "%s",
-			 db_result_value(res, r, 3));
-		lim.min_window = (int)to_i64(db_result_value(res, r, 4));
-		lim.max_window = (int)to_i64(db_result_value(res, r, 5));
-		lim.max_attempts = (int)to_i64(db_result_value(res, r, 6));
-
-		/* The credential's identity includes its last update, so an
-		 * edited credential gets a fresh pool. */
-		unsigned stamp = (unsigned)cred_id;
-		for (const char *c = db_result_value(res, r, 9); *c; c++)
-			stamp = stamp * 31u + (unsigned char)*c;
-
-		struct pool *p = find_pool(d, app_id, platform);
-		if (p != NULL && p->credential_id != (int)stamp) {
-			retire_pool(d, pool_index(d, p));
-			p = NULL;
-		}
-		if (p != NULL) {
-			bool was_paused = p->lim.paused;
-			pool_set_limits(p, &lim);
-			for (size_t i = 0; i < nold; i++)
-				if (old[i] == p)
-					keep[i] = true;
-			if (lim.paused && !was_paused)
-				pool_give_back(d, p);
-			continue;
-		}
-		struct sender_cred *cred = NULL;
-		char err[256] = "";
-		if (ops->cred_open(&cred, &d->env, db_result_value(res, r, 10),
-				   err, sizeof err) < 0) {
-			log_error("credential unusable",
-				  "app=%d platform=%s error=%s", app_id,
-				  pname, err);
-			cred = NULL;
-		}
-		p = pool_new(app_id, platform, (int)stamp, ops, cred, &lim,
-			     on_pool_finish, d);
-		p->gate = &d->gate;
-		if (cred == NULL)
-			snprintf(p->cred_error, sizeof p->cred_error, "%s",
-				 err);
-		d->pools = mem_realloc(d->pools,
-				       (d->npools + 1) * sizeof *d->pools);
-		d->pools[d->npools++] = p;
-		log_info("pool started", "app=%d platform=%s window=%d..%d",
-			 app_id, pname, lim.min_window, lim.max_window);
-	}
-	/* Pools whose app or credential is gone finish and go. */
-	for (size_t i = 0; i < nold; i++) {
-		size_t at = pool_index(d, old[i]);
-		if (!keep[i] && at != SIZE_MAX)
-			retire_pool(d, at);
-	}
-	free(old);
-	free(keep);
-	d->config_loaded = true;
-	log_debug("config loaded", "pools=%zu retired=%zu", d->npools,
-		  d->nretired);
-	int64_t now = push_now_us();
-	for (size_t i = 0; i < d->npools; i++)
-		pool_pump(d->pools[i], now);
-	if (d->config_again) {
-		d->config_again = false;
-		config_load(d);
-	}
-	daemon_kick(d);
-}
-
-static void config_load(struct daemon *d)
-{
-	if (d->state != DAEMON_RUNNING)
-		return;
-	if (d->config_busy) {
-		d->config_again = true;
-		return;
-	}
-	if (!db_async_is_up(d->db_stats))
-		return;     /* loaded when the stats connection is ready */
-	d->config_busy = true;
-	if (db_async_query(d->db_stats, CONFIG_SQL, 0, NULL, on_config, d) < 0)
-		d->config_busy = false;
+	if (d->state == DAEMON_RUNNING)
+		daemon_kick(d);
 	else
-		faults_load_policy(&d->faults);
+		maybe_finish_drain(d);
 }
 
-static void on_config_timer(uv_timer_t *t)
+/* Any write answered: a drain may be done. */
+static void on_write_answer(void *arg)
 {
-	config_load(t->data);
+	maybe_finish_drain(arg);
 }
 
-/* ------------------------------------------------------------------ */
-/* Stats and heartbeat.                                                 */
-
-static void on_stats_done(void *arg, const struct db_result *res)
+/* What the heartbeat and the metrics page print; free s->pools. */
+static void snapshot(struct daemon *d, struct obs_snapshot *s)
 {
-	struct daemon *d = arg;
+	struct obs_pool *pools;
 
-	d->stats_inflight = false;
-	if (db_result_ok(res)) {
-		note_ok(d, "stats flush failed");
-		free(d->stats_rows);
-		d->stats.flushes++;
-	} else {
-		d->stats.flush_failures++;
-		note_db_error(d, "stats flush failed", res);
-		stats_merge_back(&d->stats, d->stats_rows, d->stats_nrows);
-	}
-	d->stats_rows = NULL;
-	d->stats_nrows = 0;
-	maybe_finish_drain(d);
+	pools_snapshot(&d->pools, &pools);
+	*s = (struct obs_snapshot){
+		.id = d->id, .host = d->host, .version = PGPUSH_VERSION,
+		.started_at_us = d->started_at_us,
+		.running = d->state == DAEMON_RUNNING,
+		.stopped = d->final_writes_done,
+		.heartbeat_interval_ms = d->opts->heartbeat_interval_ms,
+		/* Written means heartbeats work again: not its own error. */
+		.last_error = health_last_error(&d->health,
+						"heartbeat failed"),
+		.claims = d->claimer.claims,
+		.claimed_rows = d->claimer.claimed_rows,
+		.acks = d->finisher.acks,
+		.acked_rows = d->finisher.acked_rows,
+		.claim_us = d->claimer.claim_us, .ack_us = d->finisher.ack_us,
+		.slow_sql = d->sqltime.slow,
+		.ack_backlog = acker_backlog(&d->ack),
+		.pg_connections = conns_up(&d->conns),
+		.in_flight = pools_in_flight(&d->pools),
+		.pools = pools, .npools = d->pools.n,
+		.trace = &d->trace, .stats = &d->stats, .http = d->http,
+	};
 }
 
-static void stats_flush(struct daemon *d)
+static void metrics_render(void *arg, struct buf *b)
 {
-	char *params[12];
+	struct obs_snapshot s;
 
-	if (d->stats_inflight || d->stats.len == 0)
-		return;
-	stats_take(&d->stats, &d->stats_rows, &d->stats_nrows);
-	stats_build_params(d->stats_rows, d->stats_nrows, params);
-	d->stats_inflight = true;
-	int rc = db_async_exec_prepared(d->db_stats, "stats", 12,
-					(const char *const *)params,
-					on_stats_done, d);
-	stats_free_params(params);
-	if (rc < 0) {
-		d->stats_inflight = false;
-		stats_merge_back(&d->stats, d->stats_rows, d->stats_nrows);
-		d->stats_rows = NULL;
-		d->stats_nrows = 0;
-	}
-}
-
-static void on_stats_timer(uv_timer_t *t)
-{
-	stats_flush(t->data);
-	trace_flush(t->data);
-}
-
-/* ------------------------------------------------------------------ */
-/* Tracing of debug pushes (push.debug_events), written in batches on    */
-/* the stats connection with the stats.  Only items with debug = true   */
-/* get here.                                                            */
-
-static void on_trace_done(void *arg, const struct db_result *res)
-{
-	struct daemon *d = arg;
-
-	d->trace_inflight = false;
-	if (db_result_ok(res)) {
-		note_ok(d, "debug events write failed");
-		d->trace.written += d->trace_nbusy;
-		trace_free_events(d->trace_busy, d->trace_nbusy);
-	} else {
-		const char *st = db_result_sqlstate(res);
-
-		d->trace.write_failures++;
-		note_db_error(d, "debug events write failed", res);
-		/* Keep them for the next try only if the connection failed;
-		 * a statement error would fail the same way again. */
-		if (st && st[0] && strncmp(st, "08", 2) != 0 &&
-		    strncmp(st, "57", 2) != 0 && strncmp(st, "53", 2) != 0) {
-			d->trace.dropped += d->trace_nbusy;
-			trace_free_events(d->trace_busy, d->trace_nbusy);
-		} else {
-			trace_put_back(&d->trace, d->trace_busy,
-				       d->trace_nbusy);
-		}
-	}
-	d->trace_busy = NULL;
-	d->trace_nbusy = 0;
-	maybe_finish_drain(d);
-}
-
-static void trace_flush(struct daemon *d)
-{
-	char *params[TRACE_NPARAMS];
-
-	if (d->trace_inflight || d->trace.len == 0)
-		return;
-	trace_take(&d->trace, &d->trace_busy, &d->trace_nbusy);
-	trace_build_params(d->trace_busy, d->trace_nbusy, d->id, params);
-	d->trace_inflight = true;
-	int rc = db_async_exec_prepared(d->db_stats, "trace", TRACE_NPARAMS,
-					(const char *const *)params,
-					on_trace_done, d);
-	trace_free_params(params);
-	if (rc < 0) {
-		d->trace_inflight = false;
-		trace_put_back(&d->trace, d->trace_busy, d->trace_nbusy);
-		d->trace_busy = NULL;
-		d->trace_nbusy = 0;
-	}
-}
-
-/* A sender's hook (sender_env.trace): request built, response... */
-static void on_sender_trace(void *arg, const struct push_item *item,
-			    const char *step, const char *detail_json)
-{
-	struct daemon *d = arg;
-
-	if (item != NULL && item->debug)
-		trace_event(&d->trace, 0, item, step, detail_json);
-}
-
-static void trace_claimed(struct daemon *d, struct push_item *item,
-			  struct pool *p)
-{
-	struct trace_json j;
-	int64_t now = push_now_us();
-
-	trace_json_begin(&j);
-	trace_json_str(&j, "by", d->id);
-	trace_json_int(&j, "attempt", item->attempts);
-	trace_json_int(&j, "device_id", item->device_id);
-	trace_json_str(&j, "priority", push_priority_name(item->priority));
-	if (item->enqueued_at_us)
-		trace_json_int(&j, "queued_ms",
-			       (now - item->enqueued_at_us) / 1000);
-	char *detail = trace_json_end(&j);
-	trace_event(&d->trace, now, item, "claimed", detail);
-	free(detail);
-
-	trace_json_begin(&j);
-	trace_json_int(&j, "app_id", item->app_id);
-	trace_json_str(&j, "platform", push_platform_name(item->platform));
-	if (p != NULL) {
-		trace_json_bool(&j, "found", true);
-		trace_json_int(&j, "ring", (int64_t)p->len);
-		trace_json_int(&j, "fill_percent", pool_fill_percent(p));
-		trace_json_int(&j, "window", p->window);
-		trace_json_int(&j, "in_flight", p->in_flight);
-		trace_json_bool(&j, "paused", p->lim.paused);
-	} else {
-		trace_json_bool(&j, "found", false);
-	}
-	detail = trace_json_end(&j);
-	trace_event(&d->trace, now, item, "pool", detail);
-	free(detail);
-}
-
-static void trace_finished(struct daemon *d, struct push_item *item,
-			   const struct push_result *res)
-{
-	struct trace_json j;
-	int64_t now = push_now_us();
-	char *detail;
-
-	if (item->sent_at_us) {
-		trace_json_begin(&j);
-		trace_json_int(&j, "status", res->http_status);
-		trace_json_str(&j, "reason", res->reason);
-		if (res->message_id[0])
-			trace_json_str(&j, "message_id", res->message_id);
-		trace_json_int(&j, "sent_ms_after_enqueue",
-			       item->enqueued_at_us ? (item->sent_at_us -
-			       item->enqueued_at_us) / 1000 : 0);
-		trace_json_int(&j, "response_ms",
-			       (now - item->sent_at_us) / 1000);
-		detail = trace_json_end(&j);
-		trace_event(&d->trace, now, item, "response", detail);
-		free(detail);
-	}
-
-	trace_json_begin(&j);
-	trace_json_str(&j, "outcome", push_outcome_name(res->outcome));
-	trace_json_str(&j, "reason", res->reason);
-	trace_json_bool(&j, "sent", item->sent_at_us != 0);
-	trace_json_bool(&j, "throttled", res->throttled);
-	trace_json_bool(&j, "auth_failure", res->auth_failure);
-	detail = trace_json_end(&j);
-	trace_event(&d->trace, now, item, "classified", detail);
-	free(detail);
-
-	trace_json_begin(&j);
-	trace_json_bool(&j, "retry", res->outcome == PUSH_OUTCOME_RETRY);
-	trace_json_int(&j, "attempt", item->attempts);
-	if (res->outcome == PUSH_OUTCOME_RETRY && res->retry_at_us)
-		trace_json_int(&j, "retry_in_ms",
-			       (res->retry_at_us - now) / 1000);
-	detail = trace_json_end(&j);
-	trace_event(&d->trace, now, item, "retry_decision", detail);
-	free(detail);
-	trace_ack_wait(&d->trace, item, res->outcome);
-}
-
-/* ------------------------------------------------------------------ */
-/* Maintenance: rollup, partitions, retention - push.run_maintenance(), */
-/* one dispatcher at a time (it takes an advisory lock or skips).       */
-
-#define MAINT_EVERY_MS 300000
-
-static const char MAINT_SQL[] =
-	"SELECT action, object FROM push.run_maintenance()";
-
-static void on_maint_done(void *arg, const struct db_result *res)
-{
-	struct daemon *d = arg;
-
-	d->maint_inflight = false;
-	if (!db_result_ok(res)) {
-		note_db_error(d, "maintenance failed", res);
-	} else {
-		note_ok(d, "maintenance failed");
-		for (int r = 0; r < db_result_ntuples(res); r++)
-			log_info("maintenance", "action=%s object=%s",
-				 db_result_value(res, r, 0),
-				 db_result_value(res, r, 1));
-	}
-	maybe_finish_drain(d);
-}
-
-static void maint_start(struct daemon *d)
-{
-	if (d->maint_inflight || d->state != DAEMON_RUNNING ||
-	    !db_async_is_up(d->db_stats))
-		return;
-	d->maint_inflight = true;
-	if (db_async_query(d->db_stats, MAINT_SQL, 0, NULL, on_maint_done,
-			   d) < 0)
-		d->maint_inflight = false;
-}
-
-static void on_maint_timer(uv_timer_t *t)
-{
-	maint_start(t->data);
-}
-
-/* ------------------------------------------------------------------ */
-/* The Prometheus endpoint's page, rendered on each scrape.             */
-
-static void metrics_render(void *arg, struct metrics_buf *b)
-{
-	struct daemon *d = arg;
-	int in_flight = 0;
-
-	for (size_t i = 0; i < d->npools; i++)
-		in_flight += d->pools[i]->in_flight;
-	metrics_printf(b, "# HELP pgpush_info This dispatcher.\n"
-		       "# TYPE pgpush_info gauge\npgpush_info{id=\"");
-	metrics_label_value(b, d->id);
-	metrics_printf(b, "\",version=\"%s\"} 1\n", PGPUSH_VERSION);
-	metrics_printf(b, "# HELP pgpush_start_time_seconds Process start, "
-		       "Unix time.\n# TYPE pgpush_start_time_seconds gauge\n"
-		       "pgpush_start_time_seconds %.3f\n",
-		       (double)d->started_at_us / 1e6);
-	metrics_printf(b, "# HELP pgpush_claims_total Claim statements.\n"
-		       "# TYPE pgpush_claims_total counter\n"
-		       "pgpush_claims_total %" PRIu64 "\n", d->claims);
-	metrics_printf(b, "# HELP pgpush_claimed_rows_total Queue rows "
-		       "claimed.\n# TYPE pgpush_claimed_rows_total counter\n"
-		       "pgpush_claimed_rows_total %" PRIu64 "\n",
-		       d->claimed_rows);
-	metrics_printf(b, "# HELP pgpush_acks_total Ack statements "
-		       "written.\n# TYPE pgpush_acks_total counter\n"
-		       "pgpush_acks_total %" PRIu64 "\n", d->acks);
-	metrics_printf(b, "# HELP pgpush_acked_rows_total Outcomes written "
-		       "to push.deliveries.\n"
-		       "# TYPE pgpush_acked_rows_total counter\n"
-		       "pgpush_acked_rows_total %" PRIu64 "\n", d->acked_rows);
-	metrics_printf(b, "# HELP pgpush_claim_seconds_total Time from "
-		       "sending claims to their answers.\n"
-		       "# TYPE pgpush_claim_seconds_total counter\n"
-		       "pgpush_claim_seconds_total %.6f\n",
-		       (double)d->claim_us / 1e6);
-	metrics_printf(b, "# HELP pgpush_ack_seconds_total Time from "
-		       "sending acks to their answers.\n"
-		       "# TYPE pgpush_ack_seconds_total counter\n"
-		       "pgpush_ack_seconds_total %.6f\n",
-		       (double)d->ack_us / 1e6);
-	metrics_printf(b, "# HELP pgpush_slow_statements_total Claims and "
-		       "acks that took %d ms or more.\n"
-		       "# TYPE pgpush_slow_statements_total counter\n"
-		       "pgpush_slow_statements_total %" PRIu64 "\n",
-		       SLOW_SQL_US / 1000, d->slow_sql);
-	metrics_printf(b, "# HELP pgpush_ack_backlog Outcomes waiting to be "
-		       "written.\n# TYPE pgpush_ack_backlog gauge\n"
-		       "pgpush_ack_backlog %zu\n",
-		       d->ack.len + d->ack_busy.len);
-	metrics_printf(b, "# HELP pgpush_in_flight Provider requests in "
-		       "flight.\n# TYPE pgpush_in_flight gauge\n"
-		       "pgpush_in_flight %d\n", in_flight);
-	metrics_printf(b, "# HELP pgpush_pools Active pools.\n"
-		       "# TYPE pgpush_pools gauge\npgpush_pools %zu\n",
-		       d->npools);
-	metrics_printf(b, "# HELP pgpush_pg_connections Postgres connections "
-		       "up.\n# TYPE pgpush_pg_connections gauge\n"
-		       "pgpush_pg_connections %d\n",
-		       db_async_is_up(d->db_listen) +
-		       db_async_is_up(d->db_claim) +
-		       db_async_is_up(d->db_ack) + db_async_is_up(d->db_stats));
-	metrics_printf(b, "# HELP pgpush_pool_ring Pushes waiting in a pool's "
-		       "ring.\n# TYPE pgpush_pool_ring gauge\n");
-	for (size_t i = 0; i < d->npools; i++)
-		metrics_printf(b, "pgpush_pool_ring{app_id=\"%d\","
-			       "platform=\"%s\"} %zu\n", d->pools[i]->app_id,
-			       push_platform_name(d->pools[i]->platform),
-			       d->pools[i]->len);
-	metrics_printf(b, "# HELP pgpush_pool_fill_percent Ring fill.\n"
-		       "# TYPE pgpush_pool_fill_percent gauge\n");
-	for (size_t i = 0; i < d->npools; i++)
-		metrics_printf(b, "pgpush_pool_fill_percent{app_id=\"%d\","
-			       "platform=\"%s\"} %d\n", d->pools[i]->app_id,
-			       push_platform_name(d->pools[i]->platform),
-			       pool_fill_percent(d->pools[i]));
-	metrics_printf(b, "# HELP pgpush_pool_in_flight Requests in flight "
-		       "per pool.\n# TYPE pgpush_pool_in_flight gauge\n");
-	for (size_t i = 0; i < d->npools; i++)
-		metrics_printf(b, "pgpush_pool_in_flight{app_id=\"%d\","
-			       "platform=\"%s\"} %d\n", d->pools[i]->app_id,
-			       push_platform_name(d->pools[i]->platform),
-			       d->pools[i]->in_flight);
-	metrics_printf(b, "# HELP pgpush_debug_events_total Trace events of "
-		       "debug pushes, by fate.\n"
-		       "# TYPE pgpush_debug_events_total counter\n"
-		       "pgpush_debug_events_total{state=\"recorded\"} %" PRIu64
-		       "\npgpush_debug_events_total{state=\"written\"} %" PRIu64
-		       "\npgpush_debug_events_total{state=\"dropped\"} %" PRIu64
-		       "\n", d->trace.events, d->trace.written,
-		       d->trace.dropped);
-	if (d->http != NULL) {
-		struct http_stats hs;
-
-		http_get_stats(d->http, &hs);
-		metrics_printf(b, "# HELP pgpush_http_requests_total Provider "
-			       "requests finished (answered or not).\n"
-			       "# TYPE pgpush_http_requests_total counter\n"
-			       "pgpush_http_requests_total %" PRIu64 "\n",
-			       hs.completed);
-		metrics_printf(b, "# HELP pgpush_http_connects_total Provider "
-			       "connections opened.\n"
-			       "# TYPE pgpush_http_connects_total counter\n"
-			       "pgpush_http_connects_total %" PRIu64 "\n",
-			       hs.connects);
-		metrics_printf(b, "# HELP pgpush_http_turned_back_total "
-			       "Requests held back from a connection that had "
-			       "not answered yet (APNs token auth).\n"
-			       "# TYPE pgpush_http_turned_back_total counter\n"
-			       "pgpush_http_turned_back_total %" PRIu64 "\n",
-			       hs.turned_back);
-		metrics_printf(b, "# HELP pgpush_http_requeued_total "
-			       "Requests that waited past the connect timeout "
-			       "for a free stream and were queued again (not "
-			       "failed).\n"
-			       "# TYPE pgpush_http_requeued_total counter\n"
-			       "pgpush_http_requeued_total %" PRIu64 "\n",
-			       hs.requeued);
-		metrics_printf(b, "# HELP pgpush_http_rebuilds_total Times a "
-			       "provider only failed and its connections were "
-			       "rebuilt.\n"
-			       "# TYPE pgpush_http_rebuilds_total counter\n"
-			       "pgpush_http_rebuilds_total %" PRIu64 "\n",
-			       hs.rebuilds);
-	}
-	stats_render_metrics(&d->stats, b);
-}
-
-static const char HEARTBEAT_SQL[] =
-	"INSERT INTO push.dispatchers AS x (id, host, pid, version, state,"
-	" started_at, heartbeat_at, stopped_at, cpu_user_seconds,"
-	" cpu_system_seconds, rss_bytes, open_fds, pg_connections, pools,"
-	" in_flight, queue_depth, claims_per_second, acks_per_second,"
-	" pool_detail, last_error, heartbeat_interval_ms)"
-	" VALUES ($1, $2, $3::int, $4, $5, to_timestamp($6::bigint / 1e6),"
-	"  now(), CASE WHEN $5 = 'stopped' THEN now() END, $7::float8,"
-	"  $8::float8, $9::bigint, $10::int, $11::int, $12::int, $13::int,"
-	"  (SELECT greatest(reltuples, 0)::bigint FROM pg_class"
-	"   WHERE oid = 'push.queue'::regclass),"
-	"  $14::float8, $15::float8, $16::jsonb, nullif($17, ''), $18::int)"
-	" ON CONFLICT (id) DO UPDATE SET state = EXCLUDED.state,"
-	"  heartbeat_at = now(), stopped_at = EXCLUDED.stopped_at,"
-	"  cpu_user_seconds = EXCLUDED.cpu_user_seconds,"
-	"  cpu_system_seconds = EXCLUDED.cpu_system_seconds,"
-	"  rss_bytes = EXCLUDED.rss_bytes, open_fds = EXCLUDED.open_fds,"
-	"  pg_connections = EXCLUDED.pg_connections, pools = EXCLUDED.pools,"
-	"  in_flight = EXCLUDED.in_flight, queue_depth = EXCLUDED.queue_depth,"
-	"  claims_per_second = EXCLUDED.claims_per_second,"
-	"  acks_per_second = EXCLUDED.acks_per_second,"
-	"  pool_detail = EXCLUDED.pool_detail,"
-	"  last_error = EXCLUDED.last_error,"
-	"  heartbeat_interval_ms = EXCLUDED.heartbeat_interval_ms";
-
-static long rss_bytes(void)
-{
-	long pages = 0, resident = 0;
-	FILE *f = fopen("/proc/self/statm", "r");
-
-	if (f == NULL)
-		return 0;
-	if (fscanf(f, "%ld %ld", &pages, &resident) != 2)
-		resident = 0;
-	fclose(f);
-	return resident * sysconf(_SC_PAGESIZE);
-}
-
-static int open_fds(void)
-{
-	DIR *dir = opendir("/proc/self/fd");
-	int n = 0;
-
-	if (dir == NULL)
-		return 0;
-	while (readdir(dir) != NULL)
-		n++;
-	closedir(dir);
-	return n > 3 ? n - 3 : 0;   /* ., .. and the directory's own fd */
-}
-
-static void on_heartbeat_done(void *arg, const struct db_result *res)
-{
-	struct daemon *d = arg;
-
-	d->heartbeat_inflight = false;
-	if (!db_result_ok(res)) {
-		note_db_error(d, "heartbeat failed", res);
-	} else {
-		note_ok(d, "heartbeat failed");
-		if (d->state != DAEMON_RUNNING && d->final_writes_done)
-			log_debug("final heartbeat written", NULL);
-	}
-	maybe_finish_drain(d);
+	snapshot(arg, &s);
+	metrics_page_render(&s, b);
+	free((void *)s.pools);
 }
 
 static void heartbeat(struct daemon *d)
 {
-	struct rusage ru;
-	char v[18][64];
-	const char *params[18];
-	int in_flight = 0, conns = 0;
-	int64_t now = push_now_us();
-	double secs = d->last_hb_us ? (double)(now - d->last_hb_us) / 1e6 : 0;
-	struct sqlarr detail = {0};
+	struct obs_snapshot s;
 
-	if (d->heartbeat_inflight)
-		return;
-	/* Stopping: a heartbeat queued on a connection that is down would
-	 * hold the exit until its next attempt (up to 30 s away). */
-	if (d->state != DAEMON_RUNNING && !db_async_is_up(d->db_stats))
-		return;
-	getrusage(RUSAGE_SELF, &ru);
-	for (size_t i = 0; i < d->npools; i++)
-		in_flight += d->pools[i]->in_flight;
-	conns = db_async_is_up(d->db_listen) + db_async_is_up(d->db_claim) +
-		db_async_is_up(d->db_ack) + db_async_is_up(d->db_stats);
-
-	/* Per-pool sizes as a JSON array (built by hand: numbers only). */
-	size_t cap = 64 + d->npools * 160;
-	char *json = mem_alloc(cap);
-	size_t off = (size_t)snprintf(json, cap, "[");
-	for (size_t i = 0; i < d->npools; i++) {
-		struct pool *p = d->pools[i];
-		off += (size_t)snprintf(json + off, cap - off,
-			"%s{\"app_id\":%d,\"platform\":\"%s\",\"ring\":%zu,"
-			"\"fill_percent\":%d,\"window\":%d,\"in_flight\":%d,"
-			"\"paused\":%s}", i ? "," : "", p->app_id,
-			push_platform_name(p->platform), p->len,
-			pool_fill_percent(p), p->window, p->in_flight,
-			p->lim.paused ? "true" : "false");
-	}
-	snprintf(json + off, cap - off, "]");
-	(void)detail;
-
-	snprintf(v[2], 64, "%d", (int)getpid());
-	snprintf(v[5], 64, "%" PRId64, d->started_at_us);
-	snprintf(v[6], 64, "%.3f", (double)ru.ru_utime.tv_sec +
-		 (double)ru.ru_utime.tv_usec / 1e6);
-	snprintf(v[7], 64, "%.3f", (double)ru.ru_stime.tv_sec +
-		 (double)ru.ru_stime.tv_usec / 1e6);
-	snprintf(v[8], 64, "%ld", rss_bytes());
-	snprintf(v[9], 64, "%d", open_fds());
-	snprintf(v[10], 64, "%d", conns);
-	snprintf(v[11], 64, "%zu", d->npools);
-	snprintf(v[12], 64, "%d", in_flight);
-	snprintf(v[13], 64, "%.1f", secs > 0
-		 ? (double)(d->claimed_rows - d->claims_at_last_hb) / secs : 0);
-	snprintf(v[14], 64, "%.1f", secs > 0
-		 ? (double)(d->acked_rows - d->acked_at_last_hb) / secs : 0);
-	params[0] = d->id;
-	params[1] = d->host;
-	params[2] = v[2];
-	params[3] = PGPUSH_VERSION;
-	params[4] = d->state == DAEMON_RUNNING ? "running"
-		    : d->final_writes_done ? "stopped" : "draining";
-	params[5] = v[5];
-	for (int k = 6; k <= 14; k++)
-		params[k] = v[k];
-	params[15] = json;
-	/* Written means heartbeats work again: not its own error. */
-	params[16] = d->last_error_what != NULL &&
-		     strcmp(d->last_error_what, "heartbeat failed") == 0
-		     ? "" : d->last_error;
-	snprintf(v[17], 64, "%d", d->opts->heartbeat_interval_ms);
-	params[17] = v[17];
-	d->claims_at_last_hb = d->claimed_rows;
-	d->acked_at_last_hb = d->acked_rows;
-	d->last_hb_us = now;
-	d->heartbeat_inflight = true;
-	if (db_async_exec_prepared(d->db_stats, "heartbeat", 18, params,
-				   on_heartbeat_done, d) < 0)
-		d->heartbeat_inflight = false;
-	free(json);
+	snapshot(d, &s);
+	heartbeat_send(&d->hb, &s);
+	free((void *)s.pools);
 }
 
 static void on_heartbeat_timer(uv_timer_t *t)
@@ -1480,29 +242,30 @@ static void on_heartbeat_timer(uv_timer_t *t)
 	heartbeat(t->data);
 }
 
-/* ------------------------------------------------------------------ */
-/* Postgres connections.                                                */
-
-static void on_listen_done(void *arg, const struct db_result *res)
+static void on_stats_timer(uv_timer_t *t)
 {
-	if (!db_result_ok(res))
-		note_db_error(arg, "LISTEN failed", res);
-	else
-		note_ok(arg, "LISTEN failed");
+	struct daemon *d = t->data;
+
+	writer_flush(&d->stats_w);
+	writer_flush(&d->trace_w);
 }
 
-static void pg_maybe_back(struct daemon *d);
+static void on_config_timer(uv_timer_t *t)
+{
+	struct daemon *d = t->data;
+
+	pools_load(&d->pools);
+}
+
+/* ------------------------------------------------------------------ */
+/* Postgres sessions coming up (conns.c has set them up), and NOTIFY.   */
 
 static void on_listen_ready(void *arg)
 {
 	struct daemon *d = arg;
 
-	pg_maybe_back(d);
-	db_async_query(d->db_listen,
-		       "LISTEN pgpush_enqueue; LISTEN pgpush_config", 0, NULL,
-		       on_listen_done, d);
 	/* Anything enqueued while we were not listening: look now. */
-	config_load(d);
+	pools_load(&d->pools);
 	daemon_kick(d);
 }
 
@@ -1512,51 +275,27 @@ static void on_notify(void *arg, const char *channel, const char *payload)
 
 	(void)payload;
 	if (strcmp(channel, "pgpush_config") == 0)
-		config_load(d);
+		pools_load(&d->pools);
 	else
 		daemon_kick(d);
 }
 
-static void on_session_set(void *arg, const struct db_result *res)
+/* The claim or ack session is (back) up. */
+static void on_work_ready(void *arg)
 {
-	(void)arg;
-	/* Not fatal: the statements run as well with per-call plans. */
-	if (db_result_status(res) == DB_ERR_QUERY)
-		log_warn("session settings refused", "sql=\"%s\" error=%s",
-			 WORK_SESSION_SQL, db_result_error(res));
-}
+	struct daemon *d = arg;
 
-static void on_work_ready(struct daemon *d, struct db_async *conn)
-{
-	pg_maybe_back(d);
-	/* First on the new session, before the flushes below. */
-	db_async_query(conn, WORK_SESSION_SQL, 0, NULL, on_session_set, d);
 	/* Buffered outcomes survive a reconnect: write them now. */
-	ack_flush(d);
-	release_flush(d);
+	writer_flush(&d->ack.w);
+	release_flush(&d->release);
 	daemon_kick(d);
-}
-
-static void on_claim_ready(void *arg)
-{
-	struct daemon *d = arg;
-
-	on_work_ready(d, d->db_claim);
-}
-
-static void on_ack_ready(void *arg)
-{
-	struct daemon *d = arg;
-
-	on_work_ready(d, d->db_ack);
 }
 
 static void on_stats_ready(void *arg)
 {
 	struct daemon *d = arg;
 
-	pg_maybe_back(d);
-	if (!d->config_loaded) {
+	if (!d->pools.loaded) {
 		/*
 		 * Maintenance first: it makes today's deliveries partition
 		 * when there is none (a new database, a long stop), and doing
@@ -1564,129 +303,28 @@ static void on_stats_ready(void *arg)
 		 * the ack once.  Queries on a connection run in order, and
 		 * nothing is claimed before the configuration is loaded.
 		 */
-		maint_start(d);
-		config_load(d);
+		maint_start(&d->maint);
+		pools_load(&d->pools);
 	}
 	heartbeat(d);
-}
-
-/* The largest backoff step among the connections (0: all up). */
-static uint64_t pg_backoff_step_ms(struct daemon *d)
-{
-	struct db_async *c[] = { d->db_listen, d->db_claim, d->db_ack,
-				 d->db_stats };
-	uint64_t step = 0;
-
-	for (size_t i = 0; i < sizeof c / sizeof *c; i++) {
-		uint64_t s = c[i] != NULL ? db_async_backoff_step_ms(c[i]) : 0;
-		if (s > step)
-			step = s;
-	}
-	return step;
-}
-
-/*
- * A connection went down or an attempt failed.  All four connections
- * fail together when the server is away, each attempt of each one ends
- * here, so this says it once when Postgres becomes unreachable (or the
- * cause changes), then at most once per backoff step (100 ms doubling to
- * 30 s), with what to do about the common causes.
- */
-static void on_db_down(void *arg, const char *error)
-{
-	struct daemon *d = arg;
-	uint64_t step = pg_backoff_step_ms(d);
-	int64_t now = push_now_us();
-	const char *hint = db_connect_hint(error);
-
-	set_last_error(d, "postgres connection down", error);
-	if (d->state == DAEMON_CLOSING)
-		return;
-	if (d->pg_down && hint == d->pg_said_hint &&
-	    step <= d->pg_said_step_ms &&
-	    now - d->pg_said_us < (int64_t)step * 1000)
-		return;
-	if (!d->pg_down)
-		d->pg_down_since_us = now;
-	log_warn(d->pg_down ? "postgres still unreachable"
-			    : "postgres unreachable",
-		 "error=%s down_s=%lld retry_in_ms=%llu hint=%s",
-		 error, (long long)((now - d->pg_down_since_us) / 1000000),
-		 (unsigned long long)step,
-		 hint != NULL ? hint : "outcomes wait in memory, nothing is "
-		 "claimed until it is back");
-	d->pg_down = true;
-	d->pg_said_step_ms = step;
-	d->pg_said_us = now;
-	d->pg_said_hint = hint;
-}
-
-/* A connection is up: once all are, say so (once) and clear the error. */
-static void pg_maybe_back(struct daemon *d)
-{
-	if (!db_async_is_up(d->db_listen) || !db_async_is_up(d->db_claim) ||
-	    !db_async_is_up(d->db_ack) || !db_async_is_up(d->db_stats))
-		return;
-	note_ok(d, "postgres connection down");
-	if (!d->pg_down)
-		return;
-	d->pg_down = false;
-	d->pg_said_hint = NULL;
-	log_info("postgres reachable again", "down_s=%lld",
-		 (long long)((push_now_us() - d->pg_down_since_us) / 1000000));
-}
-
-static int open_db(struct daemon *d, struct db_async **out, const char *name,
-		   void (*on_ready)(void *), char *err, size_t errlen)
-{
-	struct db_async_opts o;
-	char conninfo[8192];
-
-	memset(&o, 0, sizeof o);
-	o.name = name;
-	o.on_ready = on_ready;
-	o.on_notify = on_notify;
-	o.on_down = on_db_down;
-	o.arg = d;
-	if (strcmp(name, "claim") == 0)
-		o.pipeline = CLAIMS_MAX;
-	/* A trailing application_name overrides one in the user's string
-	 * only when it is a keyword/value string; a URI keeps its own. */
-	if (strstr(d->opts->conninfo, "://") != NULL)
-		snprintf(conninfo, sizeof conninfo, "%s", d->opts->conninfo);
-	else
-		snprintf(conninfo, sizeof conninfo,
-			 "%s application_name='pgpushd %s'",
-			 d->opts->conninfo, name);
-	int rc = db_async_open(out, &d->loop, conninfo, &o, err, errlen);
-	memset(conninfo, 0, sizeof conninfo);
-	if (rc == 0)
-		d->dbs_open++;
-	return rc;
-}
-
-static void on_db_closed(void *arg)
-{
-	struct daemon *d = arg;
-
-	d->dbs_open--;
 }
 
 /* ------------------------------------------------------------------ */
 /* Ticks, signals, shutdown.                                            */
 
-static bool all_pools_idle(struct daemon *d)
-{
-	for (size_t i = 0; i < d->npools; i++)
-		if (!pool_idle(d->pools[i]))
-			return false;
-	for (size_t i = 0; i < d->nretired; i++)
-		if (!pool_idle(d->retired[i]))
-			return false;
-	return true;
-}
-
 static void close_handles(struct daemon *d);
+
+/* Whether the last writes are still going (or waiting to go). */
+static bool still_writing(struct daemon *d)
+{
+	struct writer *w[] = { &d->ack.w, &d->release.w, &d->stats_w,
+			       &d->trace_w };
+
+	for (size_t i = 0; i < sizeof w / sizeof *w; i++)
+		if (writer_busy(w[i]) || writer_waiting(w[i]) > 0)
+			return true;
+	return heartbeat_busy(&d->hb) || maint_busy(&d->maint);
+}
 
 /*
  * One pass of the drain: cancel what outlived --drain-timeout-ms, start
@@ -1697,7 +335,9 @@ static void close_handles(struct daemon *d);
  */
 static void drain_step(struct daemon *d)
 {
-	if (!all_pools_idle(d)) {
+	int64_t hard_deadline = d->drain_deadline_us + HARD_DEADLINE_US;
+
+	if (!pools_idle(&d->pools)) {
 		if (push_now_us() < d->drain_deadline_us || d->http_closed)
 			return;
 		if (!d->drain_cancelled) {
@@ -1707,36 +347,27 @@ static void drain_step(struct daemon *d)
 			d->drain_cancelled = true;
 			log_warn("drain timeout: cancelling requests in flight",
 				 NULL);
-			for (size_t i = 0; i < d->npools; i++)
-				pool_close_cred(d->pools[i]);
-			for (size_t i = 0; i < d->nretired; i++)
-				pool_close_cred(d->retired[i]);
+			pools_close_creds(&d->pools);
 		}
 		/* Cancelling finishes every send before it returns; should
 		 * one still be out, stop waiting at the hard deadline. */
-		if (!all_pools_idle(d) &&
-		    push_now_us() < d->drain_deadline_us + 5000000)
+		if (!pools_idle(&d->pools) && push_now_us() < hard_deadline)
 			return;
 	}
-	if (d->ack.len > 0)
-		ack_flush(d);
-	if (d->release_n > 0)
-		release_flush(d);
-	if (d->stats.len > 0)
-		stats_flush(d);
-	if (d->trace.len > 0 && !d->ack_inflight && d->ack.len == 0)
-		trace_flush(d);
-	if (d->ack_inflight || d->release_inflight || d->stats_inflight ||
-	    d->heartbeat_inflight || d->ack.len > 0 || d->release_n > 0 ||
-	    d->stats.len > 0 || d->trace_inflight || d->trace.len > 0 ||
-	    d->maint_inflight) {
+	writer_flush(&d->ack.w);
+	release_flush(&d->release);
+	writer_flush(&d->stats_w);
+	/* Debug pushes' "acked" events come with their acks: events last. */
+	if (!writer_busy(&d->ack.w) && writer_waiting(&d->ack.w) == 0)
+		writer_flush(&d->trace_w);
+	if (still_writing(d)) {
 		/* Still writing; if Postgres is gone, give up at the hard
 		 * deadline (leases expire and another dispatcher retries). */
-		if (push_now_us() < d->drain_deadline_us + 5000000)
+		if (push_now_us() < hard_deadline)
 			return;
 		log_error("exiting with unwritten outcomes",
-			  "acks=%zu releases=%zu", d->ack.len + d->ack_busy.len,
-			  d->release_n + d->release_busy_n);
+			  "acks=%zu releases=%zu", acker_backlog(&d->ack),
+			  release_backlog(&d->release));
 	} else if (!d->final_writes_done) {
 		d->final_writes_done = true;
 		heartbeat(d);   /* state stopped */
@@ -1766,11 +397,7 @@ static void on_tick(uv_timer_t *t)
 	struct daemon *d = t->data;
 	int64_t now = push_now_us();
 
-	for (size_t i = 0; i < d->npools; i++) {
-		pool_tick(d->pools[i], now);
-		pool_pump(d->pools[i], now);
-	}
-	free_idle_retired(d);
+	pools_tick(&d->pools, now);
 	if (d->state == DAEMON_RUNNING)
 		faults_tick(&d->faults, now);
 	maybe_finish_drain(d);
@@ -1782,13 +409,16 @@ static void start_drain(struct daemon *d, const char *why)
 		return;
 	log_info("shutting down", "signal=%s", why);
 	set_state(d, DAEMON_DRAINING);
+	claimer_stop(&d->claimer);
+	finish_stop(&d->finisher);
+	pools_stop(&d->pools);
+	maint_stop(&d->maint);
 	d->drain_deadline_us = push_now_us() +
 			       (int64_t)d->opts->drain_timeout_ms * 1000;
 	uv_timer_stop(&d->poll_timer);
 	uv_timer_stop(&d->kick_timer);
 	uv_timer_stop(&d->config_timer);
-	for (size_t i = 0; i < d->npools; i++)
-		pool_give_back(d, d->pools[i]);
+	pools_give_back_all(&d->pools);
 	maybe_finish_drain(d);
 }
 
@@ -1798,7 +428,7 @@ static void on_signal(uv_signal_t *s, int signum)
 
 	if (signum == SIGHUP) {
 		log_info("reloading configuration", "signal=HUP");
-		config_load(d);
+		pools_load(&d->pools);
 		return;
 	}
 	start_drain(d, signum == SIGTERM ? "TERM" : "INT");
@@ -1814,65 +444,22 @@ static void close_handles(struct daemon *d)
 	if (d->state == DAEMON_CLOSING)
 		return;
 	set_state(d, DAEMON_CLOSING);
-	/* Close every credential before freeing any pool: a cancelled
-	 * send's result goes through on_pool_finish, which may look at the
-	 * pools. */
-	for (size_t i = 0; i < d->npools; i++)
-		pool_close_cred(d->pools[i]);
-	for (size_t i = 0; i < d->nretired; i++)
-		pool_close_cred(d->retired[i]);
-	for (size_t i = 0; i < d->npools; i++)
-		pool_free(d->pools[i]);
-	d->npools = 0;
-	for (size_t i = 0; i < d->nretired; i++)
-		pool_free(d->retired[i]);
-	d->nretired = 0;
+	pools_free(&d->pools);
 	uv_timer_t *timers[] = { &d->kick_timer, &d->poll_timer,
-				 &d->tick_timer, &d->ack_timer,
-				 &d->stats_timer, &d->heartbeat_timer,
-				 &d->config_timer };
+				 &d->tick_timer, &d->stats_timer,
+				 &d->heartbeat_timer, &d->config_timer };
 	for (size_t i = 0; i < sizeof timers / sizeof *timers; i++)
 		uv_close((uv_handle_t *)timers[i], NULL);
-	uv_close((uv_handle_t *)&d->maint_timer, NULL);
+	writer_close(&d->ack.w);
+	maint_close(&d->maint);
 	metrics_close(d->metrics);
 	d->metrics = NULL;
 	uv_close((uv_handle_t *)&d->sig_term, NULL);
 	uv_close((uv_handle_t *)&d->sig_int, NULL);
 	uv_close((uv_handle_t *)&d->sig_hup, NULL);
-	db_async_close(d->db_listen, on_db_closed, d);
-	db_async_close(d->db_claim, on_db_closed, d);
-	db_async_close(d->db_ack, on_db_closed, d);
-	db_async_close(d->db_stats, on_db_closed, d);
+	conns_close(&d->conns, true);
 	http_close(d->http, on_http_closed, d);
 	d->http_closed = true;
-}
-
-/* faults.h hooks: an auto-ban written to push.apps applies at once (the
- * NOTIFY reload confirms it); a held critical app gives its waiting
- * pushes back. */
-static void on_fault_ban(void *arg, int32_t app_id, int64_t until_us,
-			 const char *reason)
-{
-	struct daemon *d = arg;
-
-	for (size_t i = 0; i < d->npools; i++) {
-		struct pool *p = d->pools[i];
-		if (p->app_id != app_id)
-			continue;
-		p->lim.banned_until_us = until_us;
-		snprintf(p->lim.ban_reason, sizeof p->lim.ban_reason, "%s",
-			 reason);
-		pool_pump(p, push_now_us());
-	}
-}
-
-static void on_fault_hold(void *arg, int32_t app_id)
-{
-	struct daemon *d = arg;
-
-	for (size_t i = 0; i < d->npools; i++)
-		if (d->pools[i]->app_id == app_id)
-			pool_give_back(d, d->pools[i]);
 }
 
 static void raise_nofile_limit(void)
@@ -1886,11 +473,128 @@ static void raise_nofile_limit(void)
 	}
 }
 
+static int start_http(struct daemon *d)
+{
+	const struct cli_opts *opts = d->opts;
+	struct http_opts ho;
+
+	memset(&ho, 0, sizeof ho);
+	ho.max_host_connections = opts->max_host_connections;
+	/* Keep an easy handle for every request a full window may have in
+	 * flight: a new handle costs libcurl its buffers and options anew
+	 * for every request over the free list's size. */
+	ho.free_handles = 1024;
+	ho.connect_timeout_ms = opts->connect_timeout_ms;
+	ho.request_timeout_ms = opts->request_timeout_ms;
+	ho.rebuild_after_ms = opts->rebuild_after_ms;
+	ho.threads = (unsigned)opts->http_threads;
+	ho.h2_direct = opts->h2_direct != 0;
+	if (http_new(&d->http, &d->loop, &ho) < 0)
+		return -1;
+	d->env.loop = &d->loop;
+	d->env.http = d->http;
+	d->env.connect_timeout_ms = opts->connect_timeout_ms;
+	d->env.request_timeout_ms = opts->request_timeout_ms;
+	d->env.max_attempts = 8;
+	d->env.trace = finish_on_sender_trace;
+	d->env.trace_arg = &d->trace;
+	return 0;
+}
+
+/* The pipeline's modules, wired to each other and to this loop. */
+static void wire_modules(struct daemon *d)
+{
+	const struct cli_opts *opts = d->opts;
+	struct db_async *ackc = d->conns.db[CONNS_ACK];
+	struct db_async *stats = d->conns.db[CONNS_STATS];
+	struct ack_hooks ah = { &d->finisher, finish_on_acked,
+				finish_on_ack_freed };
+	struct pools_hooks ph = { finish_on_pool, &d->finisher, daemon_kick,
+				  d };
+	struct faults_hooks fh = { &d->pools, pools_ban, pools_hold };
+
+	acker_init(&d->ack, d->id, &d->loop, ackc, &d->health, &ah,
+		   on_write_answer, d);
+	release_init(&d->release, d->id, ackc, &d->health, on_write_answer,
+		     d);
+	stats_writer_init(&d->stats_w, &d->stats, stats, &d->health,
+			  on_write_answer, d);
+	d->trace.owner = d->id;
+	trace_writer_init(&d->trace_w, &d->trace, stats, &d->health,
+			  on_write_answer, d);
+	heartbeat_init(&d->hb, stats, &d->health, on_write_answer, d);
+	maint_init(&d->maint, &d->loop, stats, &d->health, on_write_answer,
+		   d);
+	d->finisher = (struct finisher){
+		.ack = &d->ack, .stats = &d->stats, .trace = &d->trace,
+		.release = &d->release, .faults = &d->faults,
+		.pools = &d->pools, .gate = &d->gate, .sqltime = &d->sqltime,
+		.ask = stats, .id = d->id,
+		.ack_interval_ms = (uint64_t)opts->ack_interval_ms,
+		.arg = d, .finished = on_finished, .kick = daemon_kick,
+	};
+	faults_init(&d->faults, stats, d->id, opts->lease_seconds,
+		    opts->heartbeat_interval_ms, &fh);
+	faults_prepare(&d->faults);
+	pools_init(&d->pools, stats, &d->env, &d->gate, &d->release,
+		   &d->faults, &d->health, &ph);
+	struct claimer_deps cd = {
+		.id = d->id, .lease_seconds = opts->lease_seconds,
+		.request_timeout_ms = opts->request_timeout_ms,
+		.batch_size = opts->batch_size,
+		.conn = d->conns.db[CONNS_CLAIM], .ask = stats,
+		.pools = &d->pools, .faults = &d->faults,
+		.release = &d->release, .ack = &d->ack,
+		.finisher = &d->finisher, .health = &d->health,
+		.sqltime = &d->sqltime, .kick = daemon_kick, .kick_arg = d,
+	};
+	claimer_init(&d->claimer, &cd);
+}
+
+static void start_timers(struct daemon *d)
+{
+	const struct cli_opts *opts = d->opts;
+	uv_timer_t *timers[] = { &d->kick_timer, &d->poll_timer,
+				 &d->tick_timer, &d->stats_timer,
+				 &d->heartbeat_timer, &d->config_timer };
+
+	for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
+		uv_timer_init(&d->loop, timers[i]);
+		timers[i]->data = d;
+	}
+	uv_timer_start(&d->poll_timer, on_poll,
+		       (uint64_t)opts->poll_interval_ms, 0);
+	uv_timer_start(&d->tick_timer, on_tick, TICK_MS, TICK_MS);
+	/* --stats-interval-ms 0: no stats; the timer still writes the
+	 * debug events, every second. */
+	d->stats.off = opts->stats_interval_ms == 0;
+	uint64_t stats_ms = opts->stats_interval_ms > 0
+		? (uint64_t)opts->stats_interval_ms : 1000;
+	uv_timer_start(&d->stats_timer, on_stats_timer, stats_ms, stats_ms);
+	uv_timer_start(&d->heartbeat_timer, on_heartbeat_timer,
+		       (uint64_t)opts->heartbeat_interval_ms,
+		       (uint64_t)opts->heartbeat_interval_ms);
+	uv_timer_start(&d->config_timer, on_config_timer, CONFIG_EVERY_MS,
+		       CONFIG_EVERY_MS);
+	uv_signal_init(&d->loop, &d->sig_term);
+	uv_signal_init(&d->loop, &d->sig_int);
+	uv_signal_init(&d->loop, &d->sig_hup);
+	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
+	uv_signal_start(&d->sig_term, on_signal, SIGTERM);
+	uv_signal_start(&d->sig_int, on_signal, SIGINT);
+	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+}
+
 int daemon_run(const struct cli_opts *opts)
 {
 	struct daemon *d = mem_alloc_zero(1, sizeof *d);
 	char err[512];
 	int rc = CLI_EXIT_FAILURE;
+	struct conns_hooks ch = {
+		.arg = d, .notify = on_notify,
+		.ready = { on_listen_ready, on_work_ready, on_work_ready,
+			   on_stats_ready },
+	};
 
 	d->opts = opts;
 	d->state = DAEMON_RUNNING;
@@ -1907,8 +611,6 @@ int daemon_run(const struct cli_opts *opts)
 	d->host[sizeof d->host - 1] = '\0';
 	snprintf(d->id, sizeof d->id, "%s:%d:%" PRId64, d->host, (int)getpid(),
 		 d->started_at_us / 1000000);
-	snprintf(d->lease_seconds, sizeof d->lease_seconds, "%d",
-		 opts->lease_seconds);
 	srand((unsigned)(d->started_at_us ^ getpid()));
 	raise_nofile_limit();
 
@@ -1917,48 +619,15 @@ int daemon_run(const struct cli_opts *opts)
 		free(d);
 		return CLI_EXIT_FAILURE;
 	}
-	struct http_opts ho;
-	memset(&ho, 0, sizeof ho);
-	ho.max_host_connections = opts->max_host_connections;
-	/* Keep an easy handle for every request a full window may have in
-	 * flight: a new handle costs libcurl its buffers and options anew
-	 * for every request over the free list's size. */
-	ho.free_handles = 1024;
-	ho.connect_timeout_ms = opts->connect_timeout_ms;
-	ho.request_timeout_ms = opts->request_timeout_ms;
-	ho.rebuild_after_ms = opts->rebuild_after_ms;
-	ho.threads = (unsigned)opts->http_threads;
-	ho.h2_direct = opts->h2_direct != 0;
-	if (http_new(&d->http, &d->loop, &ho) < 0) {
+	if (start_http(d) < 0) {
 		log_error("cannot start the HTTP client", NULL);
 		goto out_loop;
 	}
-	d->env.loop = &d->loop;
-	d->env.http = d->http;
-	d->env.connect_timeout_ms = opts->connect_timeout_ms;
-	d->env.request_timeout_ms = opts->request_timeout_ms;
-	d->env.max_attempts = 8;
-	d->env.trace = on_sender_trace;
-	d->env.trace_arg = d;
-
-	if (open_db(d, &d->db_listen, "listener", on_listen_ready, err,
-		    sizeof err) < 0 ||
-	    open_db(d, &d->db_claim, "claim", on_claim_ready, err,
-		    sizeof err) < 0 ||
-	    open_db(d, &d->db_ack, "ack", on_ack_ready, err, sizeof err) < 0 ||
-	    open_db(d, &d->db_stats, "stats", on_stats_ready, err,
-		    sizeof err) < 0) {
+	if (conns_open(&d->conns, &d->loop, opts->conninfo, CLAIMS_MAX,
+		       &d->health, &ch, err, sizeof err) < 0) {
 		log_error("bad connection string", "error=%s", err);
 		goto out_close;
 	}
-	db_async_prepare_once(d->db_claim, "claim", CLAIM_SQL, CLAIM_NPARAMS);
-	db_async_prepare_once(d->db_ack, "ack", ACK_SQL, ACK_NPARAMS);
-	db_async_prepare_once(d->db_ack, "release", RELEASE_SQL,
-			      RELEASE_NPARAMS);
-	db_async_prepare_once(d->db_stats, "stats", STATS_UPSERT_SQL, 12);
-	db_async_prepare_once(d->db_stats, "heartbeat", HEARTBEAT_SQL, 18);
-	db_async_prepare_once(d->db_stats, "trace", TRACE_INSERT_SQL,
-			      TRACE_NPARAMS);
 	if (opts->metrics_listen && opts->metrics_listen[0]) {
 		if (metrics_start(&d->metrics, &d->loop, opts->metrics_listen,
 				  metrics_render, d, err, sizeof err) < 0) {
@@ -1967,82 +636,34 @@ int daemon_run(const struct cli_opts *opts)
 		}
 		log_info("serving metrics", "listen=%s", opts->metrics_listen);
 	}
-	struct faults_hooks fh = { d, on_fault_ban, on_fault_hold };
-	faults_init(&d->faults, d->db_stats, d->id, opts->lease_seconds,
-		    opts->heartbeat_interval_ms, &fh);
-	faults_prepare(&d->faults);
-
-	uv_timer_t *timers[] = { &d->kick_timer, &d->poll_timer,
-				 &d->tick_timer, &d->ack_timer,
-				 &d->stats_timer, &d->heartbeat_timer,
-				 &d->config_timer };
-	for (size_t i = 0; i < sizeof timers / sizeof *timers; i++) {
-		uv_timer_init(&d->loop, timers[i]);
-		timers[i]->data = d;
-	}
-	uv_timer_start(&d->poll_timer, on_poll,
-		       (uint64_t)opts->poll_interval_ms, 0);
-	uv_timer_start(&d->tick_timer, on_tick, TICK_MS, TICK_MS);
-	/* --stats-interval-ms 0: no stats; the timer still writes the
-	 * debug events, every second. */
-	d->stats.off = opts->stats_interval_ms == 0;
-	uint64_t stats_ms = opts->stats_interval_ms > 0
-		? (uint64_t)opts->stats_interval_ms : 1000;
-	uv_timer_start(&d->stats_timer, on_stats_timer, stats_ms, stats_ms);
-	uv_timer_init(&d->loop, &d->maint_timer);
-	d->maint_timer.data = d;
-	uv_timer_start(&d->maint_timer, on_maint_timer, MAINT_EVERY_MS,
-		       MAINT_EVERY_MS);
-
-	uv_timer_start(&d->heartbeat_timer, on_heartbeat_timer,
-		       (uint64_t)opts->heartbeat_interval_ms,
-		       (uint64_t)opts->heartbeat_interval_ms);
-	uv_timer_start(&d->config_timer, on_config_timer, CONFIG_EVERY_MS,
-		       CONFIG_EVERY_MS);
-	uv_signal_init(&d->loop, &d->sig_term);
-	uv_signal_init(&d->loop, &d->sig_int);
-	uv_signal_init(&d->loop, &d->sig_hup);
-	d->sig_term.data = d->sig_int.data = d->sig_hup.data = d;
-	uv_signal_start(&d->sig_term, on_signal, SIGTERM);
-	uv_signal_start(&d->sig_int, on_signal, SIGINT);
-	uv_signal_start(&d->sig_hup, on_signal, SIGHUP);
+	wire_modules(d);
+	start_timers(d);
 
 	log_info("pgpushd running", "id=%s version=%s libcurl=%s "
 		 "http_threads=%d h2_direct=%d", d->id, PGPUSH_VERSION,
 		 http_lib_version(), opts->http_threads, opts->h2_direct);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 	log_info("pgpushd stopped", "id=%s claims=%" PRIu64 " claimed=%"
-		 PRIu64 " acks=%" PRIu64 " acked=%" PRIu64, d->id, d->claims,
-		 d->claimed_rows, d->acks, d->acked_rows);
+		 PRIu64 " acks=%" PRIu64 " acked=%" PRIu64, d->id,
+		 d->claimer.claims, d->claimer.claimed_rows, d->finisher.acks,
+		 d->finisher.acked_rows);
 	rc = CLI_EXIT_OK;
 	goto out_loop;
 
 out_close:
-	if (d->db_listen)
-		db_async_close(d->db_listen, NULL, NULL);
-	if (d->db_claim)
-		db_async_close(d->db_claim, NULL, NULL);
-	if (d->db_ack)
-		db_async_close(d->db_ack, NULL, NULL);
-	if (d->db_stats)
-		db_async_close(d->db_stats, NULL, NULL);
+	conns_close(&d->conns, false);
 	http_close(d->http, NULL, NULL);
 	uv_run(&d->loop, UV_RUN_DEFAULT);
 out_loop:
 	if (uv_loop_close(&d->loop) != 0)
 		log_warn("event loop closed with handles open", NULL);
-	for (int i = 0; i < CLAIMS_MAX; i++)
-		claim_req_free(&d->claim_slots[i].req);
-	ack_free(&d->ack);
-	ack_free(&d->ack_busy);
-	free(d->release);
-	free(d->release_busy);
+	claimer_free(&d->claimer);
+	acker_free(&d->ack);
+	release_free(&d->release);
 	stats_free(&d->stats);
 	trace_free(&d->trace);
-	trace_free_events(d->trace_busy, d->trace_nbusy);
 	faults_free(&d->faults);
-	free(d->pools);
-	free(d->retired);
+	pools_free(&d->pools);
 	free(d);
 	return rc;
 }

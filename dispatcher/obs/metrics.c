@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
 
@@ -40,51 +41,44 @@ struct metrics_client {
 	bool answered;
 	bool closing;
 	int handles;                       /* 2 until both closed */
-	struct metrics_buf out;
+	struct buf out;
 };
 
-void metrics_printf(struct metrics_buf *b, const char *fmt, ...)
+void metrics_printf(struct buf *b, const char *fmt, ...)
 {
+	char small[256];
 	va_list ap;
 	int n;
 
-	for (;;) {
-		size_t room = b->cap - b->len;
-		va_start(ap, fmt);
-		n = vsnprintf(b->data ? b->data + b->len : NULL, room, fmt, ap);
-		va_end(ap);
-		if (n < 0)
-			return;
-		if ((size_t)n < room) {
-			b->len += (size_t)n;
-			return;
-		}
-		size_t want = b->cap ? b->cap * 2 : 4096;
-		while (want - b->len <= (size_t)n)
-			want *= 2;
-		b->data = mem_realloc(b->data, want);
-		b->cap = want;
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof small, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof small) {
+		buf_add(b, small, (size_t)n);
+		return;
 	}
+	char *big = mem_alloc((size_t)n + 1);
+	va_start(ap, fmt);
+	vsnprintf(big, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	buf_add(b, big, (size_t)n);
+	free(big);
 }
 
-void metrics_label_value(struct metrics_buf *b, const char *s)
+void metrics_label_value(struct buf *b, const char *s)
 {
 	for (; s && *s; s++) {
 		if (*s == '\\')
-			metrics_printf(b, "\\\\");
+			buf_addstr(b, "\\\\");
 		else if (*s == '"')
-			metrics_printf(b, "\\\"");
+			buf_addstr(b, "\\\"");
 		else if (*s == '\n')
-			metrics_printf(b, "\\n");
+			buf_addstr(b, "\\n");
 		else
-			metrics_printf(b, "%c", *s);
+			buf_addc(b, *s);
 	}
-}
-
-void metrics_buf_free(struct metrics_buf *b)
-{
-	free(b->data);
-	memset(b, 0, sizeof *b);
 }
 
 int metrics_parse_listen(const char *listen, struct sockaddr_storage *out)
@@ -179,7 +173,7 @@ static void on_client_handle_closed(uv_handle_t *h)
 
 	if (--c->handles > 0)
 		return;
-	metrics_buf_free(&c->out);
+	buf_free(&c->out);
 	free(c);
 	if (--m->open_handles == 0 && m->closing)
 		free(m);
@@ -214,33 +208,35 @@ static void on_written(uv_write_t *w, int status)
 
 static void respond(struct metrics_client *c, int status, int head_only)
 {
-	struct metrics_buf body = {0};
-	const char *reason = status == 200 ? "OK" : status == 404
-		? "Not Found" : status == 405 ? "Method Not Allowed"
-		: "Bad Request";
+	struct buf body;
 	const char *ctype = "text/plain; charset=utf-8";
 
+	buf_init(&body, METRICS_MAX_PAGE);
 	c->answered = true;
 	uv_read_stop((uv_stream_t *)&c->tcp);
 	if (status == 200) {
 		c->m->render(c->m->arg, &body);
 		ctype = "text/plain; version=0.0.4; charset=utf-8";
-	} else {
-		metrics_printf(&body, "%d %s\n", status, reason);
+		if (buf_full(&body)) {
+			log_error("metrics page too large, answered 500",
+				  "max_bytes=%u", METRICS_MAX_PAGE);
+			status = 500;
+			buf_reset(&body);
+			ctype = "text/plain; charset=utf-8";
+		}
 	}
+	const char *reason = status == 200 ? "OK" : status == 404
+		? "Not Found" : status == 405 ? "Method Not Allowed"
+		: status == 500 ? "Internal Server Error" : "Bad Request";
+	if (status != 200)
+		metrics_printf(&body, "%d %s\n", status, reason);
 	metrics_printf(&c->out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\n"
 		       "Content-Length: %zu\r\nConnection: close\r\n%s\r\n",
 		       status, reason, ctype, body.len,
 		       status == 405 ? "Allow: GET, HEAD\r\n" : "");
-	if (!head_only && body.len > 0) {
-		if (c->out.cap - c->out.len < body.len) {
-			c->out.cap = c->out.len + body.len;
-			c->out.data = mem_realloc(c->out.data, c->out.cap);
-		}
-		memcpy(c->out.data + c->out.len, body.data, body.len);
-		c->out.len += body.len;
-	}
-	metrics_buf_free(&body);
+	if (!head_only && body.len > 0)
+		buf_add(&c->out, body.data, body.len);
+	buf_free(&body);
 	uv_buf_t buf = uv_buf_init(c->out.data, (unsigned)c->out.len);
 	c->wreq.data = c;
 	if (uv_write(&c->wreq, (uv_stream_t *)&c->tcp, &buf, 1,
@@ -291,6 +287,9 @@ static void on_connection(uv_stream_t *server, int status)
 	if (status < 0 || m->closing)
 		return;
 	struct metrics_client *c = mem_alloc_zero(1, sizeof *c);
+
+	/* The head and the page. */
+	buf_init(&c->out, METRICS_MAX_PAGE + 1024);
 	c->m = m;
 	c->handles = 2;
 	uv_tcp_init(m->loop, &c->tcp);

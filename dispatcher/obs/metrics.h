@@ -20,22 +20,23 @@
 #define METRICS_TIMEOUT_MS  5000
 #define METRICS_MAX_CLIENTS 16
 
-/* A growing text buffer the render callback appends to. */
-struct metrics_buf {
-	char *data;
-	size_t len;
-	size_t cap;
-};
+/*
+ * The most a rendered page may hold: far beyond any real page (a few
+ * hundred bytes per pool and per (app, platform, outcome)), so only a
+ * bug fills it; the scrape then gets a 500 and the log says why.
+ */
+#define METRICS_MAX_PAGE (64u << 20)
 
-void metrics_printf(struct metrics_buf *b, const char *fmt, ...)
+struct buf;
+
+/* Append printf-formatted text to the page (base/buf.h's cap applies). */
+void metrics_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* Append `s` as the value of a Prometheus label (escapes \ " and \n). */
-void metrics_label_value(struct metrics_buf *b, const char *s);
+void metrics_label_value(struct buf *b, const char *s);
 
-void metrics_buf_free(struct metrics_buf *b);
-
-typedef void (*metrics_render_fn)(void *arg, struct metrics_buf *out);
+typedef void (*metrics_render_fn)(void *arg, struct buf *out);
 
 struct metrics;
 

@@ -176,12 +176,12 @@ void stats_merge_back(struct stats *s, struct stats_row *rows, size_t n)
 }
 
 void stats_build_params(const struct stats_row *rows, size_t n,
-			char *params[12])
+			char *params[STATS_NPARAMS])
 {
-	struct sqlarr a[12];
+	struct sqlarr a[STATS_NPARAMS];
 
 	memset(a, 0, sizeof a);
-	for (int k = 0; k < 12; k++)
+	for (int k = 0; k < STATS_NPARAMS; k++)
 		sqlarr_reset(&a[k]);
 	for (size_t i = 0; i < n; i++) {
 		const struct stats_row *r = &rows[i];
@@ -215,21 +215,21 @@ void stats_build_params(const struct stats_row *rows, size_t n,
 		snprintf(hist + off, sizeof hist - off, "}");
 		sqlarr_add_str(&a[11], hist);
 	}
-	for (int k = 0; k < 12; k++) {
+	for (int k = 0; k < STATS_NPARAMS; k++) {
 		params[k] = mem_strdup(sqlarr_text(&a[k]));
 		sqlarr_free(&a[k]);
 	}
 }
 
-void stats_free_params(char *params[12])
+void stats_free_params(char *params[STATS_NPARAMS])
 {
-	for (int k = 0; k < 12; k++) {
+	for (int k = 0; k < STATS_NPARAMS; k++) {
 		free(params[k]);
 		params[k] = NULL;
 	}
 }
 
-static void render_counter(const struct stats *s, struct metrics_buf *b,
+static void render_counter(const struct stats *s, struct buf *b,
 			   const char *name, const char *help, int which)
 {
 	metrics_printf(b, "# HELP %s %s\n# TYPE %s counter\n", name, help,
@@ -248,7 +248,7 @@ static void render_counter(const struct stats *s, struct metrics_buf *b,
 	}
 }
 
-void stats_render_metrics(const struct stats *s, struct metrics_buf *b)
+void stats_render_metrics(const struct stats *s, struct buf *b)
 {
 	uint64_t cum = 0;
 
@@ -270,8 +270,9 @@ void stats_render_metrics(const struct stats *s, struct metrics_buf *b)
 				       "%llu\n", stats_bucket_bounds_ms[i],
 				       (unsigned long long)cum);
 		else
-			metrics_printf(b, "pgpush_latency_ms_bucket{le=\"+Inf\"}"
-				       " %llu\n", (unsigned long long)cum);
+			metrics_printf(b, "pgpush_latency_ms_bucket"
+				       "{le=\"+Inf\"} %llu\n",
+				       (unsigned long long)cum);
 	}
 	metrics_printf(b, "pgpush_latency_ms_sum %.3f\n"
 		       "pgpush_latency_ms_count %llu\n", s->cum_latency_sum_ms,
@@ -285,8 +286,35 @@ void stats_render_metrics(const struct stats *s, struct metrics_buf *b)
 		       (unsigned long long)s->flush_failures);
 }
 
+void stats_batch_take(struct stats *s, char *params[STATS_NPARAMS])
+{
+	stats_take(s, &s->busy, &s->nbusy);
+	stats_build_params(s->busy, s->nbusy, params);
+}
+
+void stats_batch_written(struct stats *s)
+{
+	free(s->busy);
+	s->busy = NULL;
+	s->nbusy = 0;
+	s->flushes++;
+}
+
+void stats_batch_failed(struct stats *s)
+{
+	s->flush_failures++;
+}
+
+void stats_batch_put_back(struct stats *s)
+{
+	stats_merge_back(s, s->busy, s->nbusy);
+	s->busy = NULL;
+	s->nbusy = 0;
+}
+
 void stats_free(struct stats *s)
 {
+	free(s->busy);
 	free(s->rows);
 	free(s->cum);
 	memset(s, 0, sizeof *s);

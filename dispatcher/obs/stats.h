@@ -22,6 +22,9 @@
 /* Bucket upper bounds (ms), as push.latency_bounds_ms(); one more bucket
  * counts everything slower. */
 #define STATS_BUCKETS 16
+
+/* STATS_UPSERT_SQL's parameter count. */
+#define STATS_NPARAMS 12
 extern const double stats_bucket_bounds_ms[STATS_BUCKETS - 1];
 
 struct stats_row {
@@ -62,6 +65,8 @@ struct stats {
 	double cum_latency_sum_ms;
 	uint64_t cum_latency_count;
 	uint64_t flushes, flush_failures;      /* upserts written, failed */
+	struct stats_row *busy;                /* being written */
+	size_t nbusy;
 };
 
 /* Count one finished attempt.  latency_ms < 0: no latency to record. */
@@ -83,23 +88,34 @@ void stats_take(struct stats *s, struct stats_row **rows, size_t *n);
 void stats_merge_back(struct stats *s, struct stats_row *rows, size_t n);
 
 /*
- * Fill the 12 text parameters of STATS_UPSERT_SQL for `rows`; the strings
- * are heap copies the caller frees with stats_free_params().
+ * Fill the STATS_NPARAMS text parameters of STATS_UPSERT_SQL for `rows`;
+ * the strings are heap copies the caller frees with stats_free_params().
  */
 void stats_build_params(const struct stats_row *rows, size_t n,
-			char *params[12]);
-void stats_free_params(char *params[12]);
+			char *params[STATS_NPARAMS]);
+void stats_free_params(char *params[STATS_NPARAMS]);
+
+/*
+ * The write of the counters as one batch (the batched writer's steps,
+ * core/writer.h): take every row into s->busy and fill the parameters;
+ * then either written (dropped, counted in flushes) or failed (counted
+ * in flush_failures) and put back (merged into the counters).
+ */
+void stats_batch_take(struct stats *s, char *params[STATS_NPARAMS]);
+void stats_batch_written(struct stats *s);
+void stats_batch_failed(struct stats *s);
+void stats_batch_put_back(struct stats *s);
 
 void stats_free(struct stats *s);
 
-struct metrics_buf;
+struct buf;
 
 /*
  * Append the counters since start in the Prometheus text format:
  * pgpush_pushes_total, pgpush_attempts_total, pgpush_bytes_sent_total
  * (by app_id, platform, outcome) and the pgpush_latency_ms histogram.
  */
-void stats_render_metrics(const struct stats *s, struct metrics_buf *b);
+void stats_render_metrics(const struct stats *s, struct buf *b);
 
 /* One statement merges a batch of rows into push.stats_minute. */
 extern const char STATS_UPSERT_SQL[];

@@ -10,8 +10,9 @@
 #include <string.h>
 #include <strings.h>
 
-#include "net/http.h"
+#include "base/log.h"
 #include "base/mem.h"
+#include "net/http.h"
 #include "platforms/sender.h"
 #include "db/sqlarr.h"
 
@@ -165,8 +166,49 @@ void trace_free_params(char *params[TRACE_NPARAMS])
 	}
 }
 
+void trace_batch_take(struct trace *t, char *params[TRACE_NPARAMS])
+{
+	trace_take(t, &t->busy, &t->nbusy);
+	trace_build_params(t->busy, t->nbusy, t->owner, params);
+}
+
+void trace_batch_written(struct trace *t)
+{
+	t->written += t->nbusy;
+	trace_free_events(t->busy, t->nbusy);
+	t->busy = NULL;
+	t->nbusy = 0;
+}
+
+void trace_batch_failed(struct trace *t)
+{
+	t->write_failures++;
+}
+
+void trace_batch_put_back(struct trace *t)
+{
+	trace_put_back(t, t->busy, t->nbusy);
+	t->busy = NULL;
+	t->nbusy = 0;
+}
+
+bool trace_batch_drop_failed(struct trace *t, const char *st)
+{
+	/* Kept for the next try only if the connection failed; a statement
+	 * error would fail the same way again. */
+	if (!(st && st[0] && strncmp(st, "08", 2) != 0 &&
+	      strncmp(st, "57", 2) != 0 && strncmp(st, "53", 2) != 0))
+		return false;
+	t->dropped += t->nbusy;
+	trace_free_events(t->busy, t->nbusy);
+	t->busy = NULL;
+	t->nbusy = 0;
+	return true;
+}
+
 void trace_free(struct trace *t)
 {
+	trace_free_events(t->busy, t->nbusy);
 	trace_free_events(t->ev, t->len);
 	free(t->wait);
 	memset(t, 0, sizeof *t);
@@ -176,16 +218,7 @@ void trace_free(struct trace *t)
 
 static void jput(struct trace_json *j, const char *s, size_t n)
 {
-	if (j->len + n + 1 > j->cap) {
-		size_t want = j->cap ? j->cap * 2 : 128;
-		while (want < j->len + n + 1)
-			want *= 2;
-		j->s = mem_realloc(j->s, want);
-		j->cap = want;
-	}
-	memcpy(j->s + j->len, s, n);
-	j->len += n;
-	j->s[j->len] = '\0';
+	buf_add(&j->b, s, n);
 }
 
 static void jkey(struct trace_json *j, const char *key)
@@ -201,6 +234,7 @@ static void jkey(struct trace_json *j, const char *key)
 void trace_json_begin(struct trace_json *j)
 {
 	memset(j, 0, sizeof *j);
+	buf_init(&j->b, TRACE_DETAIL_MAX);
 	j->first = true;
 	jput(j, "{", 1);
 }
@@ -224,13 +258,15 @@ void trace_json_escape(struct trace_json *j, const char *s, size_t max)
 		}
 	}
 	/* Do not leave a cut UTF-8 sequence behind. */
-	if (done >= max && s && *s) {
-		while (j->len > 0 &&
-		       ((unsigned char)j->s[j->len - 1] & 0xC0) == 0x80)
-			j->len--;
-		if (j->len > 0 && ((unsigned char)j->s[j->len - 1] & 0x80))
-			j->len--;
-		j->s[j->len] = '\0';
+	if (done >= max && s && *s && j->b.len > 0) {
+		struct buf *b = &j->b;
+
+		while (b->len > 0 &&
+		       ((unsigned char)b->data[b->len - 1] & 0xC0) == 0x80)
+			b->len--;
+		if (b->len > 0 && ((unsigned char)b->data[b->len - 1] & 0x80))
+			b->len--;
+		b->data[b->len] = '\0';
 	}
 }
 
@@ -283,8 +319,14 @@ void trace_json_raw(struct trace_json *j, const char *key, const char *raw)
 char *trace_json_end(struct trace_json *j)
 {
 	jput(j, "}", 1);
-	char *s = j->s;
-	j->s = NULL;
+	if (buf_full(&j->b)) {
+		log_warn("debug event detail too large, left out",
+			 "max_bytes=%u", TRACE_DETAIL_MAX);
+		buf_free(&j->b);
+		return NULL;
+	}
+	char *s = buf_take(&j->b);
+	buf_free(&j->b);
 	return s;
 }
 

@@ -26,6 +26,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
 #include "base/push.h"
 
 struct http_request;
@@ -55,6 +56,9 @@ struct trace {
 	struct trace_wait *wait;      /* finished, waiting for their ack */
 	size_t nwait, capwait;
 	uint64_t events, dropped, written, write_failures;
+	const char *owner;            /* $4: this dispatcher's id */
+	struct trace_ev *busy;        /* being written */
+	size_t nbusy;
 };
 
 /* Buffer one event (copies step and detail).  now_us 0: push_now_us(). */
@@ -88,14 +92,35 @@ void trace_build_params(const struct trace_ev *ev, size_t n,
 			const char *dispatcher, char *params[TRACE_NPARAMS]);
 void trace_free_params(char *params[TRACE_NPARAMS]);
 
+/*
+ * The write of the buffered events as one batch (the batched writer's
+ * steps, core/writer.h): take every event into t->busy and fill the
+ * parameters (dispatcher t->owner); then either written (counted in
+ * `written`) or failed (counted in write_failures) and then put back at
+ * the front, or dropped when trace_batch_drop_failed() says the same
+ * statement would fail again: an error with an SQLSTATE other than a
+ * connection's (08), an operator's intervention (57) or a lack of
+ * resources (53).  It returns whether it dropped them.
+ */
+void trace_batch_take(struct trace *t, char *params[TRACE_NPARAMS]);
+void trace_batch_written(struct trace *t);
+void trace_batch_failed(struct trace *t);
+void trace_batch_put_back(struct trace *t);
+bool trace_batch_drop_failed(struct trace *t, const char *sqlstate);
+
 void trace_free(struct trace *t);
 
 extern const char TRACE_INSERT_SQL[];
 
-/* A tiny JSON object builder for details. */
+/*
+ * A tiny JSON object builder for details, on a struct buf capped at
+ * TRACE_DETAIL_MAX: far above any detail built here (header values are
+ * cut at 200 bytes, bodies at 512), so only a bug reaches it.
+ */
+#define TRACE_DETAIL_MAX (64u << 10)
+
 struct trace_json {
-	char *s;
-	size_t len, cap;
+	struct buf b;
 	bool first;
 };
 
@@ -108,7 +133,8 @@ void trace_json_int(struct trace_json *j, const char *key, int64_t val);
 void trace_json_bool(struct trace_json *j, const char *key, bool val);
 /* `raw` is already JSON (an array or object built by the caller). */
 void trace_json_raw(struct trace_json *j, const char *key, const char *raw);
-/* Finish and return the text (the caller frees it). */
+/* Finish and return the text (the caller frees it); NULL (logged) when
+ * it outgrew TRACE_DETAIL_MAX: the event then has no detail. */
 char *trace_json_end(struct trace_json *j);
 
 /*

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <netinet/in.h>
 
+#include "base/buf.h"
 #include "obs/metrics.h"
 #include "base/push.h"
 #include "obs/stats.h"
@@ -22,7 +23,7 @@
 static void test_stats_totals(void)
 {
 	struct stats s;
-	struct metrics_buf b = {0};
+	struct buf b = {0};
 	struct stats_row *rows;
 	size_t n;
 
@@ -64,7 +65,7 @@ static void test_stats_totals(void)
 		 "+Inf: all three");
 	like_str(b.data, "pgpush_latency_ms_sum 420.000\n", "sum 420 ms");
 	like_str(b.data, "pgpush_latency_ms_count 3\n", "count 3");
-	metrics_buf_free(&b);
+	buf_free(&b);
 	stats_free(&s);
 
 	memset(&s, 0, sizeof s);
@@ -129,7 +130,7 @@ static void test_metrics_listen(void)
 
 static void test_metrics_buf(void)
 {
-	struct metrics_buf b = {0};
+	struct buf b = {0};
 	char big[10000];
 
 	memset(big, 'x', sizeof big - 1);
@@ -138,10 +139,10 @@ static void test_metrics_buf(void)
 	metrics_printf(&b, "%s", big);
 	is_int(b.len, 2 + sizeof big - 1, "the buffer grows as needed");
 	ok(b.data[b.len] == '\0', "and stays NUL-terminated");
-	metrics_buf_free(&b);
+	buf_free(&b);
 	metrics_label_value(&b, "a\"b\\c\nd");
 	is_str(b.data, "a\\\"b\\\\c\\nd", "label values are escaped");
-	metrics_buf_free(&b);
+	buf_free(&b);
 }
 
 static void test_trace(void)
