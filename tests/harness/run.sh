@@ -4,7 +4,7 @@
 # Starts a throwaway PostgreSQL cluster (initdb in a temp dir, its own port
 # number and Unix socket directory, no TCP listener), migrates a template
 # database with build/pgpushd, then runs every suite through one `prove`:
-#   build/tests/unit/test_*   C unit tests (TAP executables)
+#   build/tests/unit/**/test_*   C unit tests (TAP executables)
 #   tests/sql/*.sql           pgTAP tests; each runs in one transaction that
 #                             is rolled back, on the shared database
 #                             pgpush_test (a copy of the template)

@@ -10,7 +10,7 @@
 . "$(dirname "$0")/../harness/lib.sh"
 plan 12
 
-bin=${TEST_DB_ASYNC:-$PGPUSH_TOP/build/tests/unit/test_db_async}
+bin=${TEST_DB_ASYNC:-$PGPUSH_TOP/build/tests/unit/db/test_db_async}
 app=pgpush_db_async_reconnect
 tmp=$(mktemp -d)
 scenario=
