@@ -62,37 +62,58 @@ int buf_addc(struct buf *b, char c)
 	return buf_add(b, &c, 1);
 }
 
-int buf_printf(struct buf *b, const char *fmt, ...)
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
 {
-	va_list ap;
+	va_list again;
 	int n;
 
 	if (b->full)
 		return -ENOSPC;
 	/* Try in the room there is; grow once if it was not enough. */
 	size_t room = b->cap > b->len ? b->cap - b->len : 0;
-	va_start(ap, fmt);
+	va_copy(again, ap);
 	n = vsnprintf(room ? b->data + b->len : NULL, room, fmt, ap);
-	va_end(ap);
-	if (n < 0)
+	if (n < 0) {
+		va_end(again);
 		return -EINVAL;
+	}
 	if ((size_t)n >= room) {
 		int rc = reserve(b, (size_t)n);
 		if (rc < 0) {
 			if (b->data != NULL)
 				b->data[b->len] = '\0';
+			va_end(again);
 			return rc;
 		}
-		va_start(ap, fmt);
-		vsnprintf(b->data + b->len, (size_t)n + 1, fmt, ap);
-		va_end(ap);
+		vsnprintf(b->data + b->len, (size_t)n + 1, fmt, again);
 	} else if (b->max != BUF_NO_CAP && (size_t)n > b->max - b->len) {
 		b->data[b->len] = '\0';
 		b->full = true;
+		va_end(again);
 		return -ENOSPC;
 	}
+	va_end(again);
 	b->len += (size_t)n;
 	return 0;
+}
+
+int buf_printf(struct buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	int rc;
+
+	va_start(ap, fmt);
+	rc = buf_vprintf(b, fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+void buf_truncate(struct buf *b, size_t len)
+{
+	if (len >= b->len)
+		return;
+	b->len = len;
+	b->data[len] = '\0';
 }
 
 const char *buf_str(const struct buf *b)

@@ -21,6 +21,7 @@
 #ifndef PGPUSH_BUF_H
 #define PGPUSH_BUF_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -47,6 +48,13 @@ int buf_addc(struct buf *b, char c);
 /* Append printf-formatted text.  0, -ENOSPC, or -EINVAL (bad format). */
 int buf_printf(struct buf *b, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* buf_printf() with a va_list (the caller's va_start/va_end). */
+int buf_vprintf(struct buf *b, const char *fmt, va_list ap)
+	__attribute__((format(printf, 2, 0)));
+
+/* Shorten the contents to `len` bytes (no-op when already shorter). */
+void buf_truncate(struct buf *b, size_t len);
 
 /* The contents as a C string ("" when empty); valid until the next append. */
 const char *buf_str(const struct buf *b);

@@ -46,25 +46,11 @@ struct metrics_client {
 
 void metrics_printf(struct buf *b, const char *fmt, ...)
 {
-	char small[256];
 	va_list ap;
-	int n;
 
 	va_start(ap, fmt);
-	n = vsnprintf(small, sizeof small, fmt, ap);
+	buf_vprintf(b, fmt, ap);    /* a full page is seen by the caller */
 	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n < sizeof small) {
-		buf_add(b, small, (size_t)n);
-		return;
-	}
-	char *big = mem_alloc((size_t)n + 1);
-	va_start(ap, fmt);
-	vsnprintf(big, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	buf_add(b, big, (size_t)n);
-	free(big);
 }
 
 void metrics_label_value(struct buf *b, const char *s)

@@ -259,14 +259,14 @@ void trace_json_escape(struct trace_json *j, const char *s, size_t max)
 	}
 	/* Do not leave a cut UTF-8 sequence behind. */
 	if (done >= max && s && *s && j->b.len > 0) {
-		struct buf *b = &j->b;
+		const unsigned char *d = (const unsigned char *)j->b.data;
+		size_t len = j->b.len;
 
-		while (b->len > 0 &&
-		       ((unsigned char)b->data[b->len - 1] & 0xC0) == 0x80)
-			b->len--;
-		if (b->len > 0 && ((unsigned char)b->data[b->len - 1] & 0x80))
-			b->len--;
-		b->data[b->len] = '\0';
+		while (len > 0 && (d[len - 1] & 0xC0) == 0x80)
+			len--;
+		if (len > 0 && (d[len - 1] & 0x80))
+			len--;
+		buf_truncate(&j->b, len);
 	}
 }
 

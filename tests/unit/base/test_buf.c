@@ -67,8 +67,25 @@ static void test_take(void)
 	ok(b.data == NULL && b.len == 0, "wipe_free releases");
 }
 
+static void test_truncate_big_printf(void)
+{
+	struct buf b;
+
+	buf_init(&b, BUF_NO_CAP);
+	/* Longer than any first guess: formatted again after growing. */
+	is_int(buf_printf(&b, "%0300d", 7), 0, "a long printf");
+	is_int((long long)b.len, 300, "all of it");
+	ok(b.data[299] == '7' && b.data[0] == '0', "formatted right");
+	buf_truncate(&b, 2);
+	is_str(buf_str(&b), "00", "truncate shortens");
+	buf_truncate(&b, 10);
+	is_str(buf_str(&b), "00", "truncate never lengthens");
+	buf_free(&b);
+}
+
 int main(void)
 {
+	test_truncate_big_printf();
 	test_grow();
 	test_cap();
 	test_take();
