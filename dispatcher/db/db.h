@@ -2,8 +2,8 @@
  * db.h - the one place that talks to PostgreSQL (libpq).
  *
  * No other file calls PQ* functions or sees a PGconn or a PGresult: only
- * db.c (blocking helpers) and db_async.c (connections on the event loop)
- * include libpq-fe.h.  There are two kinds of connection:
+ * db.c (blocking helpers), db_conn.c and db_async.c (connections on the
+ * event loop) include libpq-fe.h.  There are two kinds of connection:
  *
  *   struct db_conn   blocking, for use before the event loop starts
  *                    (`pgpushd migrate`); rows come through a callback.
@@ -341,26 +341,5 @@ int db_result_isnull(const struct db_result *res, int row, int col);
  * command tag's count), or 0 when there is none.
  */
 long db_result_affected(const struct db_result *res);
-
-/*
- * ---------------------------------------------------------------------
- * Internals shared by db.c and db_async.c only (they are the only files
- * that include libpq-fe.h; struct pg_conn and struct pg_result are
- * libpq's PGconn and PGresult).  Not for other modules.
- * ---------------------------------------------------------------------
- */
-struct pg_conn;
-struct pg_result;
-
-/*
- * Describe a failed result `res` (or, when NULL, the connection's last
- * error) in one line as shown at the top.  `sql` is the text that was
- * sent, for turning a position into a line number; may be NULL.
- */
-void db__describe_error(const struct pg_conn *pg, const struct pg_result *res,
-			const char *sql, char *err, size_t errlen);
-
-/* libpq notice receiver: server NOTICE / WARNING lines go to the log. */
-void db__on_notice(void *arg, const struct pg_result *res);
 
 #endif
