@@ -11,6 +11,7 @@
  * below (CLI_TYPE_INT checks the row's min..max range).
  */
 #include "cli.h"
+#include "base/buf.h"
 #include "db/migrate.h"
 
 #include <errno.h>
@@ -411,7 +412,9 @@ static void write_wrapped(FILE *out, int col, const char *text)
 
 int cli_write_help(FILE *out, const char *prog)
 {
-	char text[1024], left[80];
+	/* No cap: the text comes from the static tables above. */
+	struct buf text = { 0 };
+	char left[80];
 	const struct cli_flag *f;
 	size_t i;
 	int col;
@@ -442,15 +445,17 @@ int cli_write_help(FILE *out, const char *prog)
 				 f->metavar ? " " : "",
 				 f->metavar ? f->metavar : "");
 		/* NBSP keeps "Default:" and its value on one line. */
-		snprintf(text, sizeof(text), "%s%s%s%s%s%s%s", f->help,
-			 f->env ? " Environment:" NBSP : "",
-			 f->env ? f->env : "", f->env ? "." : "",
-			 f->def && *f->def ? " Default:" NBSP : "",
-			 f->def && *f->def ? f->def : "",
-			 f->def && *f->def ? "." : "");
+		buf_reset(&text);
+		buf_printf(&text, "%s%s%s%s%s%s%s", f->help,
+			   f->env ? " Environment:" NBSP : "",
+			   f->env ? f->env : "", f->env ? "." : "",
+			   f->def && *f->def ? " Default:" NBSP : "",
+			   f->def && *f->def ? f->def : "",
+			   f->def && *f->def ? "." : "");
 		col = fprintf(out, "%s", left);
-		write_wrapped(out, col, text);
+		write_wrapped(out, col, buf_str(&text));
 	}
+	buf_free(&text);
 	fprintf(out,
 		"\n"
 		"Exit status: 0 success, 1 failure, 2 bad command line.\n");
