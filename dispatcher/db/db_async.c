@@ -153,6 +153,20 @@ void db__fail_list(struct db_query *list, const char *msg)
 	}
 }
 
+void db__fail_sent(struct db_query *list, const char *lost,
+		   const char *not_sent)
+{
+	struct db_query *q;
+
+	while ((q = list) != NULL) {
+		list = q->next;
+		if (q->phase == DB_QUERY_RUNNING)
+			db__query_fail(q, DB_ERR_LOST, lost);
+		else
+			db__query_fail(q, DB_ERR_NOT_SENT, not_sent);
+	}
+}
+
 /* ---- sending and receiving -------------------------------------------- */
 
 /*

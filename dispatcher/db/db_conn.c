@@ -196,6 +196,7 @@ static uint64_t backoff_next(struct db_async *c)
 void db__conn_down(struct db_async *c, const char *why)
 {
 	char reason[DB_ASYNC_ERR_MAX], msg[DB_ASYNC_ERR_MAX + 128];
+	char lost[DB_ASYNC_ERR_MAX + 128];
 	int was_up = c->state == DB_ASYNC_UP;
 	struct db_query *q, *list;
 	uint64_t delay;
@@ -227,21 +228,12 @@ void db__conn_down(struct db_async *c, const char *why)
 		  "db=%s error=%s retry_in_ms=%llu", c->name, reason,
 		  (unsigned long long)delay);
 
-	while (q != NULL) {
-		struct db_query *next = q->next;
-
-		if (q->phase == DB_QUERY_RUNNING) {
-			snprintf(msg, sizeof(msg), "connection lost while the "
-				 "query was in flight; outcome unknown (it may "
-				 "have run and committed): %s", reason);
-			db__query_fail(q, DB_ERR_LOST, msg);
-		} else {
-			snprintf(msg, sizeof(msg), "not sent: connection lost "
-				 "while preparing its statement: %s", reason);
-			db__query_fail(q, DB_ERR_NOT_SENT, msg);
-		}
-		q = next;
-	}
+	snprintf(lost, sizeof(lost), "connection lost while the query was "
+		 "in flight; outcome unknown (it may have run and "
+		 "committed): %s", reason);
+	snprintf(msg, sizeof(msg), "not sent: connection lost while "
+		 "preparing its statement: %s", reason);
+	db__fail_sent(q, lost, msg);
 	snprintf(msg, sizeof(msg), "not sent: %s: %s",
 		 was_up ? "connection lost" : "cannot connect", reason);
 	db__fail_list(list, msg);
@@ -479,19 +471,9 @@ static void finish_close(struct db_async *c)
 	c->pg = NULL;
 	q = db__list_detach(&c->sent);
 	list = db__list_detach(&c->queue);
-	while (q != NULL) {
-		struct db_query *next = q->next;
-
-		if (q->phase == DB_QUERY_RUNNING)
-			db__query_fail(q, DB_ERR_LOST, "connection closed "
-				       "while the query was in flight; "
-				       "outcome unknown (it may have run "
-				       "and committed)");
-		else
-			db__query_fail(q, DB_ERR_NOT_SENT,
-				       "not sent: connection closed");
-		q = next;
-	}
+	db__fail_sent(q, "connection closed while the query was in flight; "
+		      "outcome unknown (it may have run and committed)",
+		      "not sent: connection closed");
 	db__fail_list(list, "not sent: connection closed");
 	/* Callbacks above cannot queue more: CLOSING refuses. */
 	assert(c->queue.head == NULL);

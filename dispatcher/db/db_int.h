@@ -24,8 +24,6 @@
 
 #include "db/db.h"
 
-#include "base/mem.h"
-
 #define DB_ASYNC_CONNECT_TIMEOUT_MS 10000	/* unless connect_timeout */
 #define DB_ASYNC_BACKOFF_MIN_MS 100
 #define DB_ASYNC_BACKOFF_MAX_MS 30000
@@ -64,8 +62,8 @@ struct db_query {
 	db_result_fn cb;
 	void *arg;
 	enum db_query_phase phase;
-	int got_result;		/* pipelined: a result of this step came */
-	int ended;		/* pipelined: its NULL came, its Sync is next */
+	int got_result;		/* piped: a result of this step came */
+	int ended;		/* piped: its NULL came, its Sync is next */
 	PGresult *last;		/* the last good result so far */
 	PGresult *error;	/* the first error result */
 };
@@ -102,7 +100,7 @@ struct db_async {
 	int flushing;		/* libpq has output left to send */
 	int kick;		/* the queue wants pumping */
 	int piped;		/* the session is in libpq pipeline mode */
-	struct query_list sent;	/* in flight: one, or opts.pipeline piped */
+	struct query_list sent;	/* in flight: 1, or opts.pipeline piped */
 	struct query_list queue;	/* waiting to be sent */
 	struct db_stmt *stmts;
 	db_closed_fn closed_cb;
@@ -157,6 +155,14 @@ struct db_query *db__list_detach(struct query_list *l);
 
 /* Fail every query of a detached list with NOT_SENT. */
 void db__fail_list(struct db_query *list, const char *msg);
+
+/*
+ * Fail every query of a detached list of sent ones: DB_ERR_LOST with
+ * `lost` when the query itself was out (it may have run), DB_ERR_NOT_SENT
+ * with `not_sent` when only its PREPARE was.
+ */
+void db__fail_sent(struct db_query *list, const char *lost,
+		   const char *not_sent);
 
 /* Send queued queries while the session can take them. */
 void db__pump(struct db_async *c);
