@@ -2,12 +2,12 @@
  * db.c - libpq behind struct db_conn (see db.h).
  *
  * With db_conn.c and db_async.c, the only files that call PQ*.  Blocking
- * helpers: open a connection, run a script, run a parameterised query row
- * by row; and the message copying, error formatting and notice receiver
- * that db_conn.c and db_async.c share (db_int.h).  Server
- * errors are flattened into one line with SQLSTATE, message, position
- * (turned into a line number of the SQL we sent), DETAIL, HINT and
- * CONTEXT, because whoever reads a failed migration needs all of them.
+ * helpers: open a connection, run a script, run a parameterised query row by
+ * row; and the message copying, error formatting and notice receiver that
+ * db_conn.c and db_async.c share (db_int.h).  Server errors are flattened
+ * into one line with SQLSTATE, message, position (turned into a line number
+ * of the SQL we sent), DETAIL, HINT and CONTEXT, because whoever reads a
+ * failed migration needs all of them.
  */
 #include "db/db_int.h"
 
