@@ -11,6 +11,7 @@
  * below (CLI_TYPE_INT checks the row's min..max range).
  */
 #include "cli.h"
+#include "base/buf.h"
 #include "db/migrate.h"
 
 #include <errno.h>
@@ -73,55 +74,66 @@ static const struct cli_flag cli_flags[] = {
 	  "else " PGPUSH_MIGRATIONS_INSTALLED "), or migrations/ of the "
 	  "source tree when run as build/pgpushd." },
 	{ "--log-level", 0, "LEVEL", CLI_TYPE_LOG_LEVEL, OPT(log_level), 0, 0,
-	  NULL, "info",
+	  NULL, PGPUSH_DEFAULT_LOG_LEVEL,
 	  "Least severe events to log: debug, info, warn or error." },
 	{ "--batch-size", 0, "N", CLI_TYPE_INT, OPT(batch_size), 1, 10000,
-	  "PGPUSH_BATCH_SIZE", "500",
+	  "PGPUSH_BATCH_SIZE", CLI_STR(PGPUSH_DEFAULT_BATCH_SIZE),
 	  "run: most queue rows one claim takes for one pool." },
 	{ "--poll-interval-ms", 0, "MS", CLI_TYPE_INT, OPT(poll_interval_ms),
-	  50, 600000, "PGPUSH_POLL_INTERVAL_MS", "1000",
+	  50, 600000, "PGPUSH_POLL_INTERVAL_MS",
+	  CLI_STR(PGPUSH_DEFAULT_POLL_INTERVAL_MS),
 	  "run: look for due pushes at least this often (jittered), even "
 	  "without a NOTIFY." },
 	{ "--lease-seconds", 0, "S", CLI_TYPE_INT, OPT(lease_seconds), 5,
-	  86400, "PGPUSH_LEASE_SECONDS", "120",
+	  86400, "PGPUSH_LEASE_SECONDS",
+	  CLI_STR(PGPUSH_DEFAULT_LEASE_SECONDS),
 	  "run: how long a claimed row stays ours; after it another "
 	  "dispatcher may take it." },
 	{ "--ack-interval-ms", 0, "MS", CLI_TYPE_INT, OPT(ack_interval_ms), 1,
-	  10000, "PGPUSH_ACK_INTERVAL_MS", "5",
+	  10000, "PGPUSH_ACK_INTERVAL_MS",
+	  CLI_STR(PGPUSH_DEFAULT_ACK_INTERVAL_MS),
 	  "run: outcomes are written back at least this often (and at once "
 	  "when 1000 are waiting)." },
 	{ "--stats-interval-ms", 0, "MS", CLI_TYPE_INT,
 	  OPT(stats_interval_ms), 0, 600000, "PGPUSH_STATS_INTERVAL_MS",
-	  "2000", "run: merge the in-memory counters into "
+	  CLI_STR(PGPUSH_DEFAULT_STATS_INTERVAL_MS),
+	  "run: merge the in-memory counters into "
 	  "push.stats_minute this often; 0 turns statistics off (no "
 	  "counting, no writes; for measuring their cost)." },
 	{ "--heartbeat-interval-ms", 0, "MS", CLI_TYPE_INT,
 	  OPT(heartbeat_interval_ms), 100, 600000,
-	  "PGPUSH_HEARTBEAT_INTERVAL_MS", "2000",
+	  "PGPUSH_HEARTBEAT_INTERVAL_MS",
+	  CLI_STR(PGPUSH_DEFAULT_HEARTBEAT_INTERVAL_MS),
 	  "run: update this process's push.dispatchers row this often." },
 	{ "--connect-timeout-ms", 0, "MS", CLI_TYPE_INT,
 	  OPT(connect_timeout_ms), 100, 600000,
-	  "PGPUSH_CONNECT_TIMEOUT_MS", "5000",
+	  "PGPUSH_CONNECT_TIMEOUT_MS",
+	  CLI_STR(PGPUSH_DEFAULT_CONNECT_TIMEOUT_MS),
 	  "run: give up a provider connection attempt after this long." },
 	{ "--request-timeout-ms", 0, "MS", CLI_TYPE_INT,
 	  OPT(request_timeout_ms), 100, 600000,
-	  "PGPUSH_REQUEST_TIMEOUT_MS", "10000",
+	  "PGPUSH_REQUEST_TIMEOUT_MS",
+	  CLI_STR(PGPUSH_DEFAULT_REQUEST_TIMEOUT_MS),
 	  "run: give up a provider request (and retry it later) after this "
 	  "long." },
 	{ "--rebuild-after-ms", 0, "MS", CLI_TYPE_INT, OPT(rebuild_after_ms),
-	  100, 3600000, "PGPUSH_REBUILD_AFTER_MS", "120000",
+	  100, 3600000, "PGPUSH_REBUILD_AFTER_MS",
+	  CLI_STR(PGPUSH_DEFAULT_REBUILD_AFTER_MS),
 	  "run: after this long with nothing but timeouts and resets from a "
 	  "provider, open fresh connections for it (a hung provider)." },
 	{ "--drain-timeout-ms", 0, "MS", CLI_TYPE_INT, OPT(drain_timeout_ms),
-	  0, 600000, "PGPUSH_DRAIN_TIMEOUT_MS", "3000",
+	  0, 600000, "PGPUSH_DRAIN_TIMEOUT_MS",
+	  CLI_STR(PGPUSH_DEFAULT_DRAIN_TIMEOUT_MS),
 	  "run: on SIGTERM, wait this long for requests in flight before "
 	  "cancelling them (they go back to the queue)." },
 	{ "--max-host-connections", 0, "N", CLI_TYPE_INT,
 	  OPT(max_host_connections), 1, 1000, "PGPUSH_MAX_HOST_CONNECTIONS",
-	  "4", "run: most connections to one provider host (HTTP/2 "
+	  CLI_STR(PGPUSH_DEFAULT_MAX_HOST_CONNECTIONS),
+	  "run: most connections to one provider host (HTTP/2 "
 	  "multiplexes many requests over each)." },
 	{ "--http-threads", 0, "N", CLI_TYPE_INT, OPT(http_threads), 0, 64,
-	  "PGPUSH_HTTP_THREADS", "2",
+	  "PGPUSH_HTTP_THREADS",
+	  CLI_STR(PGPUSH_DEFAULT_HTTP_THREADS),
 	  "run: worker threads for provider requests (libcurl, TLS), each "
 	  "with its own loop, beside the loop that claims, builds and acks; "
 	  "0: all on one loop (fewest threads, a little less latency at a "
@@ -129,7 +141,8 @@ static const struct cli_flag cli_flags[] = {
 	  "provider host (--max-host-connections each), except that one "
 	  "APNs team or certificate always uses one worker." },
 	{ "--h2-direct", 0, "0|1", CLI_TYPE_INT, OPT(h2_direct), 0, 1,
-	  "PGPUSH_H2_DIRECT", "1",
+	  "PGPUSH_H2_DIRECT",
+	  CLI_STR(PGPUSH_DEFAULT_H2_DIRECT),
 	  "run: 1: FCM requests go over pgpushd's own HTTP/2 client "
 	  "(nghttp2 + OpenSSL, a third of libcurl's CPU per push; a host "
 	  "that does not offer h2 falls back to libcurl); 0: everything "
@@ -399,7 +412,9 @@ static void write_wrapped(FILE *out, int col, const char *text)
 
 int cli_write_help(FILE *out, const char *prog)
 {
-	char text[1024], left[80];
+	/* No cap: the text comes from the static tables above. */
+	struct buf text = { 0 };
+	char left[80];
 	const struct cli_flag *f;
 	size_t i;
 	int col;
@@ -430,15 +445,17 @@ int cli_write_help(FILE *out, const char *prog)
 				 f->metavar ? " " : "",
 				 f->metavar ? f->metavar : "");
 		/* NBSP keeps "Default:" and its value on one line. */
-		snprintf(text, sizeof(text), "%s%s%s%s%s%s%s", f->help,
-			 f->env ? " Environment:" NBSP : "",
-			 f->env ? f->env : "", f->env ? "." : "",
-			 f->def && *f->def ? " Default:" NBSP : "",
-			 f->def && *f->def ? f->def : "",
-			 f->def && *f->def ? "." : "");
+		buf_reset(&text);
+		buf_printf(&text, "%s%s%s%s%s%s%s", f->help,
+			   f->env ? " Environment:" NBSP : "",
+			   f->env ? f->env : "", f->env ? "." : "",
+			   f->def && *f->def ? " Default:" NBSP : "",
+			   f->def && *f->def ? f->def : "",
+			   f->def && *f->def ? "." : "");
 		col = fprintf(out, "%s", left);
-		write_wrapped(out, col, text);
+		write_wrapped(out, col, buf_str(&text));
 	}
+	buf_free(&text);
 	fprintf(out,
 		"\n"
 		"Exit status: 0 success, 1 failure, 2 bad command line.\n");

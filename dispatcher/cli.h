@@ -19,6 +19,32 @@
 
 #define PGPUSH_VERSION "0.1.0"
 
+/*
+ * The one place for the defaults of `pgpushd run`: cli.c's flag table
+ * applies them and --help prints them (as text, through CLI_STR), so the
+ * two cannot disagree; other modules that need a fallback (the HTTP
+ * bridge's timeouts) name these too.  Plain decimal literals only, no
+ * parentheses or arithmetic: they are stringified for --help.
+ */
+#define PGPUSH_DEFAULT_LOG_LEVEL "info"
+#define PGPUSH_DEFAULT_BATCH_SIZE 500		/* queue rows per claim */
+#define PGPUSH_DEFAULT_POLL_INTERVAL_MS 1000
+#define PGPUSH_DEFAULT_LEASE_SECONDS 120
+#define PGPUSH_DEFAULT_ACK_INTERVAL_MS 5
+#define PGPUSH_DEFAULT_STATS_INTERVAL_MS 2000
+#define PGPUSH_DEFAULT_HEARTBEAT_INTERVAL_MS 2000
+#define PGPUSH_DEFAULT_CONNECT_TIMEOUT_MS 5000	/* provider connect */
+#define PGPUSH_DEFAULT_REQUEST_TIMEOUT_MS 10000	/* provider request */
+#define PGPUSH_DEFAULT_REBUILD_AFTER_MS 120000
+#define PGPUSH_DEFAULT_DRAIN_TIMEOUT_MS 3000
+#define PGPUSH_DEFAULT_MAX_HOST_CONNECTIONS 4	/* per provider host */
+#define PGPUSH_DEFAULT_HTTP_THREADS 2
+#define PGPUSH_DEFAULT_H2_DIRECT 1
+
+/* A macro's value as a string literal: CLI_STR(500) is "500". */
+#define CLI_STR(x) CLI_STR_(x)
+#define CLI_STR_(x) #x
+
 /* Process exit codes. */
 enum {
 	CLI_EXIT_OK = 0,

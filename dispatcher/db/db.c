@@ -1,22 +1,21 @@
 /*
  * db.c - libpq behind struct db_conn (see db.h).
  *
- * With db_async.c, the only file that calls PQ*.  Blocking helpers: open
- * a connection, run a script, run a parameterised query row by row; and
- * the error formatting and notice receiver that db_async.c shares.  Server
- * errors are flattened into one line with SQLSTATE, message, position
- * (turned into a line number of the SQL we sent), DETAIL, HINT and
- * CONTEXT, because whoever reads a failed migration needs all of them.
+ * With db_conn.c and db_async.c, the only files that call PQ*.  Blocking
+ * helpers: open a connection, run a script, run a parameterised query row by
+ * row; and the message copying, error formatting and notice receiver that
+ * db_conn.c and db_async.c share (db_int.h).  Server errors are flattened
+ * into one line with SQLSTATE, message, position (turned into a line number
+ * of the SQL we sent), DETAIL, HINT and CONTEXT, because whoever reads a
+ * failed migration needs all of them.
  */
-#include "db/db.h"
+#include "db/db_int.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <libpq-fe.h>
 
 #include "base/log.h"
 #include "base/mem.h"
@@ -39,8 +38,7 @@ static void set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Copy libpq's message without its trailing newlines. */
-static void set_err_trimmed(char *err, size_t errlen, const char *msg)
+void db__copy_msg(char *err, size_t errlen, const char *msg)
 {
 	size_t n;
 
@@ -104,7 +102,7 @@ int db_open_conn(struct db_conn **out, const char *conninfo, char *err,
 		return -ENOMEM;
 	}
 	if (PQstatus(pg) != CONNECTION_OK) {
-		set_err_trimmed(err, errlen, PQerrorMessage(pg));
+		db__copy_msg(err, errlen, PQerrorMessage(pg));
 		prefix_err(err, errlen, "cannot connect to PostgreSQL: ");
 		PQfinish(pg);
 		return -ECONNREFUSED;
@@ -172,7 +170,7 @@ void db__describe_error(const PGconn *pg, const PGresult *res,
 	if (errlen == 0)
 		return;
 	if (res == NULL) {
-		set_err_trimmed(err, errlen, PQerrorMessage(pg));
+		db__copy_msg(err, errlen, PQerrorMessage(pg));
 		return;
 	}
 	sev = PQresultErrorField(res, PG_DIAG_SEVERITY);
@@ -184,9 +182,9 @@ void db__describe_error(const PGconn *pg, const PGresult *res,
 	ctx = PQresultErrorField(res, PG_DIAG_CONTEXT);
 	if (msg == NULL) {
 		/* Not a server error (e.g. the connection was lost). */
-		set_err_trimmed(err, errlen, PQresultErrorMessage(res));
+		db__copy_msg(err, errlen, PQresultErrorMessage(res));
 		if (err[0] == '\0' || strcmp(err, "unknown error") == 0)
-			set_err_trimmed(err, errlen, PQerrorMessage(pg));
+			db__copy_msg(err, errlen, PQerrorMessage(pg));
 		return;
 	}
 	set_err(err, errlen, "%s%s%s: %s", sev ? sev : "ERROR",

@@ -2,8 +2,8 @@
  * db.h - the one place that talks to PostgreSQL (libpq).
  *
  * No other file calls PQ* functions or sees a PGconn or a PGresult: only
- * db.c (blocking helpers) and db_async.c (connections on the event loop)
- * include libpq-fe.h.  There are two kinds of connection:
+ * db.c (blocking helpers), db_conn.c and db_async.c (connections on the
+ * event loop) include libpq-fe.h.  There are two kinds of connection:
  *
  *   struct db_conn   blocking, for use before the event loop starts
  *                    (`pgpushd migrate`); rows come through a callback.
@@ -84,7 +84,7 @@ int db_query_rows(struct db_conn *conn, const char *sql, int nparams,
 
 /*
  * ---------------------------------------------------------------------
- * Async connections (db_async.c)
+ * Async connections (db_conn.c: connection life; db_async.c: queries)
  *
  * A struct db_async is one PostgreSQL session that never blocks the loop
  * it lives on (one caveat: libpq resolves a host *name* with a blocking
@@ -92,25 +92,25 @@ int db_query_rows(struct db_conn *conn, const char *sql, int nparams,
  * socket directory or an IP address (hostaddr) when that matters).
  *
  * A connection belongs to its loop's thread: call db_async_* only there.
- * Queries run one at a time, in the order they were submitted.  Every
- * submitted query gets exactly one callback, and no callback (query,
- * on_ready, on_notify, on_down, closed) is ever called from inside a
- * db_async_* call: they all run from the loop, so a caller may submit
- * queries or close the connection from any callback.
+ * Queries run in the order they were submitted, one at a time unless
+ * opts.pipeline allows more.  Every submitted query gets exactly one
+ * callback, and no callback (query, on_ready, on_notify, on_down, closed)
+ * is ever called from inside a db_async_* call: they all run from the
+ * loop, so a caller may submit queries or close the connection from any
+ * callback.
  *
  * When the connection is lost (server restart, network error, the backend
- * killed by an admin) or a connection attempt fails, the query in flight
- * and every queued query fail (see enum db_status for what each failure
- * means), then on_down runs, then a new attempt starts after an
- * exponential backoff with jitter (100 ms doubling to 30 s, each delay
- * between half and all of its step; reset after a session that stayed
- * up 10 s), and on_ready runs again when it
- * is up.  An attempt times out after the conninfo's connect_timeout
- * (at least 2 s), or 10 s when it has none.  A session's
+ * killed by an admin) or a connection attempt fails, the query in flight and
+ * every queued query fail (see enum db_status for what each failure means),
+ * then on_down runs, then a new attempt starts after an exponential backoff
+ * with jitter (100 ms doubling to 30 s, each delay between half and all of
+ * its step; reset after a session that stayed up 10 s), and on_ready runs
+ * again when it is up.  An attempt times out after the conninfo's
+ * connect_timeout (at least 2 s), or 10 s when it has none.  A session's
  * state (LISTEN, SET, temporary tables, an open transaction) does not
  * survive: re-establish it from on_ready.  Statements registered with
- * db_async_prepare_once() are the exception: they are prepared again on
- * the new session before their first use.  Queries submitted while the
+ * db_async_prepare_once() are the exception: they are prepared again on the
+ * new session before their first use.  Queries submitted while the
  * connection is down wait for the next attempt (and fail "not sent" if it
  * fails too).
  * ---------------------------------------------------------------------
@@ -341,26 +341,5 @@ int db_result_isnull(const struct db_result *res, int row, int col);
  * command tag's count), or 0 when there is none.
  */
 long db_result_affected(const struct db_result *res);
-
-/*
- * ---------------------------------------------------------------------
- * Internals shared by db.c and db_async.c only (they are the only files
- * that include libpq-fe.h; struct pg_conn and struct pg_result are
- * libpq's PGconn and PGresult).  Not for other modules.
- * ---------------------------------------------------------------------
- */
-struct pg_conn;
-struct pg_result;
-
-/*
- * Describe a failed result `res` (or, when NULL, the connection's last
- * error) in one line as shown at the top.  `sql` is the text that was
- * sent, for turning a position into a line number; may be NULL.
- */
-void db__describe_error(const struct pg_conn *pg, const struct pg_result *res,
-			const char *sql, char *err, size_t errlen);
-
-/* libpq notice receiver: server NOTICE / WARNING lines go to the log. */
-void db__on_notice(void *arg, const struct pg_result *res);
 
 #endif

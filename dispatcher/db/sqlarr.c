@@ -1,7 +1,14 @@
 /*
  * sqlarr.c - see sqlarr.h.  The buffer always holds "{" plus the elements
  * so far; sqlarr_text() appends the closing brace in place (and the next
- * add overwrites it), so reading the text costs nothing.
+ * add takes it off again), so reading the text costs nothing.
+ *
+ * The buffer has no cap (BUF_NO_CAP): what goes in is one batch of the
+ * daemon's own rows (at most --batch-size of them, each a number or a
+ * short string it already holds), never bytes from a peer, so the size is
+ * bounded by memory the process already uses; a cap below that could
+ * only cut a valid batch.  A literal beyond PostgreSQL's 1 GB limit for
+ * one value is refused by the server with an error the query reports.
  */
 #include "db/sqlarr.h"
 
@@ -10,48 +17,37 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "base/mem.h"
-
-static void reserve(struct sqlarr *a, size_t more)
-{
-	if (a->len + more + 2 <= a->cap)
-		return;
-	size_t cap = a->cap ? a->cap : 256;
-	while (cap < a->len + more + 2)
-		cap *= 2;
-	a->buf = mem_realloc(a->buf, cap);
-	a->cap = cap;
-}
-
 void sqlarr_reset(struct sqlarr *a)
 {
-	reserve(a, 1);
-	a->buf[0] = '{';
-	a->len = 1;
+	buf_reset(&a->text);
+	buf_addc(&a->text, '{');
 	a->count = 0;
+	a->closed = false;
 }
 
+/* Before an element: start the array if need be, reopen it, a comma. */
 static void sep(struct sqlarr *a)
 {
-	if (a->len == 0)
+	if (a->text.len == 0)
 		sqlarr_reset(a);
-	if (a->count++ > 0) {
-		reserve(a, 1);
-		a->buf[a->len++] = ',';
+	if (a->closed) {
+		/* Take off the "}" of sqlarr_text(); the NUL moves with it. */
+		a->text.data[--a->text.len] = '\0';
+		a->closed = false;
 	}
+	if (a->count++ > 0)
+		buf_addc(&a->text, ',');
 }
 
 static void raw(struct sqlarr *a, const char *s, size_t n)
 {
-	reserve(a, n);
-	memcpy(a->buf + a->len, s, n);
-	a->len += n;
+	buf_add(&a->text, s, n);
 }
 
 /*
  * Decimal digits of `v` written backwards from `end`; the start.  By
- * hand: an ack formats a dozen numbers per row, and snprintf() was a
- * few percent of the daemon's instructions.
+ * hand: an ack formats a dozen numbers per row, on the loop's hot path,
+ * and snprintf() costs far more per number.
  */
 static char *utoa_back(char *end, uint64_t v)
 {
@@ -109,34 +105,40 @@ void sqlarr_add_null(struct sqlarr *a)
 
 void sqlarr_add_str(struct sqlarr *a, const char *s)
 {
+	size_t n;
+
 	if (s == NULL) {
 		sqlarr_add_null(a);
 		return;
 	}
 	sep(a);
-	size_t n = strlen(s);
-	reserve(a, 2 * n + 2);
-	a->buf[a->len++] = '"';
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '"' || s[i] == '\\')
-			a->buf[a->len++] = '\\';
-		a->buf[a->len++] = s[i];
+	buf_addc(&a->text, '"');
+	/* Runs without a " or \ go in whole; each of those gets a \. */
+	while (*s) {
+		n = strcspn(s, "\"\\");
+		buf_add(&a->text, s, n);
+		s += n;
+		if (*s) {
+			buf_addc(&a->text, '\\');
+			buf_addc(&a->text, *s++);
+		}
 	}
-	a->buf[a->len++] = '"';
+	buf_addc(&a->text, '"');
 }
 
 const char *sqlarr_text(struct sqlarr *a)
 {
-	if (a->len == 0)
+	if (a->text.len == 0)
 		sqlarr_reset(a);
-	reserve(a, 1);
-	a->buf[a->len] = '}';
-	a->buf[a->len + 1] = '\0';
-	return a->buf;
+	if (!a->closed) {
+		buf_addc(&a->text, '}');
+		a->closed = true;
+	}
+	return buf_str(&a->text);
 }
 
 void sqlarr_free(struct sqlarr *a)
 {
-	free(a->buf);
+	buf_free(&a->text);
 	memset(a, 0, sizeof *a);
 }

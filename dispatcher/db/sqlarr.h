@@ -1,6 +1,6 @@
 /*
  * sqlarr.h - PostgreSQL array literals ("{1,2,NULL}", "{\"a b\",\"c\"}")
- * built in a growable buffer, so a batch of rows can travel as a few text
+ * built in a struct buf, so a batch of rows can travel as a few text
  * parameters of one set-based statement (unnest($1::bigint[], ...)).
  *
  * Every element is written quoted (except NULL), with " and \ escaped, so
@@ -10,14 +10,16 @@
 #ifndef PGPUSH_SQLARR_H
 #define PGPUSH_SQLARR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/buf.h"
+
 struct sqlarr {
-	char *buf;
-	size_t len;
-	size_t cap;
+	struct buf text;  /* "{" and the elements so far (no cap: sqlarr.c) */
 	size_t count;     /* elements added */
+	bool closed;      /* text ends with the "}" of sqlarr_text() */
 };
 
 /* Start an empty array; the struct may be zeroed memory. */

@@ -48,6 +48,56 @@ static void test_defaults(void)
 	       0, "a NULL environment lookup is allowed");
 }
 
+/* Every run default is the PGPUSH_DEFAULT_* macro of cli.h, and --help
+ * shows that same number. */
+static void test_default_macros(void)
+{
+	char *argv[] = { "pgpushd", "run" };
+	struct cli_opts o;
+	char err[256], *text = NULL;
+	const char *p;
+	size_t len = 0;
+	FILE *f;
+
+	is_int(parse(&o, ARGC(argv), argv, err, sizeof(err)), 0,
+	       "run parses");
+	is_int(o.batch_size, PGPUSH_DEFAULT_BATCH_SIZE, "batch size");
+	is_int(o.poll_interval_ms, PGPUSH_DEFAULT_POLL_INTERVAL_MS,
+	       "poll interval");
+	is_int(o.lease_seconds, PGPUSH_DEFAULT_LEASE_SECONDS, "lease");
+	is_int(o.ack_interval_ms, PGPUSH_DEFAULT_ACK_INTERVAL_MS,
+	       "ack interval");
+	is_int(o.stats_interval_ms, PGPUSH_DEFAULT_STATS_INTERVAL_MS,
+	       "stats interval");
+	is_int(o.heartbeat_interval_ms, PGPUSH_DEFAULT_HEARTBEAT_INTERVAL_MS,
+	       "heartbeat interval");
+	is_int(o.connect_timeout_ms, PGPUSH_DEFAULT_CONNECT_TIMEOUT_MS,
+	       "connect timeout");
+	is_int(o.request_timeout_ms, PGPUSH_DEFAULT_REQUEST_TIMEOUT_MS,
+	       "request timeout");
+	is_int(o.rebuild_after_ms, PGPUSH_DEFAULT_REBUILD_AFTER_MS,
+	       "rebuild after");
+	is_int(o.drain_timeout_ms, PGPUSH_DEFAULT_DRAIN_TIMEOUT_MS,
+	       "drain timeout");
+	is_int(o.max_host_connections, PGPUSH_DEFAULT_MAX_HOST_CONNECTIONS,
+	       "max host connections");
+	is_int(o.http_threads, PGPUSH_DEFAULT_HTTP_THREADS, "http threads");
+	is_int(o.h2_direct, PGPUSH_DEFAULT_H2_DIRECT, "h2 direct");
+	is_int(PGPUSH_DEFAULT_CONNECT_TIMEOUT_MS, 5000,
+	       "the provider connect timeout stays 5000 ms");
+	is_int(PGPUSH_DEFAULT_REQUEST_TIMEOUT_MS, 10000,
+	       "the provider request timeout stays 10000 ms");
+
+	f = open_memstream(&text, &len);
+	is_int(cli_write_help(f, "pgpushd"), 0, "help written");
+	fclose(f);
+	p = strstr(text, "--request-timeout-ms");
+	ok(p != NULL && strstr(p, "Default: "
+		CLI_STR(PGPUSH_DEFAULT_REQUEST_TIMEOUT_MS) ".") != NULL,
+	   "--help prints the request timeout macro's value");
+	free(text);
+}
+
 static void test_env(void)
 {
 	char *argv[] = { "pgpushd", "migrate" };
@@ -314,6 +364,7 @@ static void test_metrics_stats_flags(void)
 int main(void)
 {
 	test_defaults();
+	test_default_macros();
 	test_env();
 	test_flags();
 	test_help_version();
