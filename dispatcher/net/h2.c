@@ -43,6 +43,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
+#include "base/buf.h"
 #include "base/log.h"
 #include "base/mem.h"
 
@@ -143,11 +144,8 @@ struct h2_req {
 	nghttp2_nv *nv;
 	size_t nnv, body_off;
 	long status;
-	char *rbody;
-	size_t rbody_len, rbody_cap;
-	bool too_big;
-	char *rheaders;
-	size_t rheaders_len;
+	struct buf rbody;           /* capped at h2_opts.max_body */
+	struct buf rheaders;        /* "name\0value\0", HTTP_HEADERS_MAX */
 	char *error;
 	enum http_err err;          /* with `error` */
 	bool not_h2;
@@ -188,41 +186,17 @@ static void on_flush(uv_prepare_t *p);
 static void maybe_free_h2(struct h2 *h);
 static void tick_start(struct h2 *h);
 
-/* ---- response buffers (also http.c's) ---------------------------- */
+/* ---- response headers (also http_curl.c's) ------------------------ */
 
-bool http__body_append(char **buf, size_t *len, size_t *cap, size_t max,
-		       const void *p, size_t n)
-{
-	if (*len + n > max)
-		return false;
-	if (*len + n + 1 > *cap) {
-		size_t c = *cap ? *cap : 1024;
-
-		while (c < *len + n + 1)
-			c *= 2;
-		if (c > max + 1)
-			c = max + 1;
-		*buf = mem_realloc(*buf, c);
-		*cap = c;
-	}
-	memcpy(*buf + *len, p, n);
-	*len += n;
-	(*buf)[*len] = '\0';
-	return true;
-}
-
-void http__header_add(char **buf, size_t *len, const void *name, size_t nl,
+void http__header_add(struct buf *b, const void *name, size_t nl,
 		      const void *value, size_t vl)
 {
-	if (*len + nl + vl + 2 > HTTP_HEADERS_MAX)
+	if (b->len + nl + vl + 2 > HTTP_HEADERS_MAX)
 		return;
-	if (*buf == NULL)
-		*buf = mem_alloc(HTTP_HEADERS_MAX);
-	memcpy(*buf + *len, name, nl);
-	(*buf)[*len + nl] = '\0';
-	memcpy(*buf + *len + nl + 1, value, vl);
-	(*buf)[*len + nl + 1 + vl] = '\0';
-	*len += nl + vl + 2;
+	buf_add(b, name, nl);
+	buf_addc(b, '\0');
+	buf_add(b, value, vl);
+	buf_addc(b, '\0');
 }
 
 /* ---- request lists ------------------------------------------------ */
@@ -335,8 +309,8 @@ static void req_free(struct h2_req *r)
 	free(r->ca_path);
 	free(r->path);
 	free(r->nv);
-	free(r->rbody);
-	free(r->rheaders);
+	buf_free(&r->rbody);
+	buf_free(&r->rheaders);
 	free(r->error);
 	free(r);
 }
@@ -368,8 +342,8 @@ static void req_requeue(struct h2_req *r)
 	r->sent = false;
 	r->body_off = 0;
 	r->status = 0;
-	r->rbody_len = 0;
-	r->rheaders_len = 0;
+	buf_reset(&r->rbody);
+	buf_reset(&r->rheaders);
 	r->where = H2R_QUEUED;
 	list_push(&r->host->queue, &r->host->queue_tail, r);
 }
@@ -609,7 +583,7 @@ static void conn_close(struct h2_conn *c, const char *why)
 
 		if (!r->sent) {
 			req_requeue(r);
-		} else if (r->status == 0 && r->rbody_len == 0 &&
+		} else if (r->status == 0 && r->rbody.len == 0 &&
 			   !r->resent && !c->h->closing) {
 			/*
 			 * Nothing came back before the connection died: sent
@@ -880,12 +854,12 @@ static int on_header(nghttp2_session *s, const nghttp2_frame *f,
 		for (i = 0; i < vl && i < 3; i++)
 			st = st * 10 + (value[i] - '0');
 		r->status = st;
-		r->rheaders_len = 0;   /* the final response's headers */
+		buf_reset(&r->rheaders);   /* the final response's headers */
 		return 0;
 	}
 	if (nl > 0 && name[0] == ':')
 		return 0;
-	http__header_add(&r->rheaders, &r->rheaders_len, name, nl, value, vl);
+	http__header_add(&r->rheaders, name, nl, value, vl);
 	return 0;
 }
 
@@ -893,15 +867,13 @@ static int on_data_chunk(nghttp2_session *s, uint8_t flags, int32_t sid,
 			 const uint8_t *data, size_t len, void *ud)
 {
 	struct h2_req *r = nghttp2_session_get_stream_user_data(s, sid);
-	struct h2_conn *c = ud;
-	size_t cap = c->h->opts.max_body;
 
 	(void)flags;
-	if (r == NULL || r->where != H2R_STREAM || r->too_big)
+	(void)ud;
+	if (r == NULL || r->where != H2R_STREAM || buf_full(&r->rbody))
 		return 0;
-	if (!http__body_append(&r->rbody, &r->rbody_len, &r->rbody_cap, cap,
-			       data, len)) {
-		r->too_big = true;
+	/* Over the cap (r->rbody's max): the buffer stays full. */
+	if (buf_add(&r->rbody, data, len) < 0) {
 		nghttp2_submit_rst_stream(s, NGHTTP2_FLAG_NONE, sid,
 					  NGHTTP2_CANCEL);
 	}
@@ -930,7 +902,7 @@ static int on_stream_close(nghttp2_session *s, int32_t sid, uint32_t code,
 	r->wire = NULL;
 	if (r->where != H2R_STREAM)
 		return 0;       /* timed out: reported from the list */
-	if (r->too_big) {
+	if (buf_full(&r->rbody)) {
 		snprintf(buf, sizeof buf, "response body over %zu bytes",
 			 c->h->opts.max_body);
 		req_finish(r, HTTP_ERR_BAD_ANSWER, buf);
@@ -1549,10 +1521,10 @@ static void report_finished(struct h2 *h)
 			a.body = "";
 		} else {
 			a.status = r->status;
-			a.body = r->rbody != NULL ? r->rbody : "";
-			a.body_len = r->rbody_len;
-			a.headers = r->rheaders;
-			a.headers_len = r->rheaders_len;
+			a.body = buf_str(&r->rbody);
+			a.body_len = r->rbody.len;
+			a.headers = r->rheaders.data;
+			a.headers_len = r->rheaders.len;
 		}
 		if (!r->not_h2)
 			note_health(r->host, a.status != 0);
@@ -1666,6 +1638,8 @@ struct h2_req *h2_submit(struct h2 *h, const struct http_request *req,
 		h->last_host = hh;
 	}
 	r = mem_alloc_zero(1, sizeof *r);
+	buf_init(&r->rbody, h->opts.max_body);
+	buf_init(&r->rheaders, HTTP_HEADERS_MAX);
 	r->h = h;
 	r->host = hh;
 	r->path = path;

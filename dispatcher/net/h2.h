@@ -119,20 +119,13 @@ void h2_cancel(struct h2 *h, struct h2_req *r);
 void h2_get_stats(const struct h2 *h, struct h2_stats *out);
 
 /*
- * Response buffers, shared by both clients of the bridge (http.c, h2.c).
- *
- * http__body_append: append `n` bytes to a NUL-terminated body of at
- * most `max` bytes (*buf grows by doubling, never past max + 1); false,
- * and nothing appended, when it would pass `max`.
- *
- * http__header_add: append a "name\0value\0" pair to *buf (allocated
- * HTTP_HEADERS_MAX bytes on first use); a pair that does not fit is
- * dropped, as are all after it.
+ * Response headers, kept the same way by both clients of the bridge
+ * (http_curl.c, h2.c): append a "name\0value\0" pair to `b` (a buffer
+ * capped at HTTP_HEADERS_MAX); a pair that does not fit is dropped.
  */
 #define HTTP_HEADERS_MAX (16 * 1024)
-bool http__body_append(char **buf, size_t *len, size_t *cap, size_t max,
-		       const void *p, size_t n);
-void http__header_add(char **buf, size_t *len, const void *name, size_t nl,
+struct buf;
+void http__header_add(struct buf *b, const void *name, size_t nl,
 		      const void *value, size_t vl);
 
 /*

@@ -1,7 +1,8 @@
 /*
  * http_int.h - what the files of the HTTP bridge share (http.c,
- * http_threads.c); private to dispatcher/net.  See http.c's top comment
- * for how the parts fit together.
+ * http_curl.c, http_retire.c, http_h2glue.c, http_threads.c); private
+ * to dispatcher/net.  See http.c's top comment for how the parts fit
+ * together.
  */
 #ifndef PGPUSH_NET_HTTP_INT_H
 #define PGPUSH_NET_HTTP_INT_H
@@ -14,6 +15,7 @@
 #include <uv.h>
 
 #include "net/http.h"
+#include "base/buf.h"
 
 
 /* Transfers per group in libcurl that have not gone out yet (see top). */
@@ -45,11 +47,10 @@ struct http_xfer {
 	struct curl_slist *hdrs;
 	char *req_body;
 	size_t req_body_len;
-	char *body;                /* response body, NUL-terminated */
-	size_t body_len, body_cap;
-	char *headers;             /* "name\0value\0" pairs */
-	size_t headers_len;
-	bool too_big;
+	struct buf body;           /* response body, capped at
+				    * http_opts.max_body */
+	struct buf headers;        /* "name\0value\0" pairs, at most
+				    * HTTP_HEADERS_MAX bytes */
 	http_done_fn done;
 	void *arg;
 	char errbuf[CURL_ERROR_SIZE];
@@ -156,16 +157,67 @@ struct http {
 	uint64_t next_gen;
 };
 
+struct h2_answer;
+
+/* ---- http.c: the front ---- */
+
 /* Link / unlink a transfer on the bridge's in-flight list. */
 void http__xfer_link(struct http *http, struct http_xfer *x);
 void http__xfer_unlink(struct http *http, struct http_xfer *x);
 /* Free a closed bridge, then call http_close()'s callback. */
 void http__free(struct http *http);
+/* Free the bridge once http_close() began and no handle is left. */
+void http__maybe_free(struct http *http);
+/* A group's timer closed: free the group (and maybe the bridge). */
+void http__group_closed(uv_handle_t *h);
+
+/* ---- http_curl.c: libcurl on libuv, transfers, groups ---- */
+
+/* Close a socket's poll handle and unlink its context. */
+void http__sock_destroy(struct http *http, struct http_sock *sk);
+/* A new group with its own multi handle and timer; NULL on failure. */
+struct http_group *http__group_new(struct http *http, const char *name);
+/* Group `name`, made on first use; NULL when it cannot be. */
+struct http_group *http__group_get(struct http *http, const char *name);
+/* Start held transfers of `g` while it allows. */
+void http__group_release(struct http *http, struct http_group *g);
+/* Return an easy handle to the free list and free `x`. */
+void http__xfer_free(struct http *http, struct http_xfer *x);
+/* End `x` and call back: with `why` (of kind `why_err`) when the bridge
+ * ends it itself, else as libcurl's `rc` and the response tell. */
+void http__xfer_finish(struct http *http, struct http_xfer *x,
+		       CURLcode rc, enum http_err why_err, const char *why);
+/* Give `x` an easy handle set up for `req` in its group; 0 or -EINVAL
+ * (bad client certificate; x keeps the handle for http__xfer_free()). */
+int http__xfer_curl_setup(struct http *http, struct http_xfer *x,
+			  const struct http_request *req);
+/* Into libcurl now, or wait in the group; 0 or -EIO. */
+int http__xfer_curl_go(struct http_xfer *x);
+
+/* ---- http_retire.c: retiring groups ---- */
+
+/* A retired group with no request left is destroyed soon (`reap`). */
+void http__reap_check(struct http *http, struct http_group *g);
 /* Retire `name`'s group of generation `gen`, if it is still current. */
 void http__group_retire_gen(struct http *http, const char *name,
 			    uint64_t gen);
 
-/* The bridge on worker threads (http_threads.c), http_opts.threads > 0:
+/* ---- http_h2glue.c: the h2_direct client ---- */
+
+/* May `req` take the h2_direct client? */
+bool http__wants_h2(const struct http *http, const struct http_request *req);
+/* http_submit() of a request for the h2_direct client. */
+int http__h2_submit(struct http *http, const struct http_request *req,
+		    struct http_xfer **out);
+/* Report `x` of the h2_direct client (answer `a`, or `error` of kind
+ * `err` when not NULL) and free it. */
+void http__h2_report(struct http *http, struct http_xfer *x,
+		     const struct h2_answer *a, enum http_err err,
+		     const char *error);
+
+/* ---- http_threads.c: the bridge on worker threads ---- */
+
+/* With http_opts.threads > 0:
  * http_new(), http_submit(), http_cancel(), http_retire_group(),
  * http_close() and http_get_stats() of such a bridge. */
 int http__th_new(struct http *http, uv_loop_t *loop);

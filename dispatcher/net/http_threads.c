@@ -186,8 +186,8 @@ static void th_xfer_free(struct http_xfer *px)
 		free((void *)r->headers);
 	}
 	free(px->res_error);
-	free(px->body);
-	free(px->headers);
+	buf_free(&px->body);
+	buf_free(&px->headers);
 	free(px);
 }
 
@@ -204,17 +204,10 @@ static void th_inner_done(void *arg, const struct http_response *res)
 	px->res_version = res->http_version;
 	px->res_err = res->err;
 	px->res_error = dup_or_null(res->error);
-	if (res->status != 0) {
-		px->body = mem_alloc(res->body_len + 1);
-		memcpy(px->body, res->body, res->body_len);
-		px->body[res->body_len] = '\0';
-		px->body_len = res->body_len;
-	}
-	if (x != NULL && x->headers_len > 0) {
-		px->headers = mem_alloc(x->headers_len);
-		memcpy(px->headers, x->headers, x->headers_len);
-		px->headers_len = x->headers_len;
-	}
+	if (res->status != 0)
+		buf_add(&px->body, res->body, res->body_len);
+	if (x != NULL && x->headers.len > 0)
+		buf_add(&px->headers, x->headers.data, x->headers.len);
 	th_push(w->th, &w->th->to_main, TH_DONE, px, w, &w->th->wake_main);
 }
 
@@ -327,8 +320,8 @@ static void th_on_wake_main(uv_async_t *a)
 				res.error = px->res_error != NULL
 					? px->res_error : "no answer";
 			}
-			res.body = px->body != NULL ? px->body : "";
-			res.body_len = px->body_len;
+			res.body = buf_str(&px->body);
+			res.body_len = px->body.len;
 			res.http_version = px->res_version;
 			px->done(px->arg, &res);
 			th_xfer_free(px);
@@ -455,7 +448,7 @@ static unsigned th_pick(struct http_th *th, const char *group)
 }
 
 int http__th_submit(struct http *http, const struct http_request *req,
-		     struct http_xfer **out)
+		    struct http_xfer **out)
 {
 	struct http_th *th = http->th;
 	struct http_xfer *px = mem_alloc_zero(1, sizeof *px);
