@@ -1,5 +1,7 @@
 /*
- * http.c - libcurl multi driven by libuv.  See http.h.
+ * http.c - the HTTP bridge's front: http.h's API, and which path a
+ * request takes (the h2_direct client, worker threads, or libcurl's
+ * multi driven by libuv on this loop).  See http.h.
  *
  * The glue is curl's multi-uv.c: libcurl tells us, through
  * CURLMOPT_SOCKETFUNCTION, which sockets to watch for what, and we keep
@@ -17,7 +19,8 @@
  * shared between groups, and CURLMOPT_MAX_HOST_CONNECTIONS bounds each
  * group's connections per host.  (A CURLSH per group on one multi did
  * that with libcurl 7.88, but from 8.x on a share's connection cache
- * ignores the multi's limits: one APNs team opened 80-120 connections.)
+ * ignores the multi's limits: one APNs team opened many times the
+ * per-host limit.)
  * Groups live until http_close(), but for retired ones.
  *
  * Retiring a group (http_retire_group(): APNs said 503 Shutdown, 400
@@ -208,14 +211,15 @@ void http_cancel(struct http *http, struct http_xfer *xfer)
 		h2_cancel(http->h2, xfer->h2r);
 		xfer->h2r = NULL;
 		memset(&a, 0, sizeof a);
-		http__h2_report(http, xfer, &a, HTTP_ERR_CANCELLED, "cancelled");
+		http__h2_report(http, xfer, &a, HTTP_ERR_CANCELLED,
+				"cancelled");
 	} else if (xfer->fwd != NULL) {
 		http_cancel(http, xfer->fwd);   /* runs on_fwd_done */
 	} else if (http->th != NULL) {
 		http__th_cancel(http, xfer);
 	} else
 		http__xfer_finish(http, xfer, CURLE_ABORTED_BY_CALLBACK,
-			    HTTP_ERR_CANCELLED, "cancelled");
+				  HTTP_ERR_CANCELLED, "cancelled");
 }
 
 bool http_err_ambiguous(enum http_err e)
@@ -289,19 +293,22 @@ int http_new(struct http **out, uv_loop_t *loop,
 	if (opts != NULL)
 		http->opts = *opts;
 	if (http->opts.max_host_connections <= 0)
-		http->opts.max_host_connections = 4;
+		http->opts.max_host_connections =
+			HTTP_FALLBACK_MAX_HOST_CONNECTIONS;
 	if (http->opts.max_streams <= 0)
-		http->opts.max_streams = 1000;
+		http->opts.max_streams = HTTP_FALLBACK_MAX_STREAMS;
 	if (http->opts.max_body == 0)
-		http->opts.max_body = 64 * 1024;
+		http->opts.max_body = HTTP_FALLBACK_MAX_BODY;
 	if (http->opts.free_handles == 0)
-		http->opts.free_handles = 64;
+		http->opts.free_handles = HTTP_FALLBACK_FREE_HANDLES;
 	if (http->opts.connect_timeout_ms <= 0)
-		http->opts.connect_timeout_ms = 10000;
+		http->opts.connect_timeout_ms =
+			HTTP_FALLBACK_CONNECT_TIMEOUT_MS;
 	if (http->opts.request_timeout_ms <= 0)
-		http->opts.request_timeout_ms = 30000;
+		http->opts.request_timeout_ms =
+			HTTP_FALLBACK_REQUEST_TIMEOUT_MS;
 	if (http->opts.rebuild_after_ms == 0)
-		http->opts.rebuild_after_ms = 120000;
+		http->opts.rebuild_after_ms = HTTP_FALLBACK_REBUILD_AFTER_MS;
 	if (http->opts.h2_direct && proxy_env() != NULL) {
 		/* libcurl honours the proxy variables; our client does not. */
 		log_info("a proxy is configured: libcurl sends every request",
@@ -389,9 +396,9 @@ void http_close(struct http *http, void (*cb)(void *arg), void *arg)
 
 		http->close_cb = cb;
 		http->close_arg = arg;
-		/* The h2_direct client's first (http__th_close() takes the rest);
-		 * it frees itself once its handles are closed.  Callbacks
-		 * may cancel others: look again after each. */
+		/* The h2_direct client's first (http__th_close() takes the
+		 * rest); it frees itself once its handles are closed.
+		 * Callbacks may cancel others: look again after each. */
 		http->closing = true;
 again:
 		for (x = http->xfers; x != NULL; x = xn) {

@@ -338,7 +338,7 @@ again:
 				 (unsigned long long)(now - x->out_at_ms));
 			/* Callbacks may end or start others: look again. */
 			http__xfer_finish(http, x, CURLE_OPERATION_TIMEDOUT,
-				    HTTP_ERR_NONE, NULL);
+					  HTTP_ERR_NONE, NULL);
 			if (http->closing)
 				return;
 			goto again;
@@ -381,8 +381,8 @@ void http__group_release(struct http *http, struct http_group *g)
 			/* Never in the multi: finish it as a held one. */
 			x->held = true;
 			http__xfer_finish(http, x, CURLE_FAILED_INIT,
-				    HTTP_ERR_NOT_SENT,
-				    "cannot start the request");
+					  HTTP_ERR_NOT_SENT,
+					  "cannot start the request");
 			if (http->closing)
 				return;
 		}
@@ -675,7 +675,7 @@ static void check_multi_info(struct http_group *g)
 				requeued = true;
 		} else {
 			http__xfer_finish(http, x, msg->data.result,
-				    HTTP_ERR_NONE, NULL);
+					  HTTP_ERR_NONE, NULL);
 		}
 	}
 	if (requeued && !http->closing)

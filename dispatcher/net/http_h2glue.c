@@ -76,7 +76,7 @@ static void on_h2_done(void *arg, struct h2_answer *a)
 		if (http__th_submit(http, &r2, &x->fwd) == 0)
 			return;
 		http__h2_report(http, x, a, HTTP_ERR_NOT_SENT,
-			   "cannot start the request");
+				"cannot start the request");
 		return;
 	}
 	if (a->not_h2 && !http->closing) {
@@ -86,7 +86,7 @@ static void on_h2_done(void *arg, struct h2_answer *a)
 		    http__xfer_curl_go(x) == 0)
 			return;
 		http__h2_report(http, x, a, HTTP_ERR_NOT_SENT,
-			   "cannot start the request");
+				"cannot start the request");
 		return;
 	}
 	http__h2_report(http, x, a, HTTP_ERR_NONE, NULL);
