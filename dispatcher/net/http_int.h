@@ -17,8 +17,8 @@
 #include "net/http.h"
 #include "base/buf.h"
 
-
-/* Transfers per group in libcurl that have not gone out yet (see top). */
+/* Transfers per group in libcurl that have not gone out yet (see
+ * http.c's top comment, "Waiting inside libcurl"). */
 #define GROUP_WAITING_MAX 256
 /* Request timeouts are checked this often (on_sweep). */
 #define SWEEP_MS 50
