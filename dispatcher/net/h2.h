@@ -1,7 +1,7 @@
 /*
  * h2.h - a small HTTP/2 client of our own (nghttp2 over OpenSSL on the
  * libuv loop), for the hot path: many small POSTs to one HTTPS host that
- * speaks HTTP/2 (FCM).  Private to the HTTP bridge (http.c), which
+ * speaks HTTP/2 (FCM).  Private to the HTTP bridge (http_h2glue.c), which
  * routes a request here when the request asks for it (http_request.
  * h2_direct) and the bridge allows it (http_opts.h2_direct); callers only
  * ever see http.h.
@@ -9,10 +9,10 @@
  * Why not libcurl for these: libcurl 8 spends, per request, a URL parse,
  * a new connection struct before its pool lookup, one send() and one TLS
  * record, a poll() after every read and an HTTP/1-text-to-HTTP/2
- * conversion - about three quarters of the daemon's CPU per push
- * (docs/performance.md).  Here every request submitted during one loop
- * iteration leaves in one TLS write, and every read feeds all the frames
- * it holds to nghttp2 at once.
+ * conversion - most of the daemon's CPU per push (docs/performance.md).
+ * Here every request submitted during one loop iteration leaves in one
+ * TLS write, and every read feeds all the frames it holds to nghttp2 at
+ * once.
  *
  * What it does: per host (scheme https, host, port, CA bundle) up to
  * `max_conns` connections, a new one only when the others' streams are
@@ -25,8 +25,9 @@
  * with a PING, or be dropped.  A stream the server refused (REFUSED_
  * STREAM, or past a GOAWAY's last stream id) never reached it and waits
  * again; one whose connection died before any answer is sent again once
- * (as libcurl does), a second such loss fails it.  Idle connections close after `idle_ms`.  A host that only
- * fails for `rebuild_after_ms` gets fresh connections (see h2_opts).
+ * (as libcurl does), a second such loss fails it.  Idle connections
+ * close after `idle_ms`.  A host that only fails for `rebuild_after_ms`
+ * gets fresh connections (see h2_opts).
  *
  * When the server does not choose h2 in ALPN, the host is remembered as
  * "not h2" and each of its requests (then and later) ends with `not_h2`
@@ -55,19 +56,22 @@
 struct h2;
 struct h2_req;
 
+/* A zero field takes the value in brackets (http.h's fallbacks). */
 struct h2_opts {
-	unsigned max_conns;        /* per host [4] */
+	unsigned max_conns;        /* per host
+				    * [HTTP_FALLBACK_MAX_HOST_CONNECTIONS] */
 	unsigned max_streams;      /* per connection, server permitting
-				    * [1000] */
-	size_t max_body;           /* response body cap [64 KiB] */
+				    * [HTTP_FALLBACK_MAX_STREAMS] */
+	size_t max_body;           /* response body cap
+				    * [HTTP_FALLBACK_MAX_BODY] */
 	long idle_ms;              /* close a connection idle this long
 				    * [118000, as libcurl] */
 	/*
 	 * After this long of nothing but transport errors from a host (its
 	 * connections answer PINGs but not requests: a hung provider),
 	 * each connection a request times out on is retired and the next
-	 * requests open fresh ones, until an answer comes.  [120000];
-	 * negative: never.
+	 * requests open fresh ones, until an answer comes.
+	 * [HTTP_FALLBACK_REBUILD_AFTER_MS]; negative: never.
 	 */
 	long rebuild_after_ms;
 };
@@ -119,20 +123,13 @@ void h2_cancel(struct h2 *h, struct h2_req *r);
 void h2_get_stats(const struct h2 *h, struct h2_stats *out);
 
 /*
- * Response buffers, shared by both clients of the bridge (http.c, h2.c).
- *
- * http__body_append: append `n` bytes to a NUL-terminated body of at
- * most `max` bytes (*buf grows by doubling, never past max + 1); false,
- * and nothing appended, when it would pass `max`.
- *
- * http__header_add: append a "name\0value\0" pair to *buf (allocated
- * HTTP_HEADERS_MAX bytes on first use); a pair that does not fit is
- * dropped, as are all after it.
+ * Response headers, kept the same way by both clients of the bridge
+ * (http_curl.c, h2.c): append a "name\0value\0" pair to `b` (a buffer
+ * capped at HTTP_HEADERS_MAX); a pair that does not fit is dropped.
  */
 #define HTTP_HEADERS_MAX (16 * 1024)
-bool http__body_append(char **buf, size_t *len, size_t *cap, size_t max,
-		       const void *p, size_t n);
-void http__header_add(char **buf, size_t *len, const void *name, size_t nl,
+struct buf;
+void http__header_add(struct buf *b, const void *name, size_t nl,
 		      const void *value, size_t vl);
 
 /*

@@ -1,5 +1,7 @@
 /*
- * http.c - libcurl multi driven by libuv.  See http.h.
+ * http.c - the HTTP bridge's front: http.h's API, and which path a
+ * request takes (the h2_direct client, worker threads, or libcurl's
+ * multi driven by libuv on this loop).  See http.h.
  *
  * The glue is curl's multi-uv.c: libcurl tells us, through
  * CURLMOPT_SOCKETFUNCTION, which sockets to watch for what, and we keep
@@ -17,7 +19,8 @@
  * shared between groups, and CURLMOPT_MAX_HOST_CONNECTIONS bounds each
  * group's connections per host.  (A CURLSH per group on one multi did
  * that with libcurl 7.88, but from 8.x on a share's connection cache
- * ignores the multi's limits: one APNs team opened 80-120 connections.)
+ * ignores the multi's limits: one APNs team opened many times the
+ * per-host limit.)
  * Groups live until http_close(), but for retired ones.
  *
  * Retiring a group (http_retire_group(): APNs said 503 Shutdown, 400
@@ -65,8 +68,16 @@
  * poll handle's close callback, a group by its timer's; the bridge itself
  * only when every timer and poll handle is closed (`closing_handles`
  * counts them).
+ *
+ * The files: http.c (this one) is the front - http.h's API, choosing
+ * the path a request takes; http_curl.c drives libcurl's multi handles
+ * on libuv and runs the transfers and groups; http_retire.c retires a
+ * group's connections; http_h2glue.c hands requests to the h2_direct
+ * client (h2.c); http_threads.c is the bridge on worker threads.  What
+ * they share is in http_int.h.
  */
 #include "net/http.h"
+#include "net/http_int.h"
 
 #include <errno.h>
 #include <stdbool.h>
@@ -75,174 +86,15 @@
 #include <string.h>
 #include <strings.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <sys/socket.h>
-#include <unistd.h>
 #include <curl/curl.h>
 
 #include "net/h2.h"
 #include "base/log.h"
 #include "base/mem.h"
 
-/* Transfers per group in libcurl that have not gone out yet (see top). */
-#define GROUP_WAITING_MAX 256
-/* Request timeouts are checked this often (on_sweep). */
-#define SWEEP_MS 50
-/* libcurl's own clock ends a request that waited this many times its
- * timeout (plus the connect timeout) without going out. */
-#define WAIT_CAP_FACTOR 4
-/* libcurl resends a request it judged unprocessed at most this often,
- * then gives up with "Connection died" (CONN_MAX_RETRIES, 7.x and 8.x). */
-#define CURL_RESENDS_MAX 5
-/* A group that replaced a retired one is not retired sooner than this:
- * APNs treats rapid reconnection as an attack. */
-#define RETIRE_MIN_MS 1000
-
-struct http_sock {
-	uv_poll_t poll;            /* owned; freed in its close callback */
-	struct http *http;
-	struct http_group *group;  /* whose multi watches it */
-	curl_socket_t fd;
-	int events;                /* UV_READABLE | UV_WRITABLE watched */
-	struct http_sock *prev, *next;
-};
-
-struct http_xfer {
-	struct http *http;
-	CURL *easy;
-	struct curl_slist *hdrs;
-	char *req_body;
-	size_t req_body_len;
-	char *body;                /* response body, NUL-terminated */
-	size_t body_len, body_cap;
-	char *headers;             /* "name\0value\0" pairs */
-	size_t headers_len;
-	bool too_big;
-	http_done_fn done;
-	void *arg;
-	char errbuf[CURL_ERROR_SIZE];
-	struct http_group *group;  /* never NULL: http->common at least */
-	bool held;                 /* waiting on group->held, not in multi */
-	bool turned_back;          /* refused by on_prereq(): not sent */
-	bool went_out;             /* on_prereq() let it go: counted in
-				    * its group's `out` */
-	uint64_t out_at_ms;        /* when it went out (uv_now) */
-	unsigned tries;            /* times on_prereq() let it go: more
-				    * than one when libcurl resent it */
-	uint64_t started_ms;       /* when handed to libcurl (uv_now) */
-	long timeout_ms;           /* answer due this long after that */
-	struct http_conn *conn;    /* counted in its streams; or NULL */
-	struct h2_req *h2r;        /* on the h2_direct client, or NULL */
-	struct http_xfer *fwd;     /* threaded bridge: the h2_direct
-				    * request went to a worker after all
-				    * (not h2): that transfer */
-	struct http_xfer *held_next;
-	struct http_xfer *prev, *next;
-	/* A request of a threaded bridge (struct http_th), on the caller's
-	 * side: its copy for the worker, and the answer copied back. */
-	struct th_worker *w;       /* its worker */
-	struct http_xfer *inner;   /* the worker's transfer; worker only */
-	uint64_t res_gen;          /* the worker's group that answered
-				    * (its `gen`), for http_retire_group() */
-	struct http_request req;   /* strings owned (th_req_copy) */
-	long res_status;
-	int res_version;
-	enum http_err res_err;
-	char *res_error;
-	bool cancelled;            /* http_cancel()ed: its answer is void */
-};
-
-/*
- * One connection group: its own multi handle, connection cache and
- * timer.  The common group (name "-") serves requests that name none.
- * A warm-up group
- * (http_request.conn_warmup) is "cold" until one of its requests got an
- * HTTP answer, and again after a transport error: while cold, one of its
- * requests is in flight and the others wait on `held` (FIFO).  The same
- * while one of its requests opens a new connection (`opening`, seen when
- * libcurl hands us a socket we do not know yet): nothing more is started
- * in the group until that request has its answer, so the new connection
- * carries one stream until the server has accepted it.
- */
-struct http_group {
-	char *name;
-	struct http *http;
-	CURLM *multi;                   /* NULL once http_close() began */
-	uv_timer_t timer;               /* freed (with the group) in its
-					 * close callback */
-	bool warmup;
-	bool warm;
-	unsigned active;                /* its transfers in the multi */
-	unsigned out;                   /* of those, gone out (on_prereq) */
-	uint64_t answered_ms;           /* uv_now of its latest HTTP answer */
-	struct http_xfer *opening;      /* opening a connection, or NULL */
-	struct http_xfer *held, *held_tail;
-	struct http_group *next;
-	int64_t failing_since_ms;       /* only transport errors since; 0 */
-	bool rebuild;                   /* fresh connection per request */
-	uint64_t gen;                   /* unique in its bridge */
-	uint64_t successor_ms;          /* uv_now when it replaced a
-					 * retired group; 0: first of its name */
-	bool retired;                   /* replaced (http_retire_group());
-					 * destroyed once it has no requests */
-};
-
-/*
- * A connection of a warm-up group, from the socket libcurl opens for it
- * (on_open_socket) until libcurl closes that socket (on_close_socket):
- * whether it has answered, and how many of our requests are on it.
- */
-struct http_conn {
-	curl_socket_t fd;
-	int local_port;            /* 0: not looked up yet */
-	char local_ip[64];
-	bool answered;
-	unsigned streams;
-	struct http_conn *next;
-};
-
-struct http {
-	uv_loop_t *loop;
-	struct http_opts opts;
-	struct http_sock *socks;
-	struct http_xfer *xfers;
-	CURL **free_easy;
-	unsigned n_free;
-	struct http_group *common;      /* also first on `groups` */
-	struct http_group *groups;
-	struct http_conn *conns;        /* warm-up groups' connections */
-	struct http_stats stats;
-	bool closing;
-	int closing_handles;
-	void (*close_cb)(void *arg);
-	void *close_arg;
-	struct http_th *th;             /* threaded: the worker, else NULL */
-	uv_timer_t sweep;               /* request timeouts (on_sweep) */
-	struct h2 *h2;                  /* http_opts.h2_direct, or NULL */
-	unsigned out;                   /* transfers gone out, all groups */
-	uv_timer_t reap;                /* destroys idle retired groups */
-	uint64_t next_gen;
-};
-
-static int th_new(struct http *http, uv_loop_t *loop);
-static int th_submit(struct http *http, const struct http_request *req,
-		     struct http_xfer **out);
-static void th_cancel(struct http *http, struct http_xfer *px);
-static void th_close(struct http *http);
-
-static void on_sweep(uv_timer_t *t);
-static void xfer_finish(struct http *http, struct http_xfer *x,
-			CURLcode rc, enum http_err why_err, const char *why);
-static void check_multi_info(struct http_group *g);
-static void group_release_after(struct http_group *g);
-static struct http_group *group_get(struct http *http, const char *name);
-static void reap_check(struct http *http, struct http_group *g);
-
 /* ---- lists ------------------------------------------------------- */
 
-static void xfer_link(struct http *http, struct http_xfer *x)
+void http__xfer_link(struct http *http, struct http_xfer *x)
 {
 	x->prev = NULL;
 	x->next = http->xfers;
@@ -251,7 +103,7 @@ static void xfer_link(struct http *http, struct http_xfer *x)
 	http->xfers = x;
 }
 
-static void xfer_unlink(struct http *http, struct http_xfer *x)
+void http__xfer_unlink(struct http *http, struct http_xfer *x)
 {
 	if (x->prev != NULL)
 		x->prev->next = x->next;
@@ -262,10 +114,11 @@ static void xfer_unlink(struct http *http, struct http_xfer *x)
 	x->prev = x->next = NULL;
 }
 
-/* ---- sockets and the timer (multi-uv.c) -------------------------- */
+
+/* ---- the end of a bridge ----------------------------------------- */
 
 /* The last of a closed bridge: free it, then tell http_close()'s caller. */
-static void free_http(struct http *http)
+void http__free(struct http *http)
 {
 	void (*cb)(void *) = http->close_cb;
 	void *arg = http->close_arg;
@@ -277,221 +130,14 @@ static void free_http(struct http *http)
 		cb(arg);
 }
 
-static void maybe_free_http(struct http *http)
+void http__maybe_free(struct http *http)
 {
 	if (http->closing && http->closing_handles == 0)
-		free_http(http);
+		http__free(http);
 }
 
-static void sock_closed(uv_handle_t *h)
-{
-	struct http_sock *sk = h->data;
-	struct http *http = sk->http;
 
-	free(sk);
-	http->closing_handles--;
-	maybe_free_http(http);
-}
-
-/* Stop watching a socket and free its context (after the close cb). */
-static void sock_destroy(struct http *http, struct http_sock *sk)
-{
-	if (sk->prev != NULL)
-		sk->prev->next = sk->next;
-	else
-		http->socks = sk->next;
-	if (sk->next != NULL)
-		sk->next->prev = sk->prev;
-	uv_poll_stop(&sk->poll);
-	http->closing_handles++;
-	uv_close((uv_handle_t *)&sk->poll, sock_closed);
-}
-
-/*
- * Hold back partial TCP segments while libcurl works through a batch of
- * events.  libcurl 7.88 writes every HTTP/2 frame as its own TLS record
- * and send(): hundreds of tiny segments per loop turn, each a full trip
- * through the TCP stack.  Corked, they leave as few full segments when
- * the batch is done (uncorking flushes at once, so nothing waits).
- * Sockets that are not TCP ignore it.
- */
-static void cork_all(struct http *http, int on)
-{
-	struct http_sock *sk;
-
-	for (sk = http->socks; sk != NULL; sk = sk->next)
-		(void)setsockopt(sk->fd, IPPROTO_TCP, TCP_CORK, &on,
-				 sizeof on);
-}
-
-static void on_poll(uv_poll_t *poll, int status, int events)
-{
-	struct http_sock *sk = poll->data;
-	struct http *http = sk->http;
-	struct http_group *g = sk->group;
-	int flags = 0, running;
-
-	if (status < 0)
-		flags = CURL_CSELECT_ERR;
-	if (events & UV_READABLE)
-		flags |= CURL_CSELECT_IN;
-	if (events & UV_WRITABLE)
-		flags |= CURL_CSELECT_OUT;
-	cork_all(http, 1);
-	curl_multi_socket_action(g->multi, sk->fd, flags, &running);
-	cork_all(http, 0);
-	check_multi_info(g);
-	group_release_after(g);
-}
-
-/* Has the warm-up connection on socket `fd` answered a request? */
-static bool conn_answered(const struct http *http, curl_socket_t fd)
-{
-	const struct http_conn *c;
-
-	for (c = http->conns; c != NULL; c = c->next)
-		if (c->fd == fd)
-			return c->answered;
-	return false;
-}
-
-static int on_socket(CURL *easy, curl_socket_t s, int what, void *userp,
-		     void *socketp)
-{
-	struct http_group *g = userp;
-	struct http *http = g->http;
-	struct http_sock *sk = socketp;
-	int events = 0, rc;
-
-	if (what == CURL_POLL_REMOVE) {
-		if (sk != NULL) {
-			sock_destroy(http, sk);
-			if (g->multi != NULL)
-				curl_multi_assign(g->multi, s, NULL);
-		}
-		return 0;
-	}
-	if (sk == NULL) {
-		struct http_xfer *x = NULL;
-
-		/* A socket not watched: `easy` is opening a connection, or
-		 * takes up an idle one again (libcurl stops watching those),
-		 * which has answered before. */
-		if (easy != NULL &&
-		    curl_easy_getinfo(easy, CURLINFO_PRIVATE, (char **)&x) ==
-		    CURLE_OK && x != NULL && x->group != NULL &&
-		    x->group->warmup && x->group->warm &&
-		    x->group->opening == NULL && !conn_answered(http, s))
-			x->group->opening = x;
-		sk = mem_alloc_zero(1, sizeof *sk);
-		sk->http = http;
-		sk->group = g;
-		sk->fd = s;
-		rc = uv_poll_init_socket(http->loop, &sk->poll, s);
-		if (rc < 0) {
-			log_error("cannot watch a socket", "fd=%d err=%s",
-				  (int)s, uv_strerror(rc));
-			free(sk);
-			return -1;
-		}
-		sk->poll.data = sk;
-		sk->next = http->socks;
-		if (http->socks != NULL)
-			http->socks->prev = sk;
-		http->socks = sk;
-		curl_multi_assign(g->multi, s, sk);
-	}
-	if (what == CURL_POLL_IN || what == CURL_POLL_INOUT)
-		events |= UV_READABLE;
-	if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT)
-		events |= UV_WRITABLE;
-	/* libcurl repeats itself; every uv_poll_start() costs two
-	 * epoll_ctl() calls at the next loop turn, even for no change. */
-	if (events == sk->events)
-		return 0;
-	rc = uv_poll_start(&sk->poll, events, on_poll);
-	if (rc < 0) {
-		log_error("cannot watch a socket", "fd=%d err=%s", (int)s,
-			  uv_strerror(rc));
-		return -1;
-	}
-	sk->events = events;
-	return 0;
-}
-
-static void on_timeout(uv_timer_t *t)
-{
-	struct http_group *g = t->data;
-	int running;
-
-	cork_all(g->http, 1);
-	curl_multi_socket_action(g->multi, CURL_SOCKET_TIMEOUT, 0, &running);
-	cork_all(g->http, 0);
-	check_multi_info(g);
-	group_release_after(g);
-}
-
-static int on_timer(CURLM *multi, long timeout_ms, void *userp)
-{
-	struct http_group *g = userp;
-
-	(void)multi;
-	if (timeout_ms < 0) {
-		uv_timer_stop(&g->timer);
-		return 0;
-	}
-	/* 0 means "now": from the loop, never from inside libcurl. */
-	uv_timer_start(&g->timer, on_timeout,
-		       timeout_ms == 0 ? 1 : (uint64_t)timeout_ms, 0);
-	return 0;
-}
-
-/* ---- transfers --------------------------------------------------- */
-
-static size_t on_body(char *ptr, size_t size, size_t nmemb, void *userp)
-{
-	struct http_xfer *x = userp;
-	size_t n = size * nmemb, cap = x->http->opts.max_body;
-
-	if (!http__body_append(&x->body, &x->body_len, &x->body_cap, cap,
-			       ptr, n)) {
-		x->too_big = true;
-		return 0;       /* CURLE_WRITE_ERROR */
-	}
-	return n;
-}
-
-/*
- * One header line.  A status line starts a new response (after a 1xx),
- * so the headers kept are those of the final response.  Headers beyond
- * HTTP_HEADERS_MAX bytes are dropped, not fatal.
- */
-static size_t on_header(char *ptr, size_t size, size_t nmemb, void *userp)
-{
-	struct http_xfer *x = userp;
-	size_t n = size * nmemb, nl, vl;
-	const char *colon, *v;
-
-	if (n >= 5 && memcmp(ptr, "HTTP/", 5) == 0) {
-		x->headers_len = 0;
-		return n;
-	}
-	colon = memchr(ptr, ':', n);
-	if (colon == NULL || colon == ptr)
-		return n;
-	nl = (size_t)(colon - ptr);
-	v = colon + 1;
-	vl = n - nl - 1;
-	while (vl > 0 && (*v == ' ' || *v == '\t')) {
-		v++;
-		vl--;
-	}
-	while (vl > 0 && (v[vl - 1] == '\r' || v[vl - 1] == '\n' ||
-			  v[vl - 1] == ' ' || v[vl - 1] == '\t'))
-		vl--;
-	http__header_add(&x->headers, &x->headers_len, ptr, nl, v, vl);
-	return n;
-}
+/* ---- the API ------------------------------------------------------ */
 
 const char *http_response_header(const struct http_response *res,
 				 const char *name)
@@ -499,1026 +145,19 @@ const char *http_response_header(const struct http_response *res,
 	const struct http_xfer *x = res->xfer;
 	size_t off = 0;
 
-	if (x == NULL || x->headers == NULL)
+	if (x == NULL || x->headers.len == 0)
 		return NULL;
-	while (off < x->headers_len) {
-		const char *n = x->headers + off;
+	while (off < x->headers.len) {
+		const char *n = x->headers.data + off;
 		const char *v = n + strlen(n) + 1;
 
 		if (strcasecmp(n, name) == 0)
 			return v;
-		off = (size_t)(v + strlen(v) + 1 - x->headers);
+		off = (size_t)(v + strlen(v) + 1 - x->headers.data);
 	}
 	return NULL;
 }
 
-static CURL *easy_get(struct http *http)
-{
-	if (http->n_free > 0)
-		return http->free_easy[--http->n_free];
-	return curl_easy_init();
-}
-
-static void easy_put(struct http *http, CURL *easy)
-{
-	if (!http->closing && http->n_free < http->opts.free_handles) {
-		curl_easy_reset(easy);
-		http->free_easy[http->n_free++] = easy;
-	} else {
-		curl_easy_cleanup(easy);
-	}
-}
-
-static void xfer_free(struct http *http, struct http_xfer *x)
-{
-	if (x->easy != NULL)
-		easy_put(http, x->easy);
-	curl_slist_free_all(x->hdrs);
-	free(x->req_body);
-	free(x->body);
-	free(x->headers);
-	free(x);
-}
-
-static void group_unhold(struct http_group *g, struct http_xfer *x)
-{
-	struct http_xfer **pp, *prev = NULL;
-
-	for (pp = &g->held; *pp != NULL; pp = &(*pp)->held_next) {
-		if (*pp == x) {
-			*pp = x->held_next;
-			if (g->held_tail == x)
-				g->held_tail = prev;
-			break;
-		}
-		prev = *pp;
-	}
-	x->held = false;
-	x->held_next = NULL;
-}
-
-/* The transfer goes out now: no longer waiting inside libcurl. */
-static void xfer_went_out(struct http_xfer *x)
-{
-	struct http *http = x->http;
-
-	x->tries++;
-	if (!x->went_out) {
-		x->went_out = true;
-		x->group->out++;
-		x->out_at_ms = uv_now(http->loop);
-		if (http->out++ == 0 && !http->closing)
-			uv_timer_start(&http->sweep, on_sweep, SWEEP_MS,
-				       SWEEP_MS);
-	}
-}
-
-/* A transfer of `g` that went out is out of the multi again. */
-static void xfer_left(struct http_group *g, struct http_xfer *x)
-{
-	if (x->went_out) {
-		x->went_out = false;
-		g->out--;
-		x->http->out--;
-	}
-}
-
-/*
- * Request timeouts count from when a request went out (the pre-request
- * callback), not from when it was handed to libcurl, whose
- * CURLOPT_TIMEOUT_MS clock also runs while a request waits for a free
- * stream or connection: under load, requests the provider never saw
- * timed out and counted as its failures (retries, even an auto-ban).
- * Every SWEEP_MS the transfers that went out are checked; one past its
- * time ends as libcurl's own timeout would.  CURLOPT_TIMEOUT_MS stays
- * as a backstop for a request that never goes out (WAIT_CAP_FACTOR).
- */
-static void on_sweep(uv_timer_t *t)
-{
-	struct http *http = t->data;
-	uint64_t now = uv_now(http->loop);
-	struct http_xfer *x;
-
-again:
-	if (http->out == 0) {
-		uv_timer_stop(&http->sweep);
-		return;
-	}
-	for (x = http->xfers; x != NULL; x = x->next) {
-		if (x->went_out && !x->held &&
-		    now - x->out_at_ms >= (uint64_t)x->timeout_ms) {
-			snprintf(x->errbuf, sizeof x->errbuf,
-				 "no answer %llu ms after the request was "
-				 "sent",
-				 (unsigned long long)(now - x->out_at_ms));
-			/* Callbacks may end or start others: look again. */
-			xfer_finish(http, x, CURLE_OPERATION_TIMEDOUT,
-				    HTTP_ERR_NONE, NULL);
-			if (http->closing)
-				return;
-			goto again;
-		}
-	}
-}
-
-/* May one more of the group's transfers run now? */
-static bool group_may_run(const struct http_group *g)
-{
-	if (g->active - g->out >= GROUP_WAITING_MAX)
-		return false;
-	return !g->warmup ||
-	       ((g->warm || g->active == 0) && g->opening == NULL);
-}
-
-/* Hand a transfer to libcurl; 0 or -EIO. */
-static int xfer_start(struct http_xfer *x)
-{
-	CURLMcode mrc = curl_multi_add_handle(x->group->multi, x->easy);
-
-	if (mrc != CURLM_OK) {
-		log_error("cannot start an HTTP request", "err=%s",
-			  curl_multi_strerror(mrc));
-		return -EIO;
-	}
-	x->group->active++;
-	x->started_ms = uv_now(x->http->loop);
-	return 0;
-}
-
-/* Start held transfers of `g` while it allows. */
-static void group_release(struct http *http, struct http_group *g)
-{
-	while (g->held != NULL && group_may_run(g)) {
-		struct http_xfer *x = g->held;
-
-		group_unhold(g, x);
-		if (xfer_start(x) < 0) {
-			/* Never in the multi: finish it as a held one. */
-			x->held = true;
-			xfer_finish(http, x, CURLE_FAILED_INIT,
-				    HTTP_ERR_NOT_SENT,
-				    "cannot start the request");
-			if (http->closing)
-				return;
-		}
-	}
-}
-
-/* After a batch of libcurl work (never inside it: libcurl refuses
- * curl_multi_add_handle() from its callbacks), start what may run now. */
-static void group_release_after(struct http_group *g)
-{
-	if (!g->http->closing && g->held != NULL)
-		group_release(g->http, g);
-}
-
-/*
- * Track whether a group only fails: after rebuild_after_ms of nothing
- * but transport errors, its requests open fresh connections (see
- * http_opts) until an answer comes back.
- */
-static void note_health(struct http *http, struct http_group *g,
-			bool answered, bool transport_error)
-{
-	int64_t *since = &g->failing_since_ms;
-	bool *rebuild = &g->rebuild;
-	int64_t now = (int64_t)uv_now(http->loop);
-
-	if (answered) {
-		if (*rebuild)
-			log_info("provider answers again: connections reused",
-				 "group=%s", g->name);
-		*since = 0;
-		*rebuild = false;
-	} else if (transport_error && http->opts.rebuild_after_ms >= 0) {
-		if (*since == 0)
-			*since = now > 0 ? now : 1;
-		else if (!*rebuild &&
-			 now - *since >= http->opts.rebuild_after_ms) {
-			*rebuild = true;
-			http->stats.rebuilds++;
-			log_warn("only transport errors: rebuilding connections",
-				 "group=%s failing_ms=%lld",
-				 g->name, (long long)(now - *since));
-		}
-	}
-}
-
-/*
- * A transfer that never left goes back to the front of its group's
- * queue (it is among the oldest), out of the multi, as if it had not
- * been started; group_release() starts it again when the group allows.
- */
-static void xfer_requeue(struct http *http, struct http_xfer *x)
-{
-	struct http_group *g = x->group;
-
-	curl_multi_remove_handle(g->multi, x->easy);
-	xfer_left(g, x);
-	x->turned_back = false;
-	x->tries = 0;
-	x->body_len = 0;
-	x->headers_len = 0;
-	x->errbuf[0] = '\0';
-	if (g->opening == x)
-		g->opening = NULL;
-	g->active--;
-	if (g->retired) {
-		/* Not onto the retired connections: the group's successor. */
-		struct http_group *ng = group_get(http, g->name);
-
-		reap_check(http, g);
-		if (ng != NULL) {
-			ng->warmup = g->warmup;
-			x->group = g = ng;
-		}
-	}
-	x->held = true;
-	x->held_next = g->held;
-	g->held = x;
-	if (g->held_tail == NULL)
-		g->held_tail = x;
-}
-
-/*
- * A request on_prereq() turned back never left: back to the queue, and
- * the group waits for an answer before it starts anything more.
- */
-static void xfer_turn_back(struct http *http, struct http_xfer *x)
-{
-	struct http_group *g = x->group;
-
-	if (g->warm)
-		log_info("holding requests until a new connection answers",
-			 "group=%s", g->name);
-	g->warm = false;
-	xfer_requeue(http, x);
-	group_release(http, x->group);
-}
-
-/*
- * Did `x` end in libcurl's connect-phase timeout while only waiting for
- * a stream?  libcurl applies the connect timeout to everything before a
- * request goes out, waiting for a free stream or connection included
- * (CURLOPT_PIPEWAIT), so with every stream busy on answers slower than
- * the connect timeout, requests the provider never saw would fail as
- * transport errors (retries, auto-ban counts).  While the group's
- * connections work - some of its requests are out, or one got an answer
- * since this one was started - such a request goes back to the queue
- * instead, not an attempt.  Otherwise there was nothing to wait for, and
- * the timeout is the provider's (unreachable, hung handshake, no answer
- * at all): reported as it is.
- */
-static bool xfer_waited_out(const struct http_xfer *x, CURLcode rc)
-{
-	const struct http_group *g = x->group;
-
-	return rc == CURLE_OPERATION_TIMEDOUT && !x->went_out &&
-	       !x->turned_back && x->body_len == 0 && x->headers_len == 0 &&
-	       (g->out > 0 || g->answered_ms >= x->started_ms);
-}
-
-/*
- * The kind of a libcurl failure of `x` (see enum http_err).  Whether the
- * request went out is the pre-request callback's word: one it never let
- * go never left (DNS, connect, TLS, a connect timeout).  After that, the
- * connect-phase codes can only come from libcurl's own resend on a fresh
- * connection, which it makes only for a try it judged unprocessed (a
- * refused stream - what a GOAWAY makes of the streams past its last id -
- * or a reused connection that died with nothing read).  When it has made
- * all its resends (the pre-request callback ran for each), the last try
- * was such a one too and it gives up ("Connection died", a receive or
- * send error): not sent.  A send error is also "not sent" when the body
- * was not all taken (a provider acts on a whole request only).  Anything
- * else after the request went out may have reached the provider.
- */
-static enum http_err curl_err_kind(const struct http_xfer *x, CURLcode rc)
-{
-	curl_off_t up = 0;
-
-	if (x->tries == 0)
-		return HTTP_ERR_NOT_SENT;
-	switch (rc) {
-	case CURLE_UNSUPPORTED_PROTOCOL:
-	case CURLE_URL_MALFORMAT:
-	case CURLE_COULDNT_RESOLVE_PROXY:
-	case CURLE_COULDNT_RESOLVE_HOST:
-	case CURLE_COULDNT_CONNECT:
-	case CURLE_SSL_CONNECT_ERROR:
-	case CURLE_PEER_FAILED_VERIFICATION:
-	case CURLE_SSL_CERTPROBLEM:
-	case CURLE_SSL_CIPHER:
-	case CURLE_SSL_CACERT_BADFILE:
-	case CURLE_SSL_ENGINE_NOTFOUND:
-	case CURLE_SSL_ENGINE_SETFAILED:
-	case CURLE_SSL_ENGINE_INITFAILED:
-	case CURLE_SSL_CRL_BADFILE:
-	case CURLE_SSL_ISSUER_ERROR:
-	case CURLE_SSL_PINNEDPUBKEYNOTMATCH:
-	case CURLE_SSL_INVALIDCERTSTATUS:
-		return HTTP_ERR_NOT_SENT;
-	case CURLE_RECV_ERROR:
-		return x->tries > CURL_RESENDS_MAX ? HTTP_ERR_NOT_SENT
-		       : HTTP_ERR_NO_ANSWER;
-	case CURLE_SEND_ERROR:
-		if (x->tries > CURL_RESENDS_MAX)
-			return HTTP_ERR_NOT_SENT;
-		if (x->req_body_len > 0 &&
-		    (curl_easy_getinfo(x->easy, CURLINFO_SIZE_UPLOAD_T, &up) !=
-		     CURLE_OK || up < (curl_off_t)x->req_body_len))
-			return HTTP_ERR_NOT_SENT;
-		return HTTP_ERR_NO_ANSWER;
-	default:
-		return HTTP_ERR_NO_ANSWER;
-	}
-}
-
-/*
- * Detach, report and free one transfer.  `why`, when not NULL, is the
- * bridge's own reason (a cancellation, a request that could not start),
- * of kind `why_err`; else libcurl's `rc` (and the response) tell.
- */
-static void xfer_finish(struct http *http, struct http_xfer *x,
-			CURLcode rc, enum http_err why_err, const char *why)
-{
-	struct http_response res;
-	long status = 0, ver = 0, connects = 0;
-	char err[CURL_ERROR_SIZE + 64];
-	enum http_err kind = HTTP_ERR_NONE;
-	struct http_group *g = x->group;
-	bool held = x->held;
-
-	xfer_unlink(http, x);
-	if (x->held)
-		group_unhold(g, x);
-	else
-		curl_multi_remove_handle(g->multi, x->easy);
-	http->stats.in_flight--;
-	http->stats.completed++;
-	if (curl_easy_getinfo(x->easy, CURLINFO_NUM_CONNECTS, &connects) ==
-	    CURLE_OK && connects > 0)
-		http->stats.connects += (uint64_t)connects;
-
-	memset(&res, 0, sizeof res);
-	res.xfer = x;
-	if (why == NULL && rc == CURLE_OK)
-		curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status);
-	if (why != NULL) {
-		snprintf(err, sizeof err, "%s", why);
-		kind = why_err;
-	} else if (x->too_big) {
-		snprintf(err, sizeof err, "response body over %zu bytes",
-			 http->opts.max_body);
-		kind = HTTP_ERR_BAD_ANSWER;
-		status = 0;
-	} else if (rc != CURLE_OK) {
-		snprintf(err, sizeof err, "%s%s%s", curl_easy_strerror(rc),
-			 x->errbuf[0] ? ": " : "", x->errbuf);
-		kind = curl_err_kind(x, rc);
-		status = 0;
-	} else if (status == 0) {
-		/* Done without a status line: nothing usable came back. */
-		snprintf(err, sizeof err, "%s%s%s", curl_easy_strerror(rc),
-			 x->errbuf[0] ? ": " : "", x->errbuf);
-		kind = HTTP_ERR_BAD_ANSWER;
-	}
-	res.status = status;
-	if (status == 0) {
-		res.err = kind != HTTP_ERR_NONE ? kind : HTTP_ERR_NO_ANSWER;
-		res.error = err;
-		res.body = "";
-		res.body_len = 0;
-	} else {
-		res.body = x->body != NULL ? x->body : "";
-		res.body_len = x->body_len;
-		curl_easy_getinfo(x->easy, CURLINFO_HTTP_VERSION, &ver);
-		res.http_version = ver == CURL_HTTP_VERSION_2_0 ? 2 : 1;
-	}
-	if (x->conn != NULL) {
-		x->conn->streams--;
-		if (status != 0)
-			x->conn->answered = true;
-		x->conn = NULL;
-	}
-	if (g->opening == x)
-		g->opening = NULL;
-	if (!held) {
-		xfer_left(g, x);
-		g->active--;
-		if (status != 0) {
-			g->warm = true;
-			g->answered_ms = uv_now(http->loop);
-		} else if (why == NULL) {
-			g->warm = false;   /* transport error: start over */
-		}
-	}
-	note_health(http, g, status != 0, why == NULL && status == 0);
-	x->done(x->arg, &res);
-	xfer_free(http, x);
-	/* The callback may have closed the bridge (groups are gone then). */
-	if (!held && !http->closing)
-		group_release(http, g);
-	if (!http->closing)
-		reap_check(http, g);
-}
-
-static void check_multi_info(struct http_group *g)
-{
-	struct http *http = g->http;
-	CURLMsg *msg;
-	int pending;
-	bool requeued = false;
-
-	while (!http->closing &&
-	       (msg = curl_multi_info_read(g->multi, &pending)) != NULL) {
-		struct http_xfer *x = NULL;
-
-		if (msg->msg != CURLMSG_DONE)
-			continue;
-		curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE,
-				  (char **)&x);
-		if (x == NULL)
-			continue;
-		if (x->turned_back) {
-			xfer_turn_back(http, x);
-		} else if (xfer_waited_out(x, msg->data.result)) {
-			http->stats.requeued++;
-			xfer_requeue(http, x);
-			if (x->group != g)      /* g is retired */
-				group_release(http, x->group);
-			else
-				requeued = true;
-		} else {
-			xfer_finish(http, x, msg->data.result,
-				    HTTP_ERR_NONE, NULL);
-		}
-	}
-	if (requeued && !http->closing)
-		group_release(http, g);
-}
-
-/* CURLOPT_OPENSOCKETFUNCTION of warm-up groups: note the connection. */
-static curl_socket_t on_open_socket(void *arg, curlsocktype purpose,
-				    struct curl_sockaddr *addr)
-{
-	struct http *http = arg;
-	struct http_conn *c;
-	int fd;
-
-	(void)purpose;
-	fd = socket(addr->family, addr->socktype | SOCK_CLOEXEC,
-		    addr->protocol);
-	if (fd < 0)
-		return CURL_SOCKET_BAD;
-	c = mem_alloc_zero(1, sizeof *c);
-	c->fd = fd;
-	c->next = http->conns;
-	http->conns = c;
-	return fd;
-}
-
-/* CURLOPT_CLOSESOCKETFUNCTION: the connection is gone. */
-static int on_close_socket(void *arg, curl_socket_t fd)
-{
-	struct http *http = arg;
-	struct http_conn **pp, *c;
-	struct http_xfer *x;
-
-	for (pp = &http->conns; (c = *pp) != NULL; pp = &c->next) {
-		if (c->fd != fd)
-			continue;
-		*pp = c->next;
-		for (x = http->xfers; x != NULL; x = x->next)
-			if (x->conn == c)
-				x->conn = NULL;
-		free(c);
-		break;
-	}
-	return close(fd);
-}
-
-/* The warm-up connection whose local end is ip:port, or NULL. */
-static struct http_conn *conn_by_local(struct http *http, const char *ip,
-				       int port)
-{
-	struct http_conn *c;
-
-	for (c = http->conns; c != NULL; c = c->next) {
-		if (c->local_port == 0) {
-			struct sockaddr_storage ss;
-			socklen_t len = sizeof ss;
-			const void *a = NULL;
-
-			if (getsockname(c->fd, (struct sockaddr *)&ss,
-					&len) < 0)
-				continue;
-			if (ss.ss_family == AF_INET) {
-				struct sockaddr_in *in = (void *)&ss;
-
-				c->local_port = ntohs(in->sin_port);
-				a = &in->sin_addr;
-			} else if (ss.ss_family == AF_INET6) {
-				struct sockaddr_in6 *in6 = (void *)&ss;
-
-				c->local_port = ntohs(in6->sin6_port);
-				a = &in6->sin6_addr;
-			}
-			if (c->local_port == 0)
-				continue;          /* not bound yet */
-			if (a == NULL || inet_ntop(ss.ss_family, a,
-			    c->local_ip, sizeof c->local_ip) == NULL)
-				c->local_ip[0] = '\0';
-		}
-		if (c->local_port == port && strcmp(c->local_ip, ip) == 0)
-			return c;
-	}
-	return NULL;
-}
-
-/*
- * CURLOPT_PREREQFUNCTION of every request: it is about to go out (the
- * group's count of transfers waiting inside libcurl drops, see the top).
- * In warm-up groups (see the top) more: the request is about to go out
- * on the connection with this local end.  One request
- * at a time on a connection until it has answered; others are turned
- * back (xfer_finish() puts them back in their group).  libcurl gives no
- * address (port 0) to a request that joined a connection still being
- * made: a new connection, so the same rule, as long as another request
- * of the group is out to bring the answer that lets it go.
- */
-static int on_prereq(void *arg, char *peer_ip, char *local_ip,
-		     int peer_port, int local_port)
-{
-	struct http_xfer *x = arg;
-	struct http_conn *c;
-
-	(void)peer_ip;
-	(void)peer_port;
-	if (!x->group->warmup) {
-		xfer_went_out(x);
-		return CURL_PREREQFUNC_OK;
-	}
-	/* libcurl retrying it elsewhere: it left the old connection. */
-	if (x->conn != NULL) {
-		x->conn->streams--;
-		x->conn = NULL;
-	}
-	c = local_port > 0 ? conn_by_local(x->http, local_ip, local_port)
-	    : NULL;
-	if (c != NULL ? !c->answered && c->streams > 0
-	    : local_port <= 0 && x->group->active > 1) {
-		x->turned_back = true;
-		x->http->stats.turned_back++;
-		return CURL_PREREQFUNC_ABORT;
-	}
-	if (c != NULL) {
-		c->streams++;
-		x->conn = c;
-	}
-	xfer_went_out(x);
-	return CURL_PREREQFUNC_OK;
-}
-
-/* A new group with its own multi handle and timer; NULL on failure. */
-static struct http_group *group_new(struct http *http, const char *name)
-{
-	struct http_group *g = mem_alloc_zero(1, sizeof *g);
-	CURLM *m = curl_multi_init();
-
-	if (m == NULL || uv_timer_init(http->loop, &g->timer) < 0) {
-		curl_multi_cleanup(m);
-		free(g);
-		return NULL;
-	}
-	g->name = mem_strdup(name);
-	g->http = http;
-	g->multi = m;
-	g->timer.data = g;
-	g->gen = ++http->next_gen;
-	curl_multi_setopt(m, CURLMOPT_SOCKETFUNCTION, on_socket);
-	curl_multi_setopt(m, CURLMOPT_SOCKETDATA, g);
-	curl_multi_setopt(m, CURLMOPT_TIMERFUNCTION, on_timer);
-	curl_multi_setopt(m, CURLMOPT_TIMERDATA, g);
-	curl_multi_setopt(m, CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
-	curl_multi_setopt(m, CURLMOPT_MAX_HOST_CONNECTIONS,
-			  http->opts.max_host_connections);
-	curl_multi_setopt(m, CURLMOPT_MAX_CONCURRENT_STREAMS,
-			  http->opts.max_streams);
-	/* Keep idle connections: by default the cache shrinks with the
-	 * number of transfers, and a lull between bursts would close
-	 * connections only to open (and TLS-handshake) them again. */
-	curl_multi_setopt(m, CURLMOPT_MAXCONNECTS, 256L);
-	g->next = http->groups;
-	http->groups = g;
-	return g;
-}
-
-/* Group `name`, made on first use; NULL when it cannot be. */
-static struct http_group *group_get(struct http *http, const char *name)
-{
-	struct http_group *g;
-
-	for (g = http->groups; g != NULL; g = g->next)
-		if (g != http->common && !g->retired &&
-		    strcmp(g->name, name) == 0)
-			return g;
-	g = group_new(http, name);
-	if (g != NULL)
-		http->stats.groups++;
-	return g;
-}
-
-/* ---- retiring a group's connections (http_retire_group) ---------- */
-
-static void on_reap(uv_timer_t *t);
-static void group_closed(uv_handle_t *h);
-
-/* A retired group with no request left is destroyed soon, from the loop. */
-static void reap_check(struct http *http, struct http_group *g)
-{
-	if (g->retired && g->active == 0 && g->held == NULL &&
-	    !http->closing)
-		uv_timer_start(&http->reap, on_reap, 0, 0);
-}
-
-/*
- * Destroy a retired group that has no request: its multi handle closes
- * its connections (its sockets' polls are stopped first, the contexts
- * closed after), its timer's close callback frees it.
- */
-static void group_destroy(struct http *http, struct http_group *g)
-{
-	struct http_group **pp;
-	struct http_sock *sk, *next;
-	CURLM *multi = g->multi;
-
-	for (pp = &http->groups; *pp != g; pp = &(*pp)->next)
-		;
-	*pp = g->next;
-	uv_timer_stop(&g->timer);
-	for (sk = http->socks; sk != NULL; sk = sk->next) {
-		if (sk->group == g) {
-			uv_poll_stop(&sk->poll);
-			sk->events = 0;
-		}
-	}
-	g->multi = NULL;
-	curl_multi_cleanup(multi);
-	for (sk = http->socks; sk != NULL; sk = next) {
-		next = sk->next;
-		if (sk->group == g)
-			sock_destroy(http, sk);
-	}
-	log_debug("retired connections closed", "group=%s", g->name);
-	http->closing_handles++;
-	uv_close((uv_handle_t *)&g->timer, group_closed);
-}
-
-static void on_reap(uv_timer_t *t)
-{
-	struct http *http = t->data;
-	struct http_group *g, *next;
-
-	for (g = http->groups; g != NULL; g = next) {
-		next = g->next;
-		if (g->retired && g->active == 0 && g->held == NULL)
-			group_destroy(http, g);
-	}
-}
-
-/*
- * Replace `g` by a new group of its name (new connections).  Its
- * requests that have not gone out move to the new group, oldest first;
- * those in flight stay and end on the old connections.
- */
-static void group_retire(struct http *http, struct http_group *g)
-{
-	struct http_group *ng;
-	struct http_xfer *x;
-
-	if (g->retired || g == http->common || http->closing ||
-	    (g->successor_ms != 0 &&
-	     uv_now(http->loop) - g->successor_ms < RETIRE_MIN_MS))
-		return;
-	ng = group_new(http, g->name);
-	if (ng == NULL)
-		return;                 /* the old connections serve on */
-	ng->warmup = g->warmup;
-	ng->successor_ms = uv_now(http->loop);
-	if (ng->successor_ms == 0)
-		ng->successor_ms = 1;
-	g->retired = true;
-	http->stats.retired++;
-	log_info("connections retired: new requests open a new one",
-		 "group=%s in_flight=%u", g->name, g->out);
-	ng->held = g->held;
-	ng->held_tail = g->held_tail;
-	g->held = g->held_tail = NULL;
-	for (x = ng->held; x != NULL; x = x->held_next)
-		x->group = ng;
-	/* http->xfers is newest first: pushing each to the front of the
-	 * queue leaves the oldest first. */
-	for (x = http->xfers; x != NULL; x = x->next) {
-		if (x->group != g || x->held || x->went_out ||
-		    x->turned_back)
-			continue;
-		curl_multi_remove_handle(g->multi, x->easy);
-		if (g->opening == x)
-			g->opening = NULL;
-		g->active--;
-		curl_easy_setopt(x->easy, CURLOPT_FRESH_CONNECT, 0L);
-		curl_easy_setopt(x->easy, CURLOPT_FORBID_REUSE, 0L);
-		x->errbuf[0] = '\0';
-		x->group = ng;
-		x->held = true;
-		x->held_next = ng->held;
-		ng->held = x;
-		if (ng->held_tail == NULL)
-			ng->held_tail = x;
-	}
-	reap_check(http, g);
-	group_release(http, ng);
-}
-
-/* Retire the current group `name` if it is generation `gen`. */
-static void group_retire_gen(struct http *http, const char *name,
-			     uint64_t gen)
-{
-	struct http_group *g;
-
-	for (g = http->groups; g != NULL; g = g->next)
-		if (g->gen == gen && !g->retired && g != http->common &&
-		    strcmp(g->name, name) == 0)
-			group_retire(http, g);
-}
-
-static void th_retire(struct http *http, struct http_xfer *px);
-
-void http_retire_group(struct http *http, const struct http_response *res)
-{
-	struct http_xfer *x = res->xfer;
-
-	if (x == NULL || http->closing)
-		return;
-	if (http->th != NULL)
-		th_retire(http, x);
-	else if (x->group != NULL)      /* h2_direct requests have none */
-		group_retire(http, x->group);
-}
-
-/* Client certificate options; 0, or -EINVAL when libcurl refuses. */
-static int set_client_cert(CURL *e, const struct http_request *req)
-{
-	struct curl_blob b;
-	CURLcode rc = CURLE_OK;
-
-	memset(&b, 0, sizeof b);
-	b.flags = CURL_BLOB_COPY;
-	if (req->client_p12 != NULL && req->client_p12_len > 0) {
-		b.data = (void *)req->client_p12;
-		b.len = req->client_p12_len;
-		rc = curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
-		if (rc == CURLE_OK)
-			rc = curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "P12");
-	} else if (req->client_cert != NULL && req->client_key != NULL) {
-		b.data = (void *)req->client_cert;
-		b.len = strlen(req->client_cert);
-		rc = curl_easy_setopt(e, CURLOPT_SSLCERT_BLOB, &b);
-		if (rc == CURLE_OK)
-			rc = curl_easy_setopt(e, CURLOPT_SSLCERTTYPE, "PEM");
-		b.data = (void *)req->client_key;
-		b.len = strlen(req->client_key);
-		if (rc == CURLE_OK)
-			rc = curl_easy_setopt(e, CURLOPT_SSLKEY_BLOB, &b);
-		if (rc == CURLE_OK)
-			rc = curl_easy_setopt(e, CURLOPT_SSLKEYTYPE, "PEM");
-	} else {
-		return 0;
-	}
-	if (rc == CURLE_OK && req->client_key_password != NULL)
-		rc = curl_easy_setopt(e, CURLOPT_KEYPASSWD,
-				      req->client_key_password);
-	return rc == CURLE_OK ? 0 : -EINVAL;
-}
-
-/*
- * Give `x` an easy handle set up for `req` in its group; 0 or -EINVAL
- * (bad client certificate; x keeps the handle for xfer_free()).
- */
-static int xfer_curl_setup(struct http *http, struct http_xfer *x,
-			   const struct http_request *req)
-{
-	struct http_group *group = x->group;
-	const char *const *h;
-	CURL *e = easy_get(http);
-
-	if (e == NULL)
-		return -ENOMEM;
-	x->easy = e;
-	curl_easy_setopt(e, CURLOPT_URL, req->url);
-	curl_easy_setopt(e, CURLOPT_PRIVATE, x);
-	curl_easy_setopt(e, CURLOPT_ERRORBUFFER, x->errbuf);
-	curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, on_body);
-	curl_easy_setopt(e, CURLOPT_WRITEDATA, x);
-	curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, on_header);
-	curl_easy_setopt(e, CURLOPT_HEADERDATA, x);
-	curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(e, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_2TLS);
-	/*
-	 * Wait for a connection that may multiplex rather than open one;
-	 * not in a warm-up group: a new connection there takes one stream
-	 * until the server has accepted a request, and requests waiting for
-	 * it would all be put on it at once (and refused).
-	 */
-	curl_easy_setopt(e, CURLOPT_PIPEWAIT, group->warmup ? 0L : 1L);
-	curl_easy_setopt(e, CURLOPT_PREREQFUNCTION, on_prereq);
-	curl_easy_setopt(e, CURLOPT_PREREQDATA, x);
-	if (group->warmup) {
-		curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, on_open_socket);
-		curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, http);
-		curl_easy_setopt(e, CURLOPT_CLOSESOCKETFUNCTION,
-				 on_close_socket);
-		curl_easy_setopt(e, CURLOPT_CLOSESOCKETDATA, http);
-	}
-	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
-	/* A group that only fails (hung provider): a fresh connection per
-	 * request, not kept (note_health). */
-	curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, group->rebuild ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_FORBID_REUSE, group->rebuild ? 1L : 0L);
-	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS,
-			 req->connect_timeout_ms > 0 ? req->connect_timeout_ms
-			 : http->opts.connect_timeout_ms);
-	x->timeout_ms = req->timeout_ms > 0 ? req->timeout_ms
-			: http->opts.request_timeout_ms;
-	curl_easy_setopt(e, CURLOPT_TIMEOUT_MS,
-			 x->timeout_ms * WAIT_CAP_FACTOR +
-			 (req->connect_timeout_ms > 0 ? req->connect_timeout_ms
-			  : http->opts.connect_timeout_ms));
-	/* Verification stays on: only which CA to trust can be chosen. */
-	if (req->ca_path != NULL && req->ca_path[0] != '\0')
-		curl_easy_setopt(e, CURLOPT_CAINFO, req->ca_path);
-	if (set_client_cert(e, req) < 0)
-		return -EINVAL;
-
-	/* No "Expect: 100-continue" round trip on HTTP/1.1. */
-	x->hdrs = curl_slist_append(x->hdrs, "Expect:");
-	for (h = req->headers; h != NULL && *h != NULL; h++)
-		x->hdrs = curl_slist_append(x->hdrs, *h);
-	curl_easy_setopt(e, CURLOPT_HTTPHEADER, x->hdrs);
-
-	if (req->body != NULL) {
-		x->req_body = mem_alloc(req->body_len + 1);
-		memcpy(x->req_body, req->body, req->body_len);
-		x->req_body[req->body_len] = '\0';
-		x->req_body_len = req->body_len;
-		curl_easy_setopt(e, CURLOPT_POSTFIELDSIZE_LARGE,
-				 (curl_off_t)req->body_len);
-		curl_easy_setopt(e, CURLOPT_POSTFIELDS, x->req_body);
-	}
-	if (req->method != NULL && strcmp(req->method, "GET") != 0 &&
-	    strcmp(req->method, "POST") != 0)
-		curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, req->method);
-	else if (req->method != NULL && strcmp(req->method, "GET") == 0)
-		curl_easy_setopt(e, CURLOPT_HTTPGET, 1L);
-	return 0;
-}
-
-/* Into libcurl now, or wait in the group; 0 or -EIO. */
-static int xfer_curl_go(struct http_xfer *x)
-{
-	struct http_group *group = x->group;
-
-	if (!group_may_run(group)) {
-		x->held = true;
-		if (group->held_tail != NULL)
-			group->held_tail->held_next = x;
-		else
-			group->held = x;
-		group->held_tail = x;
-		return 0;
-	}
-	return xfer_start(x);
-}
-
-/* ---- the h2_direct client (h2.c) ---------------------------------- */
-
-/* Report and free a transfer of the h2_direct client. */
-static void h2x_report(struct http *http, struct http_xfer *x,
-		       const struct h2_answer *a, enum http_err err,
-		       const char *error)
-{
-	struct http_response res;
-
-	xfer_unlink(http, x);
-	http->stats.in_flight--;
-	http->stats.completed++;
-	memset(&res, 0, sizeof res);
-	res.xfer = x;
-	if (error != NULL || a->status == 0) {
-		res.err = error != NULL ? err : a->err;
-		if (res.err == HTTP_ERR_NONE)
-			res.err = HTTP_ERR_NO_ANSWER;
-		res.error = error != NULL ? error : a->error;
-		res.body = "";
-	} else {
-		res.status = a->status;
-		res.body = a->body;
-		res.body_len = a->body_len;
-		res.http_version = 2;
-		/* Lent for http_response_header(), during the call. */
-		x->headers = a->headers;
-		x->headers_len = a->headers_len;
-	}
-	x->done(x->arg, &res);
-	x->headers = NULL;
-	x->headers_len = 0;
-	xfer_free(http, x);
-}
-
-/* A forwarded request's answer, from the worker: to the caller. */
-static void on_fwd_done(void *arg, const struct http_response *res)
-{
-	struct http_xfer *x = arg;
-	struct http *http = x->http;
-
-	x->fwd = NULL;
-	xfer_unlink(http, x);
-	http->stats.in_flight--;
-	http->stats.completed++;
-	x->done(x->arg, res);
-	xfer_free(http, x);
-}
-
-static void on_h2_done(void *arg, struct h2_answer *a)
-{
-	struct http_xfer *x = arg;
-	struct http *http = x->http;
-
-	x->h2r = NULL;
-	if (a->not_h2 && !http->closing && http->th != NULL) {
-		/* ALPN said http/1.1: a worker's libcurl sends it. */
-		struct http_request r2 = *a->req;
-
-		r2.h2_direct = false;
-		r2.done = on_fwd_done;
-		r2.arg = x;
-		if (th_submit(http, &r2, &x->fwd) == 0)
-			return;
-		h2x_report(http, x, a, HTTP_ERR_NOT_SENT,
-			   "cannot start the request");
-		return;
-	}
-	if (a->not_h2 && !http->closing) {
-		/* ALPN said http/1.1: libcurl sends it after all. */
-		x->group = http->common;
-		if (xfer_curl_setup(http, x, a->req) == 0 &&
-		    xfer_curl_go(x) == 0)
-			return;
-		h2x_report(http, x, a, HTTP_ERR_NOT_SENT,
-			   "cannot start the request");
-		return;
-	}
-	h2x_report(http, x, a, HTTP_ERR_NONE, NULL);
-}
-
-/* May `req` take the h2_direct client? */
-static bool wants_h2(const struct http *http, const struct http_request *req)
-{
-	return http->h2 != NULL && req->h2_direct &&
-	       (req->conn_group == NULL || req->conn_group[0] == '\0') &&
-	       req->client_cert == NULL && req->client_p12 == NULL &&
-	       strncasecmp(req->url, "https://", 8) == 0;
-}
-
-/* http_submit() of a request for the h2_direct client. */
-static int h2x_submit(struct http *http, const struct http_request *req,
-		      struct http_xfer **out)
-{
-	struct http_xfer *x = mem_alloc_zero(1, sizeof *x);
-	int rc;
-
-	x->http = http;
-	x->done = req->done;
-	x->arg = req->arg;
-	x->h2r = h2_submit(http->h2, req,
-			   req->connect_timeout_ms > 0
-			   ? req->connect_timeout_ms
-			   : http->opts.connect_timeout_ms,
-			   req->timeout_ms > 0 ? req->timeout_ms
-			   : http->opts.request_timeout_ms,
-			   on_h2_done, x, &rc);
-	if (x->h2r == NULL) {
-		xfer_free(http, x);
-		return rc;
-	}
-	xfer_link(http, x);
-	http->stats.submitted++;
-	http->stats.in_flight++;
-	if (out != NULL)
-		*out = x;
-	return 0;
-}
 
 int http_submit(struct http *http, const struct http_request *req,
 		struct http_xfer **out)
@@ -1531,12 +170,12 @@ int http_submit(struct http *http, const struct http_request *req,
 		return -ECANCELED;
 	if (req->url == NULL || req->done == NULL)
 		return -EINVAL;
-	if (wants_h2(http, req))
-		return h2x_submit(http, req, out);
+	if (http__wants_h2(http, req))
+		return http__h2_submit(http, req, out);
 	if (http->th != NULL)
-		return th_submit(http, req, out);
+		return http__th_submit(http, req, out);
 	if (req->conn_group != NULL && req->conn_group[0] != '\0') {
-		group = group_get(http, req->conn_group);
+		group = http__group_get(http, req->conn_group);
 		if (group == NULL)
 			return -ENOMEM;
 		if (req->conn_warmup)
@@ -1547,16 +186,16 @@ int http_submit(struct http *http, const struct http_request *req,
 	x->done = req->done;
 	x->arg = req->arg;
 	x->group = group;
-	rc = xfer_curl_setup(http, x, req);
+	rc = http__xfer_curl_setup(http, x, req);
 	if (rc < 0) {
-		xfer_free(http, x);
+		http__xfer_free(http, x);
 		return rc;
 	}
-	if (xfer_curl_go(x) < 0) {
-		xfer_free(http, x);
+	if (http__xfer_curl_go(x) < 0) {
+		http__xfer_free(http, x);
 		return -EIO;
 	}
-	xfer_link(http, x);
+	http__xfer_link(http, x);
 	http->stats.submitted++;
 	http->stats.in_flight++;
 	if (out != NULL)
@@ -1572,14 +211,15 @@ void http_cancel(struct http *http, struct http_xfer *xfer)
 		h2_cancel(http->h2, xfer->h2r);
 		xfer->h2r = NULL;
 		memset(&a, 0, sizeof a);
-		h2x_report(http, xfer, &a, HTTP_ERR_CANCELLED, "cancelled");
+		http__h2_report(http, xfer, &a, HTTP_ERR_CANCELLED,
+				"cancelled");
 	} else if (xfer->fwd != NULL) {
 		http_cancel(http, xfer->fwd);   /* runs on_fwd_done */
 	} else if (http->th != NULL) {
-		th_cancel(http, xfer);
+		http__th_cancel(http, xfer);
 	} else
-		xfer_finish(http, xfer, CURLE_ABORTED_BY_CALLBACK,
-			    HTTP_ERR_CANCELLED, "cancelled");
+		http__xfer_finish(http, xfer, CURLE_ABORTED_BY_CALLBACK,
+				  HTTP_ERR_CANCELLED, "cancelled");
 }
 
 bool http_err_ambiguous(enum http_err e)
@@ -1609,12 +249,10 @@ const char *http_lib_version(void)
 	return curl_version_info(CURLVERSION_NOW)->version;
 }
 
-static void th_get_stats(const struct http *http, struct http_stats *out);
-
 void http_get_stats(const struct http *http, struct http_stats *out)
 {
 	if (http->th != NULL) {
-		th_get_stats(http, out);
+		http__th_get_stats(http, out);
 	} else {
 		*out = http->stats;
 		if (http->h2 != NULL) {
@@ -1655,19 +293,22 @@ int http_new(struct http **out, uv_loop_t *loop,
 	if (opts != NULL)
 		http->opts = *opts;
 	if (http->opts.max_host_connections <= 0)
-		http->opts.max_host_connections = 4;
+		http->opts.max_host_connections =
+			HTTP_FALLBACK_MAX_HOST_CONNECTIONS;
 	if (http->opts.max_streams <= 0)
-		http->opts.max_streams = 1000;
+		http->opts.max_streams = HTTP_FALLBACK_MAX_STREAMS;
 	if (http->opts.max_body == 0)
-		http->opts.max_body = 64 * 1024;
+		http->opts.max_body = HTTP_FALLBACK_MAX_BODY;
 	if (http->opts.free_handles == 0)
-		http->opts.free_handles = 64;
+		http->opts.free_handles = HTTP_FALLBACK_FREE_HANDLES;
 	if (http->opts.connect_timeout_ms <= 0)
-		http->opts.connect_timeout_ms = 10000;
+		http->opts.connect_timeout_ms =
+			HTTP_FALLBACK_CONNECT_TIMEOUT_MS;
 	if (http->opts.request_timeout_ms <= 0)
-		http->opts.request_timeout_ms = 30000;
+		http->opts.request_timeout_ms =
+			HTTP_FALLBACK_REQUEST_TIMEOUT_MS;
 	if (http->opts.rebuild_after_ms == 0)
-		http->opts.rebuild_after_ms = 120000;
+		http->opts.rebuild_after_ms = HTTP_FALLBACK_REBUILD_AFTER_MS;
 	if (http->opts.h2_direct && proxy_env() != NULL) {
 		/* libcurl honours the proxy variables; our client does not. */
 		log_info("a proxy is configured: libcurl sends every request",
@@ -1687,7 +328,7 @@ int http_new(struct http **out, uv_loop_t *loop,
 				 "everything", NULL);
 	}
 	if (http->opts.threads > 0) {
-		int rc = th_new(http, loop);
+		int rc = http__th_new(http, loop);
 
 		if (rc < 0) {
 			h2_close(http->h2, NULL, NULL);
@@ -1700,7 +341,7 @@ int http_new(struct http **out, uv_loop_t *loop,
 	}
 	http->free_easy = mem_alloc_zero(http->opts.free_handles,
 					 sizeof *http->free_easy);
-	http->common = group_new(http, "-");
+	http->common = http__group_new(http, "-");
 	if (http->common == NULL) {
 		free(http->free_easy);
 		free(http);
@@ -1720,7 +361,7 @@ static void h2_closed(void *arg)
 	struct http *http = arg;
 
 	http->closing_handles--;
-	maybe_free_http(http);
+	http__maybe_free(http);
 }
 
 static void sweep_closed(uv_handle_t *h)
@@ -1728,10 +369,10 @@ static void sweep_closed(uv_handle_t *h)
 	struct http *http = h->data;
 
 	http->closing_handles--;
-	maybe_free_http(http);
+	http__maybe_free(http);
 }
 
-static void group_closed(uv_handle_t *h)
+void http__group_closed(uv_handle_t *h)
 {
 	struct http_group *g = h->data;
 	struct http *http = g->http;
@@ -1739,7 +380,7 @@ static void group_closed(uv_handle_t *h)
 	free(g->name);
 	free(g);
 	http->closing_handles--;
-	maybe_free_http(http);
+	http__maybe_free(http);
 }
 
 void http_close(struct http *http, void (*cb)(void *arg), void *arg)
@@ -1755,9 +396,9 @@ void http_close(struct http *http, void (*cb)(void *arg), void *arg)
 
 		http->close_cb = cb;
 		http->close_arg = arg;
-		/* The h2_direct client's first (th_close() takes the rest);
-		 * it frees itself once its handles are closed.  Callbacks
-		 * may cancel others: look again after each. */
+		/* The h2_direct client's first (http__th_close() takes the
+		 * rest); it frees itself once its handles are closed.
+		 * Callbacks may cancel others: look again after each. */
 		http->closing = true;
 again:
 		for (x = http->xfers; x != NULL; x = xn) {
@@ -1769,7 +410,7 @@ again:
 		}
 		h2_close(http->h2, NULL, NULL);
 		http->h2 = NULL;
-		th_close(http);
+		http__th_close(http);
 		return;
 	}
 	/* Callbacks may submit more while we cancel; refuse those. */
@@ -1802,7 +443,7 @@ again:
 		free(c);
 	}
 	while (http->socks != NULL)
-		sock_destroy(http, http->socks);
+		http__sock_destroy(http, http->socks);
 	http->close_cb = cb;
 	http->close_arg = arg;
 	if (http->h2 != NULL) {
@@ -1819,540 +460,9 @@ again:
 		g = http->groups;
 		http->groups = g->next;
 		http->closing_handles++;
-		uv_close((uv_handle_t *)&g->timer, group_closed);
+		uv_close((uv_handle_t *)&g->timer, http__group_closed);
 	}
 	http->common = NULL;
 }
 
-/* ---- the bridge on worker threads (http_opts.threads) ----------- */
-/*
- * The caller's `struct http` becomes a proxy: http_submit() copies the
- * request into a proxy transfer and queues it for a worker, which runs
- * an ordinary bridge (`inner`) on a loop of its own; the answer comes
- * back copied into the proxy transfer and its callback runs on the
- * caller's loop.  A named connection group always goes to the same
- * worker (hash of the name), so its limits and warm-up hold as on one
- * loop; requests of the common group take the workers in turn (each
- * has its own common connections).  One mutex guards every queue; each
- * side has a uv_async_t.  Every SUBMIT gets exactly one DONE back; a
- * CANCEL (the caller has already called back "cancelled") gets one
- * CANCEL_DONE after that DONE, and the caller frees the proxy transfer
- * on the last of these, so a worker never sees it freed.  CLOSE ends a
- * worker's bridge and loop; its CLOSED lets the caller join it.
- */
 
-enum th_op { TH_SUBMIT, TH_CANCEL, TH_CLOSE, TH_DONE, TH_CANCEL_DONE,
-	     TH_CLOSED, TH_RETIRE };
-
-struct th_msg {
-	enum th_op op;
-	struct http_xfer *px;
-	struct th_worker *w;
-	char *group;                    /* TH_RETIRE: the group's name */
-	uint64_t gen;                   /* and its generation */
-	struct th_msg *next;
-};
-
-struct th_queue {
-	struct th_msg *head, *tail;
-};
-
-struct th_worker {
-	struct http_th *th;
-	uv_thread_t tid;
-	uv_loop_t loop;
-	uv_async_t wake;                /* on loop */
-	struct http *inner;             /* this worker's thread only */
-	struct th_queue in;             /* under th->mu */
-	struct http_stats stats;        /* inner's, last seen; under th->mu */
-	bool started;
-};
-
-struct http_th {
-	struct http *outer;             /* the caller's side */
-	uv_async_t wake_main;           /* on the caller's loop */
-	uv_mutex_t mu;
-	struct th_queue to_main;
-	unsigned n, next_rr, running;
-	struct th_worker *w;
-};
-
-static void th_push_msg(struct http_th *th, struct th_queue *q,
-			struct th_msg *m, uv_async_t *wake)
-{
-	struct th_worker *w = m->w;
-
-	m->next = NULL;
-	uv_mutex_lock(&th->mu);
-	if (q->tail != NULL)
-		q->tail->next = m;
-	else
-		q->head = m;
-	q->tail = m;
-	if (q == &th->to_main && w != NULL && w->inner != NULL)
-		w->stats = w->inner->stats;
-	uv_mutex_unlock(&th->mu);
-	uv_async_send(wake);
-}
-
-static void th_push(struct http_th *th, struct th_queue *q, enum th_op op,
-		    struct http_xfer *px, struct th_worker *w,
-		    uv_async_t *wake)
-{
-	struct th_msg *m = mem_alloc_zero(1, sizeof *m);
-
-	m->op = op;
-	m->px = px;
-	m->w = w;
-	th_push_msg(th, q, m, wake);
-}
-
-static struct th_msg *th_take(struct http_th *th, struct th_queue *q)
-{
-	struct th_msg *m;
-
-	uv_mutex_lock(&th->mu);
-	m = q->head;
-	q->head = q->tail = NULL;
-	uv_mutex_unlock(&th->mu);
-	return m;
-}
-
-static char *dup_or_null(const char *s)
-{
-	return s != NULL ? mem_strdup(s) : NULL;
-}
-
-/* Copy what the worker needs of `src` into px->req. */
-static void th_req_copy(struct http_xfer *px, const struct http_request *src)
-{
-	struct http_request *r = &px->req;
-
-	*r = *src;
-	r->method = dup_or_null(src->method);
-	r->url = mem_strdup(src->url);
-	r->ca_path = dup_or_null(src->ca_path);
-	r->conn_group = dup_or_null(src->conn_group);
-	r->client_cert = dup_or_null(src->client_cert);
-	r->client_key = dup_or_null(src->client_key);
-	r->client_key_password = dup_or_null(src->client_key_password);
-	if (src->client_p12 != NULL) {
-		void *p = mem_alloc(src->client_p12_len + 1);
-
-		memcpy(p, src->client_p12, src->client_p12_len);
-		r->client_p12 = p;
-	}
-	if (src->body != NULL) {
-		char *b = mem_alloc(src->body_len + 1);
-
-		memcpy(b, src->body, src->body_len);
-		b[src->body_len] = '\0';
-		r->body = b;
-	}
-	if (src->headers != NULL) {
-		size_t n = 0;
-		const char **h;
-
-		while (src->headers[n] != NULL)
-			n++;
-		h = mem_alloc((n + 1) * sizeof *h);
-		for (size_t i = 0; i < n; i++)
-			h[i] = mem_strdup(src->headers[i]);
-		h[n] = NULL;
-		r->headers = h;
-	}
-	r->done = NULL;
-	r->arg = NULL;
-}
-
-static void wipe_str(const char *s)
-{
-	if (s != NULL) {
-		explicit_bzero((char *)s, strlen(s));
-		free((char *)s);
-	}
-}
-
-/* Free a proxy transfer; the secrets of its request are wiped. */
-static void th_xfer_free(struct http_xfer *px)
-{
-	struct http_request *r = &px->req;
-
-	free((char *)r->method);
-	free((char *)r->url);
-	free((char *)r->ca_path);
-	free((char *)r->conn_group);
-	free((char *)r->client_cert);
-	wipe_str(r->client_key);
-	wipe_str(r->client_key_password);
-	if (r->client_p12 != NULL) {
-		explicit_bzero((void *)r->client_p12, r->client_p12_len);
-		free((void *)r->client_p12);
-	}
-	free((char *)r->body);
-	if (r->headers != NULL) {
-		for (const char *const *h = r->headers; *h != NULL; h++)
-			wipe_str(*h);   /* Authorization lines */
-		free((void *)r->headers);
-	}
-	free(px->res_error);
-	free(px->body);
-	free(px->headers);
-	free(px);
-}
-
-/* Worker: the inner bridge's answer, copied into the proxy transfer. */
-static void th_inner_done(void *arg, const struct http_response *res)
-{
-	struct http_xfer *px = arg;
-	struct http_xfer *x = res->xfer;
-	struct th_worker *w = px->w;
-
-	px->inner = NULL;
-	px->res_gen = x != NULL && x->group != NULL ? x->group->gen : 0;
-	px->res_status = res->status;
-	px->res_version = res->http_version;
-	px->res_err = res->err;
-	px->res_error = dup_or_null(res->error);
-	if (res->status != 0) {
-		px->body = mem_alloc(res->body_len + 1);
-		memcpy(px->body, res->body, res->body_len);
-		px->body[res->body_len] = '\0';
-		px->body_len = res->body_len;
-	}
-	if (x != NULL && x->headers_len > 0) {
-		px->headers = mem_alloc(x->headers_len);
-		memcpy(px->headers, x->headers, x->headers_len);
-		px->headers_len = x->headers_len;
-	}
-	th_push(w->th, &w->th->to_main, TH_DONE, px, w, &w->th->wake_main);
-}
-
-static void th_inner_closed(void *arg)
-{
-	struct th_worker *w = arg;
-
-	w->inner = NULL;
-	uv_close((uv_handle_t *)&w->wake, NULL);
-}
-
-/* Worker: requests, cancellations and the close, from the caller. */
-static void th_on_wake(uv_async_t *a)
-{
-	struct th_worker *w = a->data;
-	struct http_th *th = w->th;
-	struct th_msg *m = th_take(th, &w->in), *next;
-
-	for (; m != NULL; m = next) {
-		struct http_xfer *px = m->px;
-
-		next = m->next;
-		if (m->op == TH_SUBMIT) {
-			struct http_request req = px->req;
-			int rc = -ECANCELED;
-
-			req.done = th_inner_done;
-			req.arg = px;
-			if (w->inner != NULL)
-				rc = http_submit(w->inner, &req, &px->inner);
-			if (rc < 0) {
-				char err[128];
-
-				px->inner = NULL;
-				snprintf(err, sizeof err,
-					 "cannot start the request: %s",
-					 strerror(-rc));
-				px->res_err = HTTP_ERR_NOT_SENT;
-				px->res_error = mem_strdup(err);
-				th_push(th, &th->to_main, TH_DONE, px, w,
-					&th->wake_main);
-			}
-		} else if (m->op == TH_CANCEL) {
-			if (px->inner != NULL && w->inner != NULL)
-				http_cancel(w->inner, px->inner);
-			th_push(th, &th->to_main, TH_CANCEL_DONE, px, w,
-				&th->wake_main);
-		} else if (m->op == TH_CLOSE && w->inner != NULL) {
-			http_close(w->inner, th_inner_closed, w);
-		} else if (m->op == TH_RETIRE && w->inner != NULL) {
-			group_retire_gen(w->inner, m->group, m->gen);
-		}
-		free(m->group);
-		free(m);
-	}
-}
-
-static void th_main(void *arg)
-{
-	struct th_worker *w = arg;
-
-	uv_run(&w->loop, UV_RUN_DEFAULT);
-	uv_loop_close(&w->loop);
-	th_push(w->th, &w->th->to_main, TH_CLOSED, NULL, w,
-		&w->th->wake_main);
-}
-
-static void th_free(struct http_th *th)
-{
-	uv_mutex_destroy(&th->mu);
-	free(th->w);
-	free(th);
-}
-
-static void th_free_closed(uv_handle_t *h)
-{
-	th_free(h->data);
-}
-
-static void th_wake_main_closed(uv_handle_t *h)
-{
-	struct http_th *th = h->data;
-	struct http *http = th->outer;
-
-	th_free(th);
-	free_http(http);
-}
-
-/* Caller: answers, cancellations done, and the workers' ends. */
-static void th_on_wake_main(uv_async_t *a)
-{
-	struct http_th *th = a->data;
-	struct http *http = th->outer;
-	struct th_msg *m = th_take(th, &th->to_main), *next;
-
-	for (; m != NULL; m = next) {
-		struct http_xfer *px = m->px;
-
-		next = m->next;
-		if (m->op == TH_DONE && !px->cancelled) {
-			struct http_response res;
-
-			xfer_unlink(http, px);
-			memset(&res, 0, sizeof res);
-			res.xfer = px;
-			res.status = px->res_status;
-			if (px->res_status == 0) {
-				res.err = px->res_err != HTTP_ERR_NONE
-					? px->res_err : HTTP_ERR_NO_ANSWER;
-				res.error = px->res_error != NULL
-					? px->res_error : "no answer";
-			}
-			res.body = px->body != NULL ? px->body : "";
-			res.body_len = px->body_len;
-			res.http_version = px->res_version;
-			px->done(px->arg, &res);
-			th_xfer_free(px);
-		} else if (m->op == TH_CANCEL_DONE) {
-			th_xfer_free(px);
-		} else if (m->op == TH_CLOSED) {
-			uv_thread_join(&m->w->tid);
-			if (--th->running == 0)
-				uv_close((uv_handle_t *)&th->wake_main,
-					 th_wake_main_closed);
-		}
-		free(m);
-	}
-}
-
-/* A worker's loop, async and bridge, made on this thread. */
-static int th_worker_init(struct th_worker *w, const struct http_opts *o)
-{
-	int rc;
-
-	if ((rc = uv_loop_init(&w->loop)) < 0)
-		return rc;
-	if ((rc = http_new(&w->inner, &w->loop, o)) < 0)
-		goto out_loop;
-	w->wake.data = w;
-	if ((rc = uv_async_init(&w->loop, &w->wake, th_on_wake)) < 0)
-		goto out_inner;
-	return 0;
-
-out_inner:
-	http_close(w->inner, NULL, NULL);
-	w->inner = NULL;
-	uv_run(&w->loop, UV_RUN_DEFAULT);
-out_loop:
-	uv_loop_close(&w->loop);
-	return rc;
-}
-
-/* Undo th_worker_init() of a worker whose thread never started. */
-static void th_worker_undo(struct th_worker *w)
-{
-	if (w->inner != NULL)
-		http_close(w->inner, NULL, NULL);
-	w->inner = NULL;
-	uv_close((uv_handle_t *)&w->wake, NULL);
-	uv_run(&w->loop, UV_RUN_DEFAULT);
-	uv_loop_close(&w->loop);
-}
-
-static int th_new(struct http *http, uv_loop_t *loop)
-{
-	struct http_th *th = mem_alloc_zero(1, sizeof *th);
-	struct http_opts o = http->opts;
-	unsigned i, made = 0;
-
-	o.h2_direct = false;    /* the caller's loop has it */
-	int rc;
-
-	th->outer = http;
-	th->n = http->opts.threads;
-	th->w = mem_alloc_zero(th->n, sizeof *th->w);
-	o.threads = 0;
-	if ((rc = uv_mutex_init(&th->mu)) < 0) {
-		free(th->w);
-		free(th);
-		return rc;
-	}
-	for (made = 0; made < th->n; made++) {
-		th->w[made].th = th;
-		if ((rc = th_worker_init(&th->w[made], &o)) < 0)
-			goto out_workers;
-	}
-	th->wake_main.data = th;
-	if ((rc = uv_async_init(loop, &th->wake_main, th_on_wake_main)) < 0)
-		goto out_workers;
-	http->th = th;
-	for (i = 0; i < th->n; i++) {
-		rc = uv_thread_create(&th->w[i].tid, th_main, &th->w[i]);
-		if (rc < 0)
-			break;
-		th->w[i].started = true;
-		th->running++;
-	}
-	if (i == th->n)
-		return 0;
-	/* Some did not start: stop those that did, as http_close() would
-	 * (their CLOSED messages wait on the loop: run it to the end). */
-	for (unsigned k = i; k < th->n; k++)
-		th_worker_undo(&th->w[k]);
-	for (unsigned k = 0; k < i; k++)
-		th_push(th, &th->w[k].in, TH_CLOSE, NULL, &th->w[k],
-			&th->w[k].wake);
-	for (unsigned k = 0; k < i; k++)
-		uv_thread_join(&th->w[k].tid);
-	http->th = NULL;
-	while (th->to_main.head != NULL) {
-		struct th_msg *m = th->to_main.head;
-
-		th->to_main.head = m->next;
-		free(m);
-	}
-	uv_close((uv_handle_t *)&th->wake_main, th_free_closed);
-	return rc;
-
-out_workers:
-	while (made-- > 0)
-		th_worker_undo(&th->w[made]);
-	th_free(th);
-	return rc;
-}
-
-/* FNV-1a: a named group always lands on the same worker. */
-static unsigned th_pick(struct http_th *th, const char *group)
-{
-	uint32_t h = 2166136261u;
-
-	if (th->n == 1)
-		return 0;
-	if (group == NULL || group[0] == '\0')
-		return th->next_rr++ % th->n;
-	for (; *group != '\0'; group++)
-		h = (h ^ (unsigned char)*group) * 16777619u;
-	return h % th->n;
-}
-
-static int th_submit(struct http *http, const struct http_request *req,
-		     struct http_xfer **out)
-{
-	struct http_th *th = http->th;
-	struct http_xfer *px = mem_alloc_zero(1, sizeof *px);
-
-	px->http = http;
-	px->done = req->done;
-	px->arg = req->arg;
-	px->w = &th->w[th_pick(th, req->conn_group)];
-	th_req_copy(px, req);
-	xfer_link(http, px);
-	th_push(th, &px->w->in, TH_SUBMIT, px, px->w, &px->w->wake);
-	if (out != NULL)
-		*out = px;
-	return 0;
-}
-
-static void th_cancel(struct http *http, struct http_xfer *px)
-{
-	struct http_th *th = http->th;
-	struct http_response res;
-
-	if (px->cancelled)
-		return;
-	px->cancelled = true;
-	xfer_unlink(http, px);
-	memset(&res, 0, sizeof res);
-	res.err = HTTP_ERR_CANCELLED;
-	res.error = "cancelled";
-	res.body = "";
-	px->done(px->arg, &res);
-	th_push(th, &px->w->in, TH_CANCEL, px, px->w, &px->w->wake);
-}
-
-/* http_retire_group() of a threaded bridge: to the group's worker. */
-static void th_retire(struct http *http, struct http_xfer *px)
-{
-	struct th_msg *m;
-
-	if (px->w == NULL || px->req.conn_group == NULL ||
-	    px->req.conn_group[0] == '\0' || px->res_gen == 0)
-		return;
-	m = mem_alloc_zero(1, sizeof *m);
-	m->op = TH_RETIRE;
-	m->w = px->w;
-	m->group = mem_strdup(px->req.conn_group);
-	m->gen = px->res_gen;
-	th_push_msg(http->th, &px->w->in, m, &px->w->wake);
-}
-
-static void th_close(struct http *http)
-{
-	struct http_th *th = http->th;
-
-	http->closing = true;
-	while (http->xfers != NULL)
-		th_cancel(http, http->xfers);
-	for (unsigned i = 0; i < th->n; i++)
-		th_push(th, &th->w[i].in, TH_CLOSE, NULL, &th->w[i],
-			&th->w[i].wake);
-}
-
-static void th_get_stats(const struct http *http, struct http_stats *out)
-{
-	struct http_th *th = http->th;
-
-	/* The h2_direct client's requests, on the caller's loop. */
-	*out = http->stats;
-	if (http->h2 != NULL) {
-		struct h2_stats hs;
-
-		h2_get_stats(http->h2, &hs);
-		out->connects += hs.connects;
-		out->rebuilds += hs.rebuilds;
-	}
-	uv_mutex_lock(&th->mu);
-	for (unsigned i = 0; i < th->n; i++) {
-		const struct http_stats *s = &th->w[i].stats;
-
-		out->submitted += s->submitted;
-		out->completed += s->completed;
-		out->connects += s->connects;
-		out->in_flight += s->in_flight;
-		out->groups += s->groups;
-		out->rebuilds += s->rebuilds;
-		out->turned_back += s->turned_back;
-		out->requeued += s->requeued;
-		out->retired += s->retired;
-	}
-	uv_mutex_unlock(&th->mu);
-}

@@ -39,23 +39,42 @@
 struct http;
 struct http_xfer;
 
-/* Tuning; a zero field takes the default in brackets. */
+/*
+ * The library's own fallbacks: what http_new() takes for a zero field of
+ * struct http_opts.  `pgpushd run` always passes its own values (cli.h's
+ * PGPUSH_DEFAULT_...), so these apply only to other callers (tests,
+ * drivers).
+ */
+#define HTTP_FALLBACK_MAX_HOST_CONNECTIONS 4
+#define HTTP_FALLBACK_MAX_STREAMS 1000
+#define HTTP_FALLBACK_MAX_BODY (64 * 1024)
+#define HTTP_FALLBACK_FREE_HANDLES 64
+#define HTTP_FALLBACK_CONNECT_TIMEOUT_MS 10000
+#define HTTP_FALLBACK_REQUEST_TIMEOUT_MS 30000
+#define HTTP_FALLBACK_REBUILD_AFTER_MS 120000
+
+/* Tuning; a zero field takes the library's fallback in brackets. */
 struct http_opts {
-	long max_host_connections;   /* connections per host [4] */
+	long max_host_connections;   /* connections per host
+				      * [0: HTTP_FALLBACK_MAX_HOST_...] */
 	long max_streams;            /* concurrent h2 streams used per
 				      * connection, server limit permitting
-				      * [1000] */
-	size_t max_body;             /* response body cap, bytes [64 KiB] */
-	unsigned free_handles;       /* idle easy handles kept [64] */
-	long connect_timeout_ms;     /* default per request [10000] */
-	long request_timeout_ms;     /* default per request [30000] */
+				      * [0: HTTP_FALLBACK_MAX_STREAMS] */
+	size_t max_body;             /* response body cap, bytes
+				      * [0: HTTP_FALLBACK_MAX_BODY] */
+	unsigned free_handles;       /* idle easy handles kept
+				      * [0: HTTP_FALLBACK_FREE_HANDLES] */
+	long connect_timeout_ms;     /* default per request
+				      * [0: HTTP_FALLBACK_CONNECT_...] */
+	long request_timeout_ms;     /* default per request
+				      * [0: HTTP_FALLBACK_REQUEST_...] */
 	/*
 	 * Hung provider: when every request of a connection group (or of
 	 * the common cache) has ended in a transport error (timeout, reset)
 	 * for this long, its next requests each open a fresh connection and
 	 * do not keep it, until one gets an HTTP answer again; the old,
-	 * possibly hung connections are then no longer picked.  [120000];
-	 * negative: never.
+	 * possibly hung connections are then no longer picked.
+	 * [0: HTTP_FALLBACK_REBUILD_AFTER_MS]; negative: never.
 	 */
 	long rebuild_after_ms;
 	/*
@@ -71,8 +90,8 @@ struct http_opts {
 	/*
 	 * Requests that ask for it (http_request.h2_direct) go over the
 	 * bridge's own HTTP/2 client (h2.c: nghttp2 + OpenSSL on the same
-	 * loop) instead of libcurl: about a third of libcurl's CPU per
-	 * request (docs/performance.md).  A host that does not choose h2
+	 * loop) instead of libcurl: much less CPU per request
+	 * (docs/performance.md).  A host that does not choose h2
 	 * in ALPN is served by libcurl after all.  Off when a proxy
 	 * variable libcurl would honour for https is set (https_proxy,
 	 * HTTPS_PROXY, all_proxy, ALL_PROXY): our client speaks no proxy.
