@@ -11,6 +11,7 @@
  * below (CLI_TYPE_INT checks the row's min..max range).
  */
 #include "cli.h"
+
 #include "base/buf.h"
 #include "db/migrate.h"
 

@@ -9,11 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/log.h"
 #include "cli.h"
 #include "core/daemon.h"
-#include "net/http.h"
-#include "base/log.h"
 #include "db/migrate.h"
+#include "net/http.h"
 
 static const char *env_lookup(const char *name)
 {

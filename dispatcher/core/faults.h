@@ -39,9 +39,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/push.h"
 #include "core/autoban.h"
 #include "db/db.h"
-#include "base/push.h"
 
 struct faults_hooks {
 	void *arg;

@@ -32,9 +32,9 @@
 
 #include <openssl/evp.h>
 
-#include "db/db.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "db/db.h"
 
 static int fail(char *err, size_t errlen, int rc, const char *fmt, ...)
 	__attribute__((format(printf, 4, 5)));

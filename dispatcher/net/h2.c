@@ -33,6 +33,7 @@
  * What they share is in h2_int.h.
  */
 #include "net/h2.h"
+
 #include "net/h2_int.h"
 
 #include <errno.h>

@@ -16,8 +16,8 @@
 #include <openssl/ssl.h>
 #include <uv.h>
 
-#include "net/h2.h"
 #include "base/buf.h"
+#include "net/h2.h"
 
 /* Timeouts, idle connections and PINGs are checked this often. */
 #define H2_TICK_MS 50

@@ -77,6 +77,7 @@
  * they share is in http_int.h.
  */
 #include "net/http.h"
+
 #include "net/http_int.h"
 
 #include <errno.h>
@@ -88,9 +89,9 @@
 
 #include <curl/curl.h>
 
-#include "net/h2.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "net/h2.h"
 
 /* ---- lists ------------------------------------------------------- */
 

@@ -20,9 +20,9 @@
 #include <unistd.h>
 #include <curl/curl.h>
 
-#include "net/h2.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "net/h2.h"
 
 static void on_sweep(uv_timer_t *t);
 static void check_multi_info(struct http_group *g);

@@ -9,8 +9,8 @@
 #include <string.h>
 #include <strings.h>
 
-#include "net/h2.h"
 #include "base/mem.h"
+#include "net/h2.h"
 
 /* ---- the h2_direct client (h2.c) ---------------------------------- */
 

@@ -14,8 +14,8 @@
 #include <curl/curl.h>
 #include <uv.h>
 
-#include "net/http.h"
 #include "base/buf.h"
+#include "net/http.h"
 
 /* Transfers per group in libcurl that have not gone out yet (see
  * http.c's top comment, "Waiting inside libcurl"). */

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "net/h2.h"
 #include "base/mem.h"
+#include "net/h2.h"
 
 /* ---- the bridge on worker threads (http_opts.threads) ----------- */
 /*

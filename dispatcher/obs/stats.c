@@ -10,8 +10,8 @@
 #include <string.h>
 
 #include "base/mem.h"
-#include "obs/metrics.h"
 #include "db/sqlarr.h"
+#include "obs/metrics.h"
 
 const double stats_bucket_bounds_ms[STATS_BUCKETS - 1] = {
 	1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000,

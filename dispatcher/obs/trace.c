@@ -12,9 +12,9 @@
 
 #include "base/log.h"
 #include "base/mem.h"
+#include "db/sqlarr.h"
 #include "net/http.h"
 #include "platforms/sender.h"
-#include "db/sqlarr.h"
 
 const char TRACE_INSERT_SQL[] =
 	"INSERT INTO push.debug_events (at, push_id, queue_id, dispatcher,"

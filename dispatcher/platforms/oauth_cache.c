@@ -19,12 +19,12 @@
 #include <json-c/json.h>
 
 #include "base/backoff.h"
-#include "net/hdrcheck.h"
-#include "net/http.h"
 #include "base/log.h"
 #include "base/mem.h"
-#include "platforms/secret.h"
 #include "base/push.h"
+#include "net/hdrcheck.h"
+#include "net/http.h"
+#include "platforms/secret.h"
 
 #define USEC 1000000LL
 #define BACKOFF_BASE_US (1 * USEC)

@@ -19,9 +19,9 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 
-#include "platforms/jwt.h"
 #include "base/log.h"
 #include "base/mem.h"
+#include "platforms/jwt.h"
 #include "platforms/secret.h"
 
 #define USEC 1000000LL

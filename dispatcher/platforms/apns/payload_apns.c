@@ -56,6 +56,7 @@
 #include "base/backoff.h"
 #include "base/mem.h"
 #include "net/hdrcheck.h"
+#include "platforms/jsonget.h"
 
 #define USEC 1000000LL
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -69,16 +70,6 @@ static void set_result(struct push_result *res, enum push_outcome o,
 	memset(res, 0, sizeof *res);
 	res->outcome = o;
 	snprintf(res->reason, sizeof res->reason, "%s", reason);
-}
-
-static json_object *get(json_object *o, const char *key)
-{
-	json_object *v = NULL;
-
-	if (o == NULL || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, key, &v))
-		return NULL;
-	return v;
 }
 
 static json_object *copy(json_object *v)
@@ -101,7 +92,7 @@ static bool truthy(json_object *v)
 static void merge_patch(json_object *target, json_object *patch)
 {
 	json_object_object_foreach(patch, k, v) {
-		json_object *t = get(target, k);
+		json_object *t = jsonget(target, k);
 
 		if (v == NULL) {
 			json_object_object_del(target, k);
@@ -224,29 +215,29 @@ int sender_apns_build(const struct push_item *item, const char *topic,
 	body = json_object_new_object();
 	aps = json_object_new_object();
 	alert = json_object_new_object();
-	if ((v = get(pl, "title")) != NULL)
+	if ((v = jsonget(pl, "title")) != NULL)
 		json_object_object_add(alert, "title", copy(v));
-	if ((v = get(pl, "subtitle")) != NULL)
+	if ((v = jsonget(pl, "subtitle")) != NULL)
 		json_object_object_add(alert, "subtitle", copy(v));
-	if ((v = get(pl, "body")) != NULL)
+	if ((v = jsonget(pl, "body")) != NULL)
 		json_object_object_add(alert, "body", copy(v));
 	if (json_object_object_length(alert) > 0)
 		json_object_object_add(aps, "alert", alert);
 	else
 		json_object_put(alert);
-	if ((v = get(pl, "badge")) != NULL &&
+	if ((v = jsonget(pl, "badge")) != NULL &&
 	    json_object_is_type(v, json_type_int))
 		json_object_object_add(aps, "badge", copy(v));
-	if ((v = get(pl, "sound")) != NULL)
+	if ((v = jsonget(pl, "sound")) != NULL)
 		json_object_object_add(aps, "sound", copy(v));
-	if ((v = get(pl, "category")) != NULL)
+	if ((v = jsonget(pl, "category")) != NULL)
 		json_object_object_add(aps, "category", copy(v));
-	if ((v = get(pl, "thread_id")) != NULL)
+	if ((v = jsonget(pl, "thread_id")) != NULL)
 		json_object_object_add(aps, "thread-id", copy(v));
-	if (truthy(get(pl, "mutable_content")))
+	if (truthy(jsonget(pl, "mutable_content")))
 		json_object_object_add(aps, "mutable-content",
 				       json_object_new_int(1));
-	if (truthy(get(pl, "content_available")))
+	if (truthy(jsonget(pl, "content_available")))
 		json_object_object_add(aps, "content-available",
 				       json_object_new_int(1));
 	if (json_object_object_length(aps) > 0)
@@ -254,7 +245,7 @@ int sender_apns_build(const struct push_item *item, const char *topic,
 	else
 		json_object_put(aps);
 
-	if ((v = get(pl, "data")) != NULL &&
+	if ((v = jsonget(pl, "data")) != NULL &&
 	    json_object_is_type(v, json_type_object)) {
 		json_object_object_foreach(v, k, dv) {
 			if (strcmp(k, "aps") == 0) {
@@ -267,7 +258,7 @@ int sender_apns_build(const struct push_item *item, const char *topic,
 		}
 	}
 
-	if ((v = get(pl, "apns")) != NULL) {
+	if ((v = jsonget(pl, "apns")) != NULL) {
 		json_object *t;
 
 		if (!json_object_is_type(v, json_type_object)) {
@@ -276,7 +267,7 @@ int sender_apns_build(const struct push_item *item, const char *topic,
 			goto fail;
 		}
 		ov = copy(v);
-		if ((t = get(ov, "push_type")) != NULL) {
+		if ((t = jsonget(ov, "push_type")) != NULL) {
 			if (!json_object_is_type(t, json_type_string) ||
 			    push_type_index(json_object_get_string(t)) < 0) {
 				set_result(res, PUSH_OUTCOME_FAILED,
@@ -289,7 +280,7 @@ int sender_apns_build(const struct push_item *item, const char *topic,
 			ptype = msg->push_type;
 			json_object_object_del(ov, "push_type");
 		}
-		if ((t = get(ov, "priority")) != NULL) {
+		if ((t = jsonget(ov, "priority")) != NULL) {
 			int64_t p = json_object_is_type(t, json_type_int)
 				    ? json_object_get_int64(t) : 0;
 
@@ -305,11 +296,11 @@ int sender_apns_build(const struct push_item *item, const char *topic,
 	}
 
 	if (ptype == NULL) {
-		json_object *a = get(body, "aps");
+		json_object *a = jsonget(body, "aps");
 
-		if (get(a, "alert") == NULL && get(a, "badge") == NULL &&
-		    get(a, "sound") == NULL &&
-		    truthy(get(a, "content-available")))
+		if (jsonget(a, "alert") == NULL && jsonget(a, "badge") == NULL &&
+		    jsonget(a, "sound") == NULL &&
+		    truthy(jsonget(a, "content-available")))
 			ptype = "background";
 		else
 			ptype = "alert";

@@ -43,18 +43,9 @@
 #include "net/http.h"
 #include "obs/trace.h"
 #include "platforms/apns/auth_apns.h"
+#include "platforms/jsonget.h"
 #include "platforms/secret.h"
 #include "platforms/send.h"
-
-static json_object *get(json_object *o, const char *key)
-{
-	json_object *v = NULL;
-
-	if (o == NULL || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, key, &v))
-		return NULL;
-	return v;
-}
 
 /* ---- classification (pure) --------------------------------------- */
 
@@ -92,10 +83,10 @@ bool sender_apns_classify(const struct sender_apns_answer *ans,
 					     (int)ans->body_len);
 		json_tokener_free(tok);
 	}
-	if ((v = get(root, "reason")) != NULL &&
+	if ((v = jsonget(root, "reason")) != NULL &&
 	    json_object_is_type(v, json_type_string))
 		reason = json_object_get_string(v);
-	if ((v = get(root, "timestamp")) != NULL &&
+	if ((v = jsonget(root, "timestamp")) != NULL &&
 	    (json_object_is_type(v, json_type_int) ||
 	     json_object_is_type(v, json_type_double)))
 		ts_ms = json_object_get_int64(v);
@@ -516,17 +507,6 @@ static int apns_send(struct sender_cred *cred, struct push_item *item,
 
 /* ---- credentials ------------------------------------------------- */
 
-static const char *opt_str(json_object *o, const char *key)
-{
-	json_object *v = get(o, key);
-	const char *s;
-
-	if (v == NULL || !json_object_is_type(v, json_type_string))
-		return NULL;
-	s = json_object_get_string(v);
-	return s[0] != '\0' ? s : NULL;
-}
-
 static int hexval(char c)
 {
 	if (c >= '0' && c <= '9')
@@ -573,7 +553,7 @@ static void wipe_row(json_object *row)
 	size_t i;
 
 	for (i = 0; i < sizeof secret / sizeof *secret; i++) {
-		json_object *v = get(row, secret[i]);
+		json_object *v = jsonget(row, secret[i]);
 
 		if (v != NULL && json_object_is_type(v, json_type_string))
 			OPENSSL_cleanse((char *)json_object_get_string(v),
@@ -615,12 +595,12 @@ static int apns_cred_open(struct sender_cred **out,
 		return -EINVAL;
 	}
 	cred = mem_alloc_zero(1, sizeof *cred);
-	method = opt_str(row, "auth_method");
-	topic = opt_str(row, "topic");
-	envname = opt_str(row, "environment");
-	endpoint = opt_str(row, "endpoint");
-	ca = opt_str(row, "ca_bundle_path");
-	if ((v = get(row, "id")) != NULL)
+	method = jsonget_nonempty(row, "auth_method");
+	topic = jsonget_nonempty(row, "topic");
+	envname = jsonget_nonempty(row, "environment");
+	endpoint = jsonget_nonempty(row, "endpoint");
+	ca = jsonget_nonempty(row, "ca_bundle_path");
+	if ((v = jsonget(row, "id")) != NULL)
 		cred->id = json_object_get_int(v);
 	if (topic == NULL) {
 		snprintf(err, errlen, "apns credential: no topic");
@@ -631,11 +611,11 @@ static int apns_cred_open(struct sender_cred **out,
 			   ? SENDER_APNS_SANDBOX_ENDPOINT
 			   : SENDER_APNS_PROD_ENDPOINT;
 	if (method == NULL || strcmp(method, "token") == 0) {
-		const char *team = opt_str(row, "team_id");
-		const char *kid = opt_str(row, "key_id");
+		const char *team = jsonget_nonempty(row, "team_id");
+		const char *kid = jsonget_nonempty(row, "key_id");
 
 		rc = auth_apns_get(&cred->auth, team, kid,
-				   opt_str(row, "signing_key"), aerr,
+				   jsonget_nonempty(row, "signing_key"), aerr,
 				   sizeof aerr);
 		if (rc < 0) {
 			snprintf(err, errlen, "apns credential: %s", aerr);
@@ -645,17 +625,17 @@ static int apns_cred_open(struct sender_cred **out,
 		cred->group = mem_alloc(n);
 		snprintf(cred->group, n, "apns:%s:%s", team, kid);
 	} else if (strcmp(method, "certificate") == 0) {
-		if ((s = opt_str(row, "pkcs12")) != NULL) {
+		if ((s = jsonget_nonempty(row, "pkcs12")) != NULL) {
 			if (bytea_decode(s, &cred->p12, &cred->p12_len) < 0) {
 				snprintf(err, errlen, "apns credential: "
 					 "pkcs12 is not a bytea");
 				goto fail;
 			}
-		} else if (opt_str(row, "certificate_pem") != NULL &&
-			   opt_str(row, "private_key_pem") != NULL) {
-			cred->cert_pem = mem_strdup(opt_str(row,
+		} else if (jsonget_nonempty(row, "certificate_pem") != NULL &&
+			   jsonget_nonempty(row, "private_key_pem") != NULL) {
+			cred->cert_pem = mem_strdup(jsonget_nonempty(row,
 						"certificate_pem"));
-			cred->key_pem = mem_strdup(opt_str(row,
+			cred->key_pem = mem_strdup(jsonget_nonempty(row,
 						"private_key_pem"));
 		} else {
 			snprintf(err, errlen, "apns credential: certificate "
@@ -663,7 +643,7 @@ static int apns_cred_open(struct sender_cred **out,
 				 "private_key_pem, or pkcs12");
 			goto fail;
 		}
-		if ((s = opt_str(row, "pkcs12_password")) != NULL)
+		if ((s = jsonget_nonempty(row, "pkcs12_password")) != NULL)
 			cred->key_password = mem_strdup(s);
 		cred->group = mem_alloc(48);
 		snprintf(cred->group, 48, "apns-cert:%d", cred->id);

@@ -15,8 +15,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "net/http.h"
 #include "base/push.h"
+#include "net/http.h"
 #include "platforms/sender.h"
 
 #define SENDER_APNS_MAX_PAYLOAD 4096

@@ -15,8 +15,8 @@
 
 #include <json-c/json.h>
 
-#include "platforms/jwt.h"
 #include "base/mem.h"
+#include "platforms/jwt.h"
 
 #define USEC 1000000LL
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)

@@ -46,6 +46,7 @@
 
 #include "base/buf.h"
 #include "base/mem.h"
+#include "platforms/jsonget.h"
 
 #define USEC 1000000LL
 #define JSON_FLAGS (JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE)
@@ -72,16 +73,6 @@ static json_object *as_string(json_object *v)
 							JSON_FLAGS));
 }
 
-static json_object *get(json_object *o, const char *key)
-{
-	json_object *v = NULL;
-
-	if (o == NULL || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, key, &v))
-		return NULL;
-	return v;
-}
-
 /* o[key] = v (replacing); v is consumed. */
 static void add(json_object *o, const char *key, json_object *v)
 {
@@ -100,7 +91,7 @@ static void add_if_nonempty(json_object *o, const char *key, json_object *c)
 static void merge_patch(json_object *target, json_object *patch)
 {
 	json_object_object_foreach(patch, k, v) {
-		json_object *t = get(target, k);
+		json_object *t = jsonget(target, k);
 
 		if (v == NULL) {
 			json_object_object_del(target, k);
@@ -177,13 +168,13 @@ static size_t strings_size(json_object *o)
 
 static size_t content_size(json_object *m)
 {
-	json_object *android = get(m, "android"), *apns = get(m, "apns");
-	json_object *p = get(apns, "payload");
-	size_t n = strings_size(get(m, "data")) +
-		   strings_size(get(m, "notification")) +
-		   strings_size(get(android, "data")) +
-		   strings_size(get(android, "notification")) +
-		   strings_size(get(apns, "headers"));
+	json_object *android = jsonget(m, "android"), *apns = jsonget(m, "apns");
+	json_object *p = jsonget(apns, "payload");
+	size_t n = strings_size(jsonget(m, "data")) +
+		   strings_size(jsonget(m, "notification")) +
+		   strings_size(jsonget(android, "data")) +
+		   strings_size(jsonget(android, "notification")) +
+		   strings_size(jsonget(apns, "headers"));
 
 	if (p != NULL)
 		n += strlen(json_object_to_json_string_ext(p, JSON_FLAGS));
@@ -206,15 +197,15 @@ static int build_tree(const struct push_item *item, int64_t now_us,
 	add(m, "token", json_object_new_string(item->token));
 
 	note = json_object_new_object();
-	if ((v = get(pl, "title")) != NULL)
+	if ((v = jsonget(pl, "title")) != NULL)
 		add(note, "title", as_string(v));
-	if ((v = get(pl, "body")) != NULL)
+	if ((v = jsonget(pl, "body")) != NULL)
 		add(note, "body", as_string(v));
-	if ((v = get(pl, "image")) != NULL)
+	if ((v = jsonget(pl, "image")) != NULL)
 		add(note, "image", as_string(v));
 	add_if_nonempty(m, "notification", note);
 
-	if ((v = get(pl, "data")) != NULL &&
+	if ((v = jsonget(pl, "data")) != NULL &&
 	    json_object_is_type(v, json_type_object)) {
 		json_object *d = json_object_new_object();
 
@@ -241,13 +232,13 @@ static int build_tree(const struct push_item *item, int64_t now_us,
 		add(android, "ttl", json_object_new_string(buf));
 	}
 	anote = json_object_new_object();
-	if ((v = get(pl, "sound")) != NULL)
+	if ((v = jsonget(pl, "sound")) != NULL)
 		add(anote, "sound", as_string(v));
-	if ((v = get(pl, "badge")) != NULL &&
+	if ((v = jsonget(pl, "badge")) != NULL &&
 	    json_object_is_type(v, json_type_int))
 		add(anote, "notification_count",
 		    json_object_new_int64(json_object_get_int64(v)));
-	if ((v = get(pl, "category")) != NULL)
+	if ((v = jsonget(pl, "category")) != NULL)
 		add(anote, "click_action", as_string(v));
 	add_if_nonempty(android, "notification", anote);
 	add_if_nonempty(m, "android", android);
@@ -267,26 +258,26 @@ static int build_tree(const struct push_item *item, int64_t now_us,
 	}
 	add_if_nonempty(apns, "headers", hdrs);
 	aps = json_object_new_object();
-	if ((v = get(pl, "subtitle")) != NULL) {
+	if ((v = jsonget(pl, "subtitle")) != NULL) {
 		json_object *alert = json_object_new_object();
 		json_object *t;
 
-		if ((t = get(pl, "title")) != NULL)
+		if ((t = jsonget(pl, "title")) != NULL)
 			add(alert, "title", as_string(t));
-		if ((t = get(pl, "body")) != NULL)
+		if ((t = jsonget(pl, "body")) != NULL)
 			add(alert, "body", as_string(t));
 		add(alert, "subtitle", as_string(v));
 		add(aps, "alert", alert);
 	}
-	if ((v = get(pl, "badge")) != NULL &&
+	if ((v = jsonget(pl, "badge")) != NULL &&
 	    json_object_is_type(v, json_type_int))
 		add(aps, "badge",
 		    json_object_new_int64(json_object_get_int64(v)));
-	if ((v = get(pl, "sound")) != NULL)
+	if ((v = jsonget(pl, "sound")) != NULL)
 		add(aps, "sound", as_string(v));
-	if ((v = get(pl, "category")) != NULL)
+	if ((v = jsonget(pl, "category")) != NULL)
 		add(aps, "category", as_string(v));
-	if ((v = get(pl, "thread_id")) != NULL)
+	if ((v = jsonget(pl, "thread_id")) != NULL)
 		add(aps, "thread-id", as_string(v));
 	if (json_object_object_length(aps) > 0) {
 		json_object *p = json_object_new_object();
@@ -298,7 +289,7 @@ static int build_tree(const struct push_item *item, int64_t now_us,
 	}
 	add_if_nonempty(m, "apns", apns);
 
-	if ((v = get(pl, "fcm")) != NULL) {
+	if ((v = jsonget(pl, "fcm")) != NULL) {
 		if (!json_object_is_type(v, json_type_object)) {
 			set_result(res, PUSH_OUTCOME_FAILED,
 				   "the fcm override is not an object");
@@ -307,8 +298,8 @@ static int build_tree(const struct push_item *item, int64_t now_us,
 		merge_patch(m, v);
 	}
 
-	if (check_data(get(m, "data"), "data", res) < 0 ||
-	    check_data(get(get(m, "android"), "data"), "android.data",
+	if (check_data(jsonget(m, "data"), "data", res) < 0 ||
+	    check_data(jsonget(jsonget(m, "android"), "data"), "android.data",
 		       res) < 0)
 		goto out;
 	if (content_size(m) > SENDER_FCM_MAX_CONTENT) {
@@ -424,16 +415,16 @@ static int build_direct(const struct push_item *item, int64_t now_us,
 			json_object *pl, char **body, struct push_result *res)
 {
 	struct buf w;
-	json_object *v, *badge, *title = get(pl, "title"),
-		*text = get(pl, "body"), *sound = get(pl, "sound"),
-		*category = get(pl, "category");
+	json_object *v, *badge, *title = jsonget(pl, "title"),
+		*text = jsonget(pl, "body"), *sound = jsonget(pl, "sound"),
+		*category = jsonget(pl, "category");
 	bool first = true, f2, f3, f4;
 	bool collapse = item->collapse_key != NULL &&
 			item->collapse_key[0] != '\0';
 	size_t size = 0, mark;
 	char buf[32];
 
-	badge = get(pl, "badge");
+	badge = jsonget(pl, "badge");
 	if (badge != NULL && !json_object_is_type(badge, json_type_int))
 		badge = NULL;
 
@@ -442,17 +433,17 @@ static int build_direct(const struct push_item *item, int64_t now_us,
 	jw_key(&w, &first, "token");
 	jw_str(&w, item->token, strlen(item->token));
 
-	if (title != NULL || text != NULL || get(pl, "image") != NULL) {
+	if (title != NULL || text != NULL || jsonget(pl, "image") != NULL) {
 		f2 = true;
 		jw_key(&w, &first, "notification");
 		buf_addc(&w, '{');
 		jw_field(&w, &f2, "title", title, &size);
 		jw_field(&w, &f2, "body", text, &size);
-		jw_field(&w, &f2, "image", get(pl, "image"), &size);
+		jw_field(&w, &f2, "image", jsonget(pl, "image"), &size);
 		buf_addc(&w, '}');
 	}
 
-	if ((v = get(pl, "data")) != NULL &&
+	if ((v = jsonget(pl, "data")) != NULL &&
 	    json_object_is_type(v, json_type_object) &&
 	    json_object_object_length(v) > 0) {
 		f2 = true;
@@ -515,9 +506,9 @@ static int build_direct(const struct push_item *item, int64_t now_us,
 
 	bool hdrs = (collapse && strlen(item->collapse_key) <= 64) ||
 		    item->expires_at_us != 0;
-	bool aps = get(pl, "subtitle") != NULL || badge != NULL ||
+	bool aps = jsonget(pl, "subtitle") != NULL || badge != NULL ||
 		   sound != NULL || category != NULL ||
-		   get(pl, "thread_id") != NULL;
+		   jsonget(pl, "thread_id") != NULL;
 
 	if (hdrs || aps) {
 		f2 = true;
@@ -551,7 +542,7 @@ static int build_direct(const struct push_item *item, int64_t now_us,
 		mark = w.len;
 		buf_addstr(&w, "{\"aps\":{");
 		f3 = true;
-		if ((v = get(pl, "subtitle")) != NULL) {
+		if ((v = jsonget(pl, "subtitle")) != NULL) {
 			size_t ignored = 0;
 
 			f4 = true;
@@ -576,7 +567,7 @@ static int build_direct(const struct push_item *item, int64_t now_us,
 			jw_key(&w, &f3, "category");
 			jw_as_string(&w, category);
 		}
-		if ((v = get(pl, "thread_id")) != NULL) {
+		if ((v = jsonget(pl, "thread_id")) != NULL) {
 			jw_key(&w, &f3, "thread-id");
 			jw_as_string(&w, v);
 		}
@@ -618,7 +609,7 @@ static int build(const struct push_item *item, int64_t now_us,
 			   sender_payload_why(item->payload));
 		return -EINVAL;
 	}
-	if (direct && get(pl, "fcm") == NULL)
+	if (direct && jsonget(pl, "fcm") == NULL)
 		rc = build_direct(item, now_us, pl, body, res);
 	else
 		rc = build_tree(item, now_us, pl, body, res);

@@ -28,20 +28,11 @@
 #include "net/http.h"
 #include "obs/trace.h"
 #include "platforms/fcm/auth_fcm.h"
+#include "platforms/jsonget.h"
 #include "platforms/secret.h"
 #include "platforms/send.h"
 
 #define FCM_DEFAULT_ENDPOINT "https://fcm.googleapis.com"
-
-static json_object *get(json_object *o, const char *key)
-{
-	json_object *v = NULL;
-
-	if (o == NULL || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, key, &v))
-		return NULL;
-	return v;
-}
 
 /* ---- classification (pure) --------------------------------------- */
 
@@ -53,14 +44,6 @@ struct fcm_error_info {
 	bool token_violation;     /* a fieldViolation on message.token */
 };
 
-static const char *str_of(json_object *o, const char *key)
-{
-	json_object *v = get(o, key);
-
-	return v != NULL && json_object_is_type(v, json_type_string)
-	       ? json_object_get_string(v) : NULL;
-}
-
 static bool code_is(const char *a, const char *b)
 {
 	return a != NULL && strcmp(a, b) == 0;
@@ -68,22 +51,22 @@ static bool code_is(const char *a, const char *b)
 
 static void parse_error(json_object *root, struct fcm_error_info *info)
 {
-	json_object *e = get(root, "error"), *details;
+	json_object *e = jsonget(root, "error"), *details;
 	size_t i, n;
 
 	memset(info, 0, sizeof *info);
 	if (e == NULL || !json_object_is_type(e, json_type_object))
 		return;
-	info->status = str_of(e, "status");
-	info->message = str_of(e, "message");
-	details = get(e, "details");
+	info->status = jsonget_str(e, "status");
+	info->message = jsonget_str(e, "message");
+	details = jsonget(e, "details");
 	if (details == NULL || !json_object_is_type(details, json_type_array))
 		return;
 	n = json_object_array_length(details);
 	for (i = 0; i < n; i++) {
 		json_object *d = json_object_array_get_idx(details, i);
-		json_object *fv = get(d, "fieldViolations");
-		const char *code = str_of(d, "errorCode");
+		json_object *fv = jsonget(d, "fieldViolations");
+		const char *code = jsonget_str(d, "errorCode");
 
 		if (code != NULL && info->error_code == NULL)
 			info->error_code = code;
@@ -91,7 +74,7 @@ static void parse_error(json_object *root, struct fcm_error_info *info)
 			size_t j, m = json_object_array_length(fv);
 
 			for (j = 0; j < m; j++) {
-				const char *f = str_of(
+				const char *f = jsonget_str(
 					json_object_array_get_idx(fv, j),
 					"field");
 
@@ -200,7 +183,7 @@ void sender_fcm_classify(const struct sender_fcm_answer *ans, int attempts,
 		snprintf(res->reason, sizeof res->reason, "HTTP %ld", st);
 
 	if (st >= 200 && st < 300) {
-		const char *name = str_of(root, "name");
+		const char *name = jsonget_str(root, "name");
 
 		res->outcome = PUSH_OUTCOME_SENT;
 		res->reason[0] = '\0';
@@ -426,14 +409,6 @@ static int fcm_send(struct sender_cred *cred, struct push_item *item,
 	return 0;
 }
 
-/* A string member of `o`, or NULL when absent, null or not a string. */
-static const char *opt_str(json_object *o, const char *key)
-{
-	const char *s = str_of(o, key);
-
-	return s != NULL && s[0] != '\0' ? s : NULL;
-}
-
 static int fcm_cred_open(struct sender_cred **out,
 			 const struct sender_env *env, const char *row_json,
 			 char *err, size_t errlen)
@@ -452,7 +427,7 @@ static int fcm_cred_open(struct sender_cred **out,
 		json_object_put(row);
 		return -EINVAL;
 	}
-	sa = get(row, "service_account");
+	sa = jsonget(row, "service_account");
 	if (sa != NULL && json_object_is_type(sa, json_type_string)) {
 		sa_owned = json_tokener_parse(json_object_get_string(sa));
 		sa = sa_owned;
@@ -462,9 +437,9 @@ static int fcm_cred_open(struct sender_cred **out,
 			 "fcm credential: service_account is not an object");
 		goto out;
 	}
-	project = opt_str(row, "project_id");
+	project = jsonget_nonempty(row, "project_id");
 	if (project == NULL)
-		project = opt_str(sa, "project_id");
+		project = jsonget_nonempty(sa, "project_id");
 	if (project == NULL) {
 		snprintf(err, errlen, "fcm credential: no project_id");
 		goto out;
@@ -474,24 +449,24 @@ static int fcm_cred_open(struct sender_cred **out,
 			 "valid URL path segment");
 		goto out;
 	}
-	endpoint = opt_str(row, "endpoint");
+	endpoint = jsonget_nonempty(row, "endpoint");
 	if (endpoint == NULL)
 		endpoint = FCM_DEFAULT_ENDPOINT;
 	/* The assertion's audience is the service account's token_uri, as
 	 * Google requires; token_endpoint only redirects the request (a
 	 * proxy, or the test fake). */
-	audience = opt_str(sa, "token_uri");
+	audience = jsonget_nonempty(sa, "token_uri");
 	if (audience == NULL)
 		audience = AUTH_FCM_TOKEN_URL;
-	token_url = opt_str(row, "token_endpoint");
+	token_url = jsonget_nonempty(row, "token_endpoint");
 	if (token_url == NULL)
 		token_url = audience;
-	ca = opt_str(row, "ca_bundle_path");
+	ca = jsonget_nonempty(row, "ca_bundle_path");
 
 	memset(&cfg, 0, sizeof cfg);
-	cfg.client_email = opt_str(sa, "client_email");
-	cfg.private_key_pem = opt_str(sa, "private_key");
-	cfg.private_key_id = opt_str(sa, "private_key_id");
+	cfg.client_email = jsonget_nonempty(sa, "client_email");
+	cfg.private_key_pem = jsonget_nonempty(sa, "private_key");
+	cfg.private_key_id = jsonget_nonempty(sa, "private_key_id");
 	cfg.token_url = token_url;
 	cfg.audience = audience;
 	cfg.ca_path = ca;
@@ -520,7 +495,7 @@ static int fcm_cred_open(struct sender_cred **out,
 out:
 	/* The row holds the private key: clear json-c's copy of it. */
 	if (sa != NULL && json_object_is_type(sa, json_type_object)) {
-		json_object *k = get(sa, "private_key");
+		json_object *k = jsonget(sa, "private_key");
 
 		if (k != NULL && json_object_is_type(k, json_type_string))
 			explicit_bzero((char *)json_object_get_string(k),

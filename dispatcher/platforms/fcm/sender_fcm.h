@@ -13,8 +13,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "net/http.h"
 #include "base/push.h"
+#include "net/http.h"
 #include "platforms/sender.h"
 
 /* Bytes of message content FCM allows for a token target. */

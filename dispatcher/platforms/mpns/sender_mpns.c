@@ -49,14 +49,15 @@
 #include <json-c/json.h>
 
 #include "base/backoff.h"
+#include "base/log.h"
+#include "base/mem.h"
 #include "net/hdrcheck.h"
 #include "net/hostlist.h"
 #include "net/http.h"
-#include "base/log.h"
-#include "base/mem.h"
+#include "obs/trace.h"
+#include "platforms/jsonget.h"
 #include "platforms/multipart.h"
 #include "platforms/secret.h"
-#include "obs/trace.h"
 #include "platforms/xml.h"
 
 #define USEC 1000000LL
@@ -64,24 +65,6 @@
 #define DEFAULT_HOSTS "*.notify.live.net"
 
 /* ---- building (pure) --------------------------------------------- */
-
-static json_object *get(json_object *o, const char *key)
-{
-	json_object *v = NULL;
-
-	if (o == NULL || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, key, &v))
-		return NULL;
-	return v;
-}
-
-static const char *str(json_object *o, const char *key)
-{
-	json_object *v = get(o, key);
-
-	return v != NULL && json_object_is_type(v, json_type_string)
-	       ? json_object_get_string(v) : NULL;
-}
 
 static bool is_false(json_object *v)
 {
@@ -135,36 +118,36 @@ static char *toast_xml(json_object *pl, json_object *mp)
 	xml_init(&x);
 	notification_open(&x);
 	xml_open(&x, "wp:Toast");
-	xml_elem_text(&x, "wp:Text1", str(pl, "title"));
-	xml_elem_text(&x, "wp:Text2", str(pl, "body"));
-	xml_elem_text(&x, "wp:Param", str(mp, "param"));
+	xml_elem_text(&x, "wp:Text1", jsonget_str(pl, "title"));
+	xml_elem_text(&x, "wp:Text2", jsonget_str(pl, "body"));
+	xml_elem_text(&x, "wp:Param", jsonget_str(mp, "param"));
 	return xml_finish(&x, NULL);
 }
 
 static char *tile_xml(json_object *pl, json_object *tile)
 {
-	json_object *c = get(tile, "count");
+	json_object *c = jsonget(tile, "count");
 	char buf[32];
 	struct xml x;
 
 	if (c == NULL)
-		c = get(pl, "badge");
+		c = jsonget(pl, "badge");
 	xml_init(&x);
 	notification_open(&x);
 	xml_open(&x, "wp:Tile");
-	if (str(tile, "id") != NULL)
-		xml_attr(&x, "Id", str(tile, "id"));
+	if (jsonget_str(tile, "id") != NULL)
+		xml_attr(&x, "Id", jsonget_str(tile, "id"));
 	xml_elem_text(&x, "wp:BackgroundImage",
-		      str(tile, "background_image"));
+		      jsonget_str(tile, "background_image"));
 	if (c != NULL && json_object_is_type(c, json_type_int)) {
 		snprintf(buf, sizeof buf, "%" PRId64, json_object_get_int64(c));
 		xml_elem_text(&x, "wp:Count", buf);
 	}
-	xml_elem_text(&x, "wp:Title", str(tile, "title"));
+	xml_elem_text(&x, "wp:Title", jsonget_str(tile, "title"));
 	xml_elem_text(&x, "wp:BackBackgroundImage",
-		      str(tile, "back_background_image"));
-	xml_elem_text(&x, "wp:BackTitle", str(tile, "back_title"));
-	xml_elem_text(&x, "wp:BackContent", str(tile, "back_content"));
+		      jsonget_str(tile, "back_background_image"));
+	xml_elem_text(&x, "wp:BackTitle", jsonget_str(tile, "back_title"));
+	xml_elem_text(&x, "wp:BackContent", jsonget_str(tile, "back_content"));
 	return xml_finish(&x, NULL);
 }
 
@@ -225,26 +208,26 @@ int sender_mpns_build(const struct push_item *item, int64_t now_us,
 				sender_payload_why(item->payload));
 		return -EINVAL;
 	}
-	mp = get(pl, "mpns");
+	mp = jsonget(pl, "mpns");
 	if (mp != NULL && !json_object_is_type(mp, json_type_object)) {
 		push_result_set(res, PUSH_OUTCOME_FAILED,
 				"the mpns override is not an object");
 		goto out;
 	}
-	if (!is_false(get(mp, "toast")) && (str(pl, "title") ||
-					    str(pl, "body")))
+	if (!is_false(jsonget(mp, "toast")) && (jsonget_str(pl, "title") ||
+					    jsonget_str(pl, "body")))
 		add_part(out, "toast", toast_xml(pl, mp), item->priority);
-	tile = get(mp, "tile");
+	tile = jsonget(mp, "tile");
 	if (tile != NULL && json_object_is_type(tile, json_type_object))
 		add_part(out, "tile", tile_xml(pl, tile), item->priority);
-	else if (!is_false(tile) && (v = get(pl, "badge")) != NULL &&
+	else if (!is_false(tile) && (v = jsonget(pl, "badge")) != NULL &&
 		 json_object_is_type(v, json_type_int))
 		add_part(out, "tile", tile_xml(pl, NULL), item->priority);
-	v = get(mp, "raw");
+	v = jsonget(mp, "raw");
 	if (v != NULL && json_object_is_type(v, json_type_string))
 		add_part(out, "raw", mem_strdup(json_object_get_string(v)),
 			 item->priority);
-	else if (out->n == 0 && (v = get(pl, "data")) != NULL &&
+	else if (out->n == 0 && (v = jsonget(pl, "data")) != NULL &&
 		 json_object_is_type(v, json_type_object))
 		add_part(out, "raw", mem_strdup(json_object_to_json_string_ext(
 				 v, JSON_FLAGS)), item->priority);
@@ -537,13 +520,6 @@ static int mpns_send(struct sender_cred *cred, struct push_item *item,
 	return 0;
 }
 
-static const char *opt_str(json_object *o, const char *key)
-{
-	const char *s = str(o, key);
-
-	return s != NULL && s[0] != '\0' ? s : NULL;
-}
-
 static int mpns_cred_open(struct sender_cred **out,
 			  const struct sender_env *env, const char *row_json,
 			  char *err, size_t errlen)
@@ -562,15 +538,15 @@ static int mpns_cred_open(struct sender_cred **out,
 	}
 	cred = mem_alloc_zero(1, sizeof *cred);
 	cred->hosts = hostlist_new();
-	if (hostlist_add_json(cred->hosts, get(row, "channel_hosts"),
+	if (hostlist_add_json(cred->hosts, jsonget(row, "channel_hosts"),
 			      DEFAULT_HOSTS, herr, sizeof herr) < 0) {
 		snprintf(err, errlen, "mpns credential: %s", herr);
 		hostlist_free(cred->hosts);
 		free(cred);
 		goto out;
 	}
-	cert = opt_str(row, "certificate_pem");
-	key = opt_str(row, "private_key_pem");
+	cert = jsonget_nonempty(row, "certificate_pem");
+	key = jsonget_nonempty(row, "private_key_pem");
 	if ((cert == NULL) != (key == NULL)) {
 		snprintf(err, errlen, "mpns credential: certificate_pem and "
 			 "private_key_pem go together");
@@ -581,17 +557,17 @@ static int mpns_cred_open(struct sender_cred **out,
 	if (cert != NULL) {
 		cred->cert_pem = mem_strdup(cert);
 		cred->key_pem = mem_strdup(key);
-		v = get(row, "id");
+		v = jsonget(row, "id");
 		snprintf(cred->conn_group, sizeof cred->conn_group,
 			 "mpns-cert-%lld", v != NULL
 			 ? (long long)json_object_get_int64(v) : 0LL);
 	}
-	cred->endpoint = opt_str(row, "endpoint")
-			 ? mem_strdup(opt_str(row, "endpoint")) : NULL;
-	cred->ca_path = opt_str(row, "ca_bundle_path")
-			? mem_strdup(opt_str(row, "ca_bundle_path")) : NULL;
+	cred->endpoint = jsonget_nonempty(row, "endpoint")
+			 ? mem_strdup(jsonget_nonempty(row, "endpoint")) : NULL;
+	cred->ca_path = jsonget_nonempty(row, "ca_bundle_path")
+			? mem_strdup(jsonget_nonempty(row, "ca_bundle_path")) : NULL;
 	/* The app's retry_ambiguous; NULL: the MPNS default, do not. */
-	v = get(row, "retry_ambiguous");
+	v = jsonget(row, "retry_ambiguous");
 	cred->retry_ambiguous = v != NULL &&
 		json_object_is_type(v, json_type_boolean) &&
 		json_object_get_boolean(v);
@@ -600,7 +576,7 @@ static int mpns_cred_open(struct sender_cred **out,
 	rc = 0;
 out:
 	/* The row holds the private key: clear json-c's copy. */
-	v = get(row, "private_key_pem");
+	v = jsonget(row, "private_key_pem");
 	if (v != NULL && json_object_is_type(v, json_type_string))
 		explicit_bzero((char *)json_object_get_string(v),
 			       (size_t)json_object_get_string_len(v));

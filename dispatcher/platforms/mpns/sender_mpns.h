@@ -13,9 +13,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "platforms/parts.h"
-#include "net/http.h"
 #include "base/push.h"
+#include "net/http.h"
+#include "platforms/parts.h"
 #include "platforms/sender.h"
 
 /* push.payload_limit('mpns'): toast and tile bodies at most this. */

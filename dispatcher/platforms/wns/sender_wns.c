@@ -49,16 +49,17 @@
 
 #include <json-c/json.h>
 
-#include "platforms/wns/auth_wns.h"
 #include "base/backoff.h"
+#include "base/log.h"
+#include "base/mem.h"
 #include "net/hdrcheck.h"
 #include "net/hostlist.h"
 #include "net/http.h"
-#include "base/log.h"
-#include "base/mem.h"
+#include "obs/trace.h"
+#include "platforms/jsonget.h"
 #include "platforms/multipart.h"
 #include "platforms/secret.h"
-#include "obs/trace.h"
+#include "platforms/wns/auth_wns.h"
 #include "platforms/xml.h"
 
 #define USEC 1000000LL
@@ -71,24 +72,6 @@ static void set_result(struct push_result *res, enum push_outcome o,
 		       const char *reason)
 {
 	push_result_set(res, o, reason);
-}
-
-static json_object *get(json_object *o, const char *key)
-{
-	json_object *v = NULL;
-
-	if (o == NULL || !json_object_is_type(o, json_type_object) ||
-	    !json_object_object_get_ex(o, key, &v))
-		return NULL;
-	return v;
-}
-
-static const char *str(json_object *o, const char *key)
-{
-	json_object *v = get(o, key);
-
-	return v != NULL && json_object_is_type(v, json_type_string)
-	       ? json_object_get_string(v) : NULL;
 }
 
 static bool is_false(json_object *v)
@@ -127,10 +110,10 @@ static void hdr(struct sender_wns_part *p, const char *fmt, const char *v)
 
 static char *toast_xml(json_object *pl, json_object *wns)
 {
-	const char *title = str(pl, "title"), *body = str(pl, "body");
-	const char *image = str(pl, "image"), *sound = str(pl, "sound");
-	const char *launch = str(wns, "launch");
-	json_object *data = get(pl, "data");
+	const char *title = jsonget_str(pl, "title"), *body = jsonget_str(pl, "body");
+	const char *image = jsonget_str(pl, "image"), *sound = jsonget_str(pl, "sound");
+	const char *launch = jsonget_str(wns, "launch");
+	json_object *data = jsonget(pl, "data");
 	struct xml x;
 
 	xml_init(&x);
@@ -172,11 +155,11 @@ static char *tile_xml(json_object *pl)
 	for (size_t i = 0; i < 2; i++) {
 		xml_open(&x, "binding");
 		xml_attr(&x, "template", sizes[i]);
-		xml_elem_text(&x, "text", str(pl, "title"));
-		if (str(pl, "body") != NULL) {
+		xml_elem_text(&x, "text", jsonget_str(pl, "title"));
+		if (jsonget_str(pl, "body") != NULL) {
 			xml_open(&x, "text");
 			xml_attr(&x, "hint-wrap", "true");
-			xml_text(&x, str(pl, "body"));
+			xml_text(&x, jsonget_str(pl, "body"));
 			xml_close(&x);
 		}
 		xml_close(&x);
@@ -242,13 +225,13 @@ int sender_wns_build(const struct push_item *item, int64_t now_us,
 			   sender_payload_why(item->payload));
 		return -EINVAL;
 	}
-	wns = get(pl, "wns");
+	wns = jsonget(pl, "wns");
 	if (wns != NULL && !json_object_is_type(wns, json_type_object)) {
 		set_result(res, PUSH_OUTCOME_FAILED,
 			   "the wns override is not an object");
 		goto out;
 	}
-	if ((v = get(wns, "cache_policy")) != NULL) {
+	if ((v = jsonget(wns, "cache_policy")) != NULL) {
 		cache = json_object_is_type(v, json_type_string)
 			? json_object_get_string(v) : "";
 		if (strcmp(cache, "cache") && strcmp(cache, "no-cache")) {
@@ -257,7 +240,7 @@ int sender_wns_build(const struct push_item *item, int64_t now_us,
 			goto out;
 		}
 	}
-	if ((v = get(wns, "tag")) != NULL) {
+	if ((v = jsonget(wns, "tag")) != NULL) {
 		tag = json_object_is_type(v, json_type_string)
 		      ? json_object_get_string(v) : "";
 		if (!alnum_1_16(tag)) {
@@ -270,15 +253,15 @@ int sender_wns_build(const struct push_item *item, int64_t now_us,
 	}
 
 	/* toast */
-	v = get(wns, "toast");
+	v = jsonget(wns, "toast");
 	if (v != NULL && json_object_is_type(v, json_type_string))
 		add_part(out, "toast", mem_strdup(json_object_get_string(v)));
-	else if (!is_false(v) && (str(pl, "title") || str(pl, "body")))
+	else if (!is_false(v) && (jsonget_str(pl, "title") || jsonget_str(pl, "body")))
 		add_part(out, "toast", toast_xml(pl, wns));
 	/* badge */
-	v = get(wns, "badge");
+	v = jsonget(wns, "badge");
 	if (v == NULL)
-		v = get(pl, "badge");
+		v = jsonget(pl, "badge");
 	if (v != NULL && json_object_is_type(v, json_type_int)) {
 		snprintf(buf, sizeof buf, "%" PRId64, json_object_get_int64(v));
 		add_part(out, "badge", badge_xml(buf));
@@ -286,16 +269,16 @@ int sender_wns_build(const struct push_item *item, int64_t now_us,
 		add_part(out, "badge", badge_xml(json_object_get_string(v)));
 	}
 	/* tile */
-	v = get(wns, "tile");
+	v = jsonget(wns, "tile");
 	if (v != NULL && json_object_is_type(v, json_type_string))
 		add_part(out, "tile", mem_strdup(json_object_get_string(v)));
 	else if (is_true(v))
 		add_part(out, "tile", tile_xml(pl));
 	/* raw */
-	v = get(wns, "raw");
+	v = jsonget(wns, "raw");
 	if (v != NULL && json_object_is_type(v, json_type_string))
 		add_part(out, "raw", mem_strdup(json_object_get_string(v)));
-	else if (out->n == 0 && (v = get(pl, "data")) != NULL &&
+	else if (out->n == 0 && (v = jsonget(pl, "data")) != NULL &&
 		 json_object_is_type(v, json_type_object))
 		add_part(out, "raw", mem_strdup(
 			json_object_to_json_string_ext(v, JSON_FLAGS)));
@@ -328,7 +311,7 @@ int sender_wns_build(const struct push_item *item, int64_t now_us,
 			hdr(p, "X-WNS-PRIORITY: %s", "1");
 		else if (item->priority == PUSH_PRIORITY_LOW)
 			hdr(p, "X-WNS-PRIORITY: %s", "3");
-		if (is_true(get(wns, "request_for_status")))
+		if (is_true(jsonget(wns, "request_for_status")))
 			hdr(p, "X-WNS-RequestForStatus: %s", "true");
 		if (cache != NULL && !toast)
 			hdr(p, "X-WNS-Cache-Policy: %s", cache);
@@ -695,14 +678,6 @@ static int wns_send(struct sender_cred *cred, struct push_item *item,
 	return 0;
 }
 
-/* A string member, or NULL when absent, null, empty or not a string. */
-static const char *opt_str(json_object *o, const char *key)
-{
-	const char *s = str(o, key);
-
-	return s != NULL && s[0] != '\0' ? s : NULL;
-}
-
 static int wns_cred_open(struct sender_cred **out,
 			 const struct sender_env *env, const char *row_json,
 			 char *err, size_t errlen)
@@ -722,13 +697,13 @@ static int wns_cred_open(struct sender_cred **out,
 	}
 	cred = mem_alloc_zero(1, sizeof *cred);
 	cred->hosts = hostlist_new();
-	if (hostlist_add_json(cred->hosts, get(row, "channel_hosts"),
+	if (hostlist_add_json(cred->hosts, jsonget(row, "channel_hosts"),
 			      DEFAULT_HOSTS, aerr, sizeof aerr) < 0) {
 		snprintf(err, errlen, "wns credential: %s", aerr);
 		goto fail;
 	}
 	memset(&cfg, 0, sizeof cfg);
-	flow = opt_str(row, "auth_flow");
+	flow = jsonget_nonempty(row, "auth_flow");
 	if (flow == NULL || strcmp(flow, "entra") == 0) {
 		cfg.flow = AUTH_WNS_ENTRA;
 	} else if (strcmp(flow, "store") == 0) {
@@ -737,11 +712,11 @@ static int wns_cred_open(struct sender_cred **out,
 		snprintf(err, errlen, "wns credential: unknown auth_flow");
 		goto fail;
 	}
-	cfg.client_id = opt_str(row, "client_id");
-	cfg.client_secret = opt_str(row, "client_secret");
-	cfg.tenant_id = opt_str(row, "tenant_id");
-	cfg.token_url = opt_str(row, "token_endpoint");
-	cfg.ca_path = opt_str(row, "ca_bundle_path");
+	cfg.client_id = jsonget_nonempty(row, "client_id");
+	cfg.client_secret = jsonget_nonempty(row, "client_secret");
+	cfg.tenant_id = jsonget_nonempty(row, "tenant_id");
+	cfg.token_url = jsonget_nonempty(row, "token_endpoint");
+	cfg.ca_path = jsonget_nonempty(row, "ca_bundle_path");
 	cfg.connect_timeout_ms = env->connect_timeout_ms;
 	cfg.request_timeout_ms = env->request_timeout_ms;
 	if (auth_wns_new(&cred->auth, env->loop, env->http, &cfg, aerr,
@@ -750,11 +725,11 @@ static int wns_cred_open(struct sender_cred **out,
 		goto fail;
 	}
 	cred->client_id = mem_strdup(cfg.client_id);
-	cred->endpoint = opt_str(row, "endpoint")
-			 ? mem_strdup(opt_str(row, "endpoint")) : NULL;
+	cred->endpoint = jsonget_nonempty(row, "endpoint")
+			 ? mem_strdup(jsonget_nonempty(row, "endpoint")) : NULL;
 	cred->ca_path = cfg.ca_path ? mem_strdup(cfg.ca_path) : NULL;
 	/* The app's retry_ambiguous; NULL: the WNS default, resend. */
-	v = get(row, "retry_ambiguous");
+	v = jsonget(row, "retry_ambiguous");
 	cred->retry_ambiguous = v == NULL ||
 		!json_object_is_type(v, json_type_boolean) ||
 		json_object_get_boolean(v);
@@ -767,7 +742,7 @@ fail:
 	free(cred);
 out:
 	/* The row holds the client secret: clear json-c's copy. */
-	v = get(row, "client_secret");
+	v = jsonget(row, "client_secret");
 	if (v != NULL && json_object_is_type(v, json_type_string))
 		explicit_bzero((char *)json_object_get_string(v),
 			       (size_t)json_object_get_string_len(v));

@@ -12,9 +12,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "platforms/parts.h"
-#include "net/http.h"
 #include "base/push.h"
+#include "net/http.h"
+#include "platforms/parts.h"
 #include "platforms/sender.h"
 
 /* WNS refuses larger notification bodies with 413. */
