@@ -16,10 +16,8 @@
  * running the statement twice (a retry after a lost connection) changes
  * nothing the second time.
  *
- * struct acker writes the buffer on the ack connection through the
- * batched writer (writer.h): at most ACK_BATCH_MAX rows per statement, a
- * failed batch back ahead of the newer rows and tried again after
- * ACK_RETRY_MS.  The owner hears of each written batch (ack_hooks).
+ * This file is the statement and its batch only (pure: the benchmark's
+ * raw-ceiling program compiles it as it is); acker.h writes the batch.
  */
 #ifndef PGPUSH_ACK_H
 #define PGPUSH_ACK_H
@@ -29,11 +27,9 @@
 #include <stdint.h>
 
 #include "base/push.h"
-#include "core/writer.h"
 
 #define ACK_BATCH_MAX 1000
 #define ACK_NPARAMS   12
-#define ACK_RETRY_MS  500     /* a failed ack batch is sent again then */
 
 struct ack_row {
 	int64_t queue_id;
@@ -77,40 +73,5 @@ void ack_clear(struct ack_buf *b);
 void ack_free(struct ack_buf *b);
 
 extern const char ACK_SQL[];
-
-/* What the owner of an acker hears of a written batch. */
-struct ack_hooks {
-	void *arg;
-	/* The batch `b` (sent at `sent_us`) is written; it is dropped
-	 * after this returns.  Pump no pool here: a pump may finish pushes
-	 * into the acker while `b` is read. */
-	void (*written)(void *arg, const struct ack_buf *b, int64_t sent_us);
-	/* ... and dropped: places in the windows came free. */
-	void (*freed)(void *arg);
-};
-
-/* The outcomes waiting, the batch being written, and its writer. */
-struct acker {
-	struct ack_buf wait;        /* waiting to be written */
-	struct ack_buf busy;        /* being written */
-	const char *owner;          /* $1: this dispatcher's id */
-	struct ack_hooks hooks;
-	struct writer w;
-};
-
-/*
- * Set up `a` to write with the prepared statement "ack" (ACK_SQL) on
- * `conn`; `owner` must outlive it.  See writer_init() for the rest.
- */
-void acker_init(struct acker *a, const char *owner, uv_loop_t *loop,
-		struct db_async *conn, struct health *health,
-		const struct ack_hooks *hooks,
-		void (*on_answer)(void *arg), void *answer_arg);
-
-/* Outcomes not written yet (waiting and in flight). */
-size_t acker_backlog(const struct acker *a);
-
-/* Free both buffers (the writer's timer is closed by writer_close()). */
-void acker_free(struct acker *a);
 
 #endif

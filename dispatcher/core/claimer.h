@@ -24,7 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "core/ack.h"
+#include "core/acker.h"
 #include "core/claim.h"
 #include "db/db.h"
 

@@ -54,7 +54,7 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "base/push.h"
-#include "core/ack.h"
+#include "core/acker.h"
 #include "core/claimer.h"
 #include "core/conns.h"
 #include "core/faults.h"

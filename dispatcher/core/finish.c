@@ -9,7 +9,7 @@
 
 #include "base/log.h"
 #include "base/mem.h"
-#include "core/ack.h"
+#include "core/acker.h"
 #include "core/faults.h"
 #include "core/pool.h"
 #include "core/pools.h"

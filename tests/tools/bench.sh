@@ -111,6 +111,7 @@ cc -O2 -std=c11 -D_GNU_SOURCE -Idispatcher \
 	$(pkg-config --cflags libpq) -o "$tmp/sqlceiling" \
 	tests/tools/sqlceiling.c dispatcher/core/claim.c dispatcher/core/ack.c \
 	dispatcher/db/sqlarr.c dispatcher/base/push.c dispatcher/base/mem.c \
+	dispatcher/base/buf.c \
 	$(pkg-config --libs libpq) -lpthread
 
 say "starting a throwaway Postgres (fsync=off) and the fake $PLATFORM (--sink)"

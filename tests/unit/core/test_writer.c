@@ -14,7 +14,7 @@
 
 #include <uv.h>
 
-#include "core/ack.h"
+#include "core/acker.h"
 #include "core/obs_writers.h"
 #include "core/release.h"
 #include "core/writer.h"
