@@ -13,8 +13,6 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "db/sqlarr.h"
-#include "net/http.h"
-#include "platforms/sender.h"
 
 const char TRACE_INSERT_SQL[] =
 	"INSERT INTO push.debug_events (at, push_id, queue_id, dispatcher,"
@@ -387,82 +385,4 @@ void trace_json_headers(struct trace_json *j, const char *key,
 		jput(j, "\"", 1);
 	}
 	jput(j, "}", 1);
-}
-
-void trace_http_request(const struct sender_env *env,
-			const struct push_item *item, const char *part,
-			const struct http_request *req)
-{
-	const char *kept[16];
-	size_t n = 0;
-	struct trace_json j;
-	const char *u, *host_end;
-	char *detail;
-
-	if (env == NULL || env->trace == NULL || item == NULL || !item->debug)
-		return;
-	for (const char *const *h = req->headers; h != NULL && *h != NULL &&
-	     n < sizeof kept / sizeof kept[0]; h++) {
-		const char *colon = strchr(*h, ':');
-
-		if (colon != NULL && !trace_header_secret(*h,
-					(size_t)(colon - *h)))
-			kept[n++] = *h;
-	}
-	trace_json_begin(&j);
-	if (part != NULL)
-		trace_json_str(&j, "part", part);
-	trace_json_str(&j, "method", req->method != NULL ? req->method
-		       : req->body != NULL ? "POST" : "GET");
-	u = req->url != NULL ? req->url : "";
-	host_end = strstr(u, "://");
-	host_end = host_end != NULL ? strchr(host_end + 3, '/') : NULL;
-	trace_json_str_max(&j, "host", u, host_end != NULL
-			   ? (size_t)(host_end - u) : strlen(u));
-	trace_json_headers(&j, "headers", kept, n);
-	trace_json_int(&j, "body_bytes", (int64_t)req->body_len);
-	detail = trace_json_end(&j);
-	env->trace(env->trace_arg, item, "request", detail);
-	free(detail);
-}
-
-void trace_http_response(const struct sender_env *env,
-			 const struct push_item *item, const char *part,
-			 const struct http_response *hr,
-			 const char *const *names)
-{
-	const char *vals[16];
-	char *lines[16];
-	size_t n = 0;
-	struct trace_json j;
-	char *detail;
-
-	if (env == NULL || env->trace == NULL || item == NULL || !item->debug)
-		return;
-	for (; names != NULL && *names != NULL && n < 16; names++) {
-		const char *v = http_response_header(hr, *names);
-		size_t len;
-
-		if (v == NULL)
-			continue;
-		len = strlen(*names) + strlen(v) + 3;
-		lines[n] = mem_alloc(len);
-		snprintf(lines[n], len, "%s: %s", *names, v);
-		vals[n] = lines[n];
-		n++;
-	}
-	trace_json_begin(&j);
-	if (part != NULL)
-		trace_json_str(&j, "part", part);
-	trace_json_int(&j, "status", hr->status);
-	trace_json_int(&j, "http_version", hr->http_version);
-	if (hr->error != NULL)
-		trace_json_str(&j, "error", hr->error);
-	trace_json_headers(&j, "headers", vals, n);
-	trace_json_str_max(&j, "body", hr->body, 512);
-	detail = trace_json_end(&j);
-	env->trace(env->trace_arg, item, "http_response", detail);
-	free(detail);
-	for (size_t i = 0; i < n; i++)
-		free(lines[i]);
 }

@@ -29,10 +29,6 @@
 #include "base/buf.h"
 #include "base/push.h"
 
-struct http_request;
-struct http_response;
-struct sender_env;
-
 #define TRACE_MAX_EVENTS 10000
 #define TRACE_NPARAMS    6
 
@@ -152,23 +148,5 @@ bool trace_header_secret(const char *name, size_t len);
 
 /* Append `s` JSON-escaped (without quotes), at most `max` bytes of it. */
 void trace_json_escape(struct trace_json *j, const char *s, size_t max);
-
-/*
- * A sender's two steps for a debug push, through env->trace (nothing when
- * it is NULL or the push is not a debug one).  "request": method, the
- * URL's scheme and host only (a path may hold the device token), the
- * headers except any whose name says it carries a credential (left out,
- * name and all), the body size, and `part` when not NULL (WNS/MPNS).
- * "http_response": status, HTTP version, transport error, the values of
- * the response headers named in `names` (NULL-ended; may be NULL) and
- * the first 512 bytes of the body.
- */
-void trace_http_request(const struct sender_env *env,
-			const struct push_item *item, const char *part,
-			const struct http_request *req);
-void trace_http_response(const struct sender_env *env,
-			 const struct push_item *item, const char *part,
-			 const struct http_response *hr,
-			 const char *const *names);
 
 #endif

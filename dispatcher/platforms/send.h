@@ -173,4 +173,24 @@ void send_auth_failed(const struct send *s,
 void send_post_init(struct http_request *req, const struct send_cred *c,
 		    const char *url, const char *ca_path);
 
+struct http_response;
+
+/*
+ * A sender's two trace steps for a debug push (send_trace.c), through
+ * env->trace (nothing when it is NULL or the push is not a debug one).  "request": method, the
+ * URL's scheme and host only (a path may hold the device token), the
+ * headers except any whose name says it carries a credential (left out,
+ * name and all), the body size, and `part` when not NULL (WNS/MPNS).
+ * "http_response": status, HTTP version, transport error, the values of
+ * the response headers named in `names` (NULL-ended; may be NULL) and
+ * the first 512 bytes of the body.
+ */
+void send_trace_request(const struct sender_env *env,
+			const struct push_item *item, const char *part,
+			const struct http_request *req);
+void send_trace_response(const struct sender_env *env,
+			 const struct push_item *item, const char *part,
+			 const struct http_response *hr,
+			 const char *const *names);
+
 #endif

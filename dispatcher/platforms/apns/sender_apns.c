@@ -41,7 +41,6 @@
 #include "base/log.h"
 #include "base/mem.h"
 #include "net/http.h"
-#include "obs/trace.h"
 #include "platforms/apns/auth_apns.h"
 #include "platforms/jsonget.h"
 #include "platforms/secret.h"
@@ -366,7 +365,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 	s->xfer = NULL;
 	if (send_cancel_if_closing(&s->base))
 		return;
-	trace_http_response(&cred->base.env, item, NULL, hr,
+	send_trace_response(&cred->base.env, item, NULL, hr,
 			    apns_trace_headers);
 	if (unprocessed(hr) &&
 	    s->unprocessed < SENDER_APNS_MAX_UNPROCESSED_RESENDS) {
@@ -475,7 +474,7 @@ static void post(struct apns_send *s)
 	req.done = on_answer;
 	req.arg = s;
 	s->base.item->sent_at_us = push_now_us();
-	trace_http_request(&cred->base.env, s->base.item, NULL, &req);
+	send_trace_request(&cred->base.env, s->base.item, NULL, &req);
 	rc = http_submit(cred->base.env.http, &req, &s->xfer);
 	secret_free(auth);
 	if (rc < 0) {

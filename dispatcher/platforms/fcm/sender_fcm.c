@@ -26,7 +26,6 @@
 #include "base/mem.h"
 #include "net/hdrcheck.h"
 #include "net/http.h"
-#include "obs/trace.h"
 #include "platforms/fcm/auth_fcm.h"
 #include "platforms/jsonget.h"
 #include "platforms/secret.h"
@@ -329,7 +328,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 	ans.error = hr->error;
 	ans.err = hr->err;
 	ans.retry_after = http_response_header(hr, "retry-after");
-	trace_http_response(&cred->base.env, item, NULL, hr,
+	send_trace_response(&cred->base.env, item, NULL, hr,
 			    fcm_trace_headers);
 	sender_fcm_classify(&ans, item->attempts, s->base.max_attempts,
 			    push_now_us(), send_retry_delay(&s->base), &res);
@@ -376,7 +375,7 @@ static void post(struct fcm_send *s, const char *token)
 	req.h2_direct = true;
 	req.done = on_answer;
 	req.arg = s;
-	trace_http_request(&cred->base.env, s->base.item, NULL, &req);
+	send_trace_request(&cred->base.env, s->base.item, NULL, &req);
 	s->base.item->sent_at_us = push_now_us();
 	rc = http_submit(cred->base.env.http, &req, &s->xfer);
 	secret_free(auth);

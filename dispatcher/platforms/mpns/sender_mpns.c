@@ -54,7 +54,6 @@
 #include "net/hdrcheck.h"
 #include "net/hostlist.h"
 #include "net/http.h"
-#include "obs/trace.h"
 #include "platforms/jsonget.h"
 #include "platforms/multipart.h"
 #include "platforms/secret.h"
@@ -425,7 +424,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 	p->xfer = NULL;
 	if (multipart_part_cancel_if_closing(p))
 		return;
-	trace_http_response(&cred->base.base.env, item, part->name, hr,
+	send_trace_response(&cred->base.base.env, item, part->name, hr,
 			    mpns_trace_headers);
 	memset(&ans, 0, sizeof ans);
 	ans.status = hr->status;
@@ -482,7 +481,7 @@ static void post(struct multipart_part *p)
 	if (s->mp.base.item->sent_at_us == 0)
 		s->mp.base.item->sent_at_us = push_now_us();
 	p->active = true;
-	trace_http_request(&cred->base.base.env, s->mp.base.item, part->name,
+	send_trace_request(&cred->base.base.env, s->mp.base.item, part->name,
 			   &req);
 	rc = http_submit(cred->base.base.env.http, &req, &p->xfer);
 	if (rc < 0) {

@@ -55,7 +55,6 @@
 #include "net/hdrcheck.h"
 #include "net/hostlist.h"
 #include "net/http.h"
-#include "obs/trace.h"
 #include "platforms/jsonget.h"
 #include "platforms/multipart.h"
 #include "platforms/secret.h"
@@ -555,7 +554,7 @@ static void on_answer(void *arg, const struct http_response *hr)
 	p->xfer = NULL;
 	if (multipart_part_cancel_if_closing(p))
 		return;
-	trace_http_response(&cred->base.base.env, item, name, hr,
+	send_trace_response(&cred->base.base.env, item, name, hr,
 			    wns_trace_headers);
 	memset(&ans, 0, sizeof ans);
 	ans.status = hr->status;
@@ -644,7 +643,7 @@ static void post(struct multipart_part *p, const char *token)
 	if (s->mp.base.item->sent_at_us == 0)
 		s->mp.base.item->sent_at_us = push_now_us();
 	p->active = true;
-	trace_http_request(&cred->base.base.env, s->mp.base.item, part->name,
+	send_trace_request(&cred->base.base.env, s->mp.base.item, part->name,
 			   &req);
 	rc = http_submit(cred->base.base.env.http, &req, &p->xfer);
 	secret_free(auth);
