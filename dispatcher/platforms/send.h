@@ -177,10 +177,11 @@ struct http_response;
 
 /*
  * A sender's two trace steps for a debug push (send_trace.c), through
- * env->trace (nothing when it is NULL or the push is not a debug one).  "request": method, the
- * URL's scheme and host only (a path may hold the device token), the
- * headers except any whose name says it carries a credential (left out,
- * name and all), the body size, and `part` when not NULL (WNS/MPNS).
+ * env->trace (nothing when it is NULL or the push is not a debug one).
+ * "request": method, the URL's scheme and host only (a path may hold the
+ * device token), the headers except any whose name says it carries a
+ * credential (left out, name and all), the body size, and `part` when not
+ * NULL (WNS/MPNS).
  * "http_response": status, HTTP version, transport error, the values of
  * the response headers named in `names` (NULL-ended; may be NULL) and
  * the first 512 bytes of the body.

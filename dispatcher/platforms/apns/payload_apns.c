@@ -64,14 +64,6 @@
 
 /* ---- request building (pure) ------------------------------------- */
 
-static void set_result(struct push_result *res, enum push_outcome o,
-		       const char *reason)
-{
-	memset(res, 0, sizeof *res);
-	res->outcome = o;
-	snprintf(res->reason, sizeof res->reason, "%s", reason);
-}
-
 static json_object *copy(json_object *v)
 {
 	json_object *c = NULL;
@@ -172,43 +164,48 @@ int sender_apns_build(const struct push_item *item, const char *topic,
 
 	memset(msg, 0, sizeof *msg);
 	if (item->expires_at_us != 0 && item->expires_at_us <= now_us) {
-		set_result(res, PUSH_OUTCOME_EXPIRED, "expired before sending");
+		push_result_set(res, PUSH_OUTCOME_EXPIRED,
+				"expired before sending");
 		return -EINVAL;
 	}
 	if (item->token == NULL || item->token[0] == '\0') {
-		set_result(res, PUSH_OUTCOME_FAILED, "no APNs device token");
+		push_result_set(res, PUSH_OUTCOME_FAILED,
+				"no APNs device token");
 		return -EINVAL;
 	}
 	if (item->collapse_key != NULL &&
 	    strlen(item->collapse_key) > SENDER_APNS_MAX_COLLAPSE_ID) {
-		set_result(res, PUSH_OUTCOME_FAILED,
-			   "BadCollapseId: collapse_key over 64 bytes");
+		push_result_set(res, PUSH_OUTCOME_FAILED,
+				"BadCollapseId: collapse_key over 64 bytes");
 		return -EINVAL;
 	}
 	/* Row data that becomes a header or the path: never sent as is
 	 * unless it is a valid header value / one path segment. */
 	if (item->collapse_key != NULL &&
 	    !hdrcheck_value_ok(item->collapse_key)) {
-		set_result(res, PUSH_OUTCOME_FAILED, "BadCollapseId: "
-			   "collapse_key is not a valid header value (control "
-			   "character, or a space at either end)");
+		push_result_set(res, PUSH_OUTCOME_FAILED,
+				"BadCollapseId: collapse_key is not a valid "
+				"header value (control character, or a space "
+				"at either end)");
 		return -EINVAL;
 	}
 	if (!hdrcheck_segment_ok(item->token)) {
-		set_result(res, PUSH_OUTCOME_FAILED, "BadDeviceToken: the "
-			   "device token is not a valid URL path segment");
+		push_result_set(res, PUSH_OUTCOME_FAILED,
+				"BadDeviceToken: the device token is not a "
+				"valid URL path segment");
 		return -EINVAL;
 	}
 	if (!hdrcheck_value_ok(topic)) {
-		set_result(res, PUSH_OUTCOME_FAILED, "the credential's topic "
-			   "is not a valid header value");
+		push_result_set(res, PUSH_OUTCOME_FAILED,
+				"the credential's topic is not a valid header "
+				"value");
 		return -EINVAL;
 	}
 	pl = sender_parse_payload(item->payload);
 	if (pl == NULL || !json_object_is_type(pl, json_type_object)) {
 		json_object_put(pl);
-		set_result(res, PUSH_OUTCOME_FAILED,
-			   sender_payload_why(item->payload));
+		push_result_set(res, PUSH_OUTCOME_FAILED,
+				sender_payload_why(item->payload));
 		return -EINVAL;
 	}
 
@@ -249,9 +246,8 @@ int sender_apns_build(const struct push_item *item, const char *topic,
 	    json_object_is_type(v, json_type_object)) {
 		json_object_object_foreach(v, k, dv) {
 			if (strcmp(k, "aps") == 0) {
-				set_result(res, PUSH_OUTCOME_FAILED,
-					   "data key \"aps\" is reserved by "
-					   "APNs");
+				push_result_set(res, PUSH_OUTCOME_FAILED,
+					"data key \"aps\" is reserved by APNs");
 				goto fail;
 			}
 			json_object_object_add(body, k, copy(dv));
@@ -262,17 +258,17 @@ int sender_apns_build(const struct push_item *item, const char *topic,
 		json_object *t;
 
 		if (!json_object_is_type(v, json_type_object)) {
-			set_result(res, PUSH_OUTCOME_FAILED,
-				   "the apns override is not an object");
+			push_result_set(res, PUSH_OUTCOME_FAILED,
+					"the apns override is not an object");
 			goto fail;
 		}
 		ov = copy(v);
 		if ((t = jsonget(ov, "push_type")) != NULL) {
 			if (!json_object_is_type(t, json_type_string) ||
 			    push_type_index(json_object_get_string(t)) < 0) {
-				set_result(res, PUSH_OUTCOME_FAILED,
-					   "apns.push_type is not a known "
-					   "push type");
+				push_result_set(res, PUSH_OUTCOME_FAILED,
+						"apns.push_type is not a known "
+						"push type");
 				goto fail;
 			}
 			snprintf(msg->push_type, sizeof msg->push_type, "%s",
@@ -285,8 +281,8 @@ int sender_apns_build(const struct push_item *item, const char *topic,
 				    ? json_object_get_int64(t) : 0;
 
 			if (p != 10 && p != 5 && p != 1) {
-				set_result(res, PUSH_OUTCOME_FAILED,
-					   "apns.priority must be 10, 5 or 1");
+				push_result_set(res, PUSH_OUTCOME_FAILED,
+					"apns.priority must be 10, 5 or 1");
 				goto fail;
 			}
 			prio = (int)p;
@@ -298,7 +294,8 @@ int sender_apns_build(const struct push_item *item, const char *topic,
 	if (ptype == NULL) {
 		json_object *a = jsonget(body, "aps");
 
-		if (jsonget(a, "alert") == NULL && jsonget(a, "badge") == NULL &&
+		if (jsonget(a, "alert") == NULL &&
+		    jsonget(a, "badge") == NULL &&
 		    jsonget(a, "sound") == NULL &&
 		    truthy(jsonget(a, "content-available")))
 			ptype = "background";
@@ -331,7 +328,7 @@ int sender_apns_build(const struct push_item *item, const char *topic,
 		snprintf(why, sizeof why,
 			 "PayloadTooLarge: %zu bytes, APNs allows %zu",
 			 msg->body_len, limit);
-		set_result(res, PUSH_OUTCOME_FAILED, why);
+		push_result_set(res, PUSH_OUTCOME_FAILED, why);
 		goto fail;
 	}
 	msg->expiration_s = item->expires_at_us != 0

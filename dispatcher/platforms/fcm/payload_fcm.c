@@ -53,14 +53,6 @@
 
 /* ---- payload mapping (pure) -------------------------------------- */
 
-static void set_result(struct push_result *res, enum push_outcome o,
-		       const char *reason)
-{
-	memset(res, 0, sizeof *res);
-	res->outcome = o;
-	snprintf(res->reason, sizeof res->reason, "%s", reason);
-}
-
 /* A new json string holding v (a string stays, others as JSON text). */
 static json_object *as_string(json_object *v)
 {
@@ -136,7 +128,7 @@ static int check_data(json_object *d, const char *where,
 		return 0;
 	if (!json_object_is_type(d, json_type_object)) {
 		snprintf(why, sizeof why, "%s is not an object", where);
-		set_result(res, PUSH_OUTCOME_FAILED, why);
+		push_result_set(res, PUSH_OUTCOME_FAILED, why);
 		return -EINVAL;
 	}
 	stringify_map(d);
@@ -145,7 +137,7 @@ static int check_data(json_object *d, const char *where,
 		if (reserved_key(k)) {
 			snprintf(why, sizeof why, "reserved data key: %.100s",
 				 k);
-			set_result(res, PUSH_OUTCOME_FAILED, why);
+			push_result_set(res, PUSH_OUTCOME_FAILED, why);
 			return -EINVAL;
 		}
 	}
@@ -168,7 +160,8 @@ static size_t strings_size(json_object *o)
 
 static size_t content_size(json_object *m)
 {
-	json_object *android = jsonget(m, "android"), *apns = jsonget(m, "apns");
+	json_object *android = jsonget(m, "android");
+	json_object *apns = jsonget(m, "apns");
 	json_object *p = jsonget(apns, "payload");
 	size_t n = strings_size(jsonget(m, "data")) +
 		   strings_size(jsonget(m, "notification")) +
@@ -291,8 +284,8 @@ static int build_tree(const struct push_item *item, int64_t now_us,
 
 	if ((v = jsonget(pl, "fcm")) != NULL) {
 		if (!json_object_is_type(v, json_type_object)) {
-			set_result(res, PUSH_OUTCOME_FAILED,
-				   "the fcm override is not an object");
+			push_result_set(res, PUSH_OUTCOME_FAILED,
+					"the fcm override is not an object");
 			goto out;
 		}
 		merge_patch(m, v);
@@ -303,7 +296,7 @@ static int build_tree(const struct push_item *item, int64_t now_us,
 		       res) < 0)
 		goto out;
 	if (content_size(m) > SENDER_FCM_MAX_CONTENT) {
-		set_result(res, PUSH_OUTCOME_FAILED, "payload too large");
+		push_result_set(res, PUSH_OUTCOME_FAILED, "payload too large");
 		goto out;
 	}
 	root = json_object_new_object();
@@ -455,7 +448,7 @@ static int build_direct(const struct push_item *item, int64_t now_us,
 
 				snprintf(why, sizeof why,
 					 "reserved data key: %.100s", k);
-				set_result(res, PUSH_OUTCOME_FAILED, why);
+				push_result_set(res, PUSH_OUTCOME_FAILED, why);
 				buf_free(&w);
 				return -EINVAL;
 			}
@@ -579,8 +572,9 @@ static int build_direct(const struct push_item *item, int64_t now_us,
 	buf_addstr(&w, "}}");
 
 	if (buf_full(&w) || size > SENDER_FCM_MAX_CONTENT) {
-		set_result(res, PUSH_OUTCOME_FAILED, buf_full(&w)
-			   ? "request body too large" : "payload too large");
+		push_result_set(res, PUSH_OUTCOME_FAILED,
+				buf_full(&w) ? "request body too large"
+				: "payload too large");
 		buf_free(&w);
 		return -EINVAL;
 	}
@@ -595,18 +589,19 @@ static int build(const struct push_item *item, int64_t now_us,
 	int rc;
 
 	if (item->expires_at_us != 0 && item->expires_at_us <= now_us) {
-		set_result(res, PUSH_OUTCOME_EXPIRED, "expired before sending");
+		push_result_set(res, PUSH_OUTCOME_EXPIRED,
+				"expired before sending");
 		return -EINVAL;
 	}
 	if (item->token == NULL || item->token[0] == '\0') {
-		set_result(res, PUSH_OUTCOME_FAILED, "no FCM token");
+		push_result_set(res, PUSH_OUTCOME_FAILED, "no FCM token");
 		return -EINVAL;
 	}
 	pl = sender_parse_payload(item->payload);
 	if (pl == NULL || !json_object_is_type(pl, json_type_object)) {
 		json_object_put(pl);
-		set_result(res, PUSH_OUTCOME_FAILED,
-			   sender_payload_why(item->payload));
+		push_result_set(res, PUSH_OUTCOME_FAILED,
+				sender_payload_why(item->payload));
 		return -EINVAL;
 	}
 	if (direct && jsonget(pl, "fcm") == NULL)

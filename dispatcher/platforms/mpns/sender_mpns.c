@@ -564,7 +564,8 @@ static int mpns_cred_open(struct sender_cred **out,
 	cred->endpoint = jsonget_nonempty(row, "endpoint")
 			 ? mem_strdup(jsonget_nonempty(row, "endpoint")) : NULL;
 	cred->ca_path = jsonget_nonempty(row, "ca_bundle_path")
-			? mem_strdup(jsonget_nonempty(row, "ca_bundle_path")) : NULL;
+			? mem_strdup(jsonget_nonempty(row, "ca_bundle_path"))
+			: NULL;
 	/* The app's retry_ambiguous; NULL: the MPNS default, do not. */
 	v = jsonget(row, "retry_ambiguous");
 	cred->retry_ambiguous = v != NULL &&

@@ -67,12 +67,6 @@
 
 /* ---- building (pure) --------------------------------------------- */
 
-static void set_result(struct push_result *res, enum push_outcome o,
-		       const char *reason)
-{
-	push_result_set(res, o, reason);
-}
-
 static bool is_false(json_object *v)
 {
 	return v != NULL && json_object_is_type(v, json_type_boolean) &&
@@ -109,8 +103,10 @@ static void hdr(struct sender_wns_part *p, const char *fmt, const char *v)
 
 static char *toast_xml(json_object *pl, json_object *wns)
 {
-	const char *title = jsonget_str(pl, "title"), *body = jsonget_str(pl, "body");
-	const char *image = jsonget_str(pl, "image"), *sound = jsonget_str(pl, "sound");
+	const char *title = jsonget_str(pl, "title");
+	const char *body = jsonget_str(pl, "body");
+	const char *image = jsonget_str(pl, "image");
+	const char *sound = jsonget_str(pl, "sound");
 	const char *launch = jsonget_str(wns, "launch");
 	json_object *data = jsonget(pl, "data");
 	struct xml x;
@@ -214,28 +210,30 @@ int sender_wns_build(const struct push_item *item, int64_t now_us,
 
 	memset(out, 0, sizeof *out);
 	if (item->expires_at_us != 0 && item->expires_at_us <= now_us) {
-		set_result(res, PUSH_OUTCOME_EXPIRED, "expired before sending");
+		push_result_set(res, PUSH_OUTCOME_EXPIRED,
+				"expired before sending");
 		return -EINVAL;
 	}
 	pl = sender_parse_payload(item->payload);
 	if (pl == NULL || !json_object_is_type(pl, json_type_object)) {
 		json_object_put(pl);
-		set_result(res, PUSH_OUTCOME_FAILED,
-			   sender_payload_why(item->payload));
+		push_result_set(res, PUSH_OUTCOME_FAILED,
+				sender_payload_why(item->payload));
 		return -EINVAL;
 	}
 	wns = jsonget(pl, "wns");
 	if (wns != NULL && !json_object_is_type(wns, json_type_object)) {
-		set_result(res, PUSH_OUTCOME_FAILED,
-			   "the wns override is not an object");
+		push_result_set(res, PUSH_OUTCOME_FAILED,
+				"the wns override is not an object");
 		goto out;
 	}
 	if ((v = jsonget(wns, "cache_policy")) != NULL) {
 		cache = json_object_is_type(v, json_type_string)
 			? json_object_get_string(v) : "";
 		if (strcmp(cache, "cache") && strcmp(cache, "no-cache")) {
-			set_result(res, PUSH_OUTCOME_FAILED, "wns.cache_policy "
-				   "must be \"cache\" or \"no-cache\"");
+			push_result_set(res, PUSH_OUTCOME_FAILED,
+					"wns.cache_policy must be \"cache\" or "
+					"\"no-cache\"");
 			goto out;
 		}
 	}
@@ -243,8 +241,9 @@ int sender_wns_build(const struct push_item *item, int64_t now_us,
 		tag = json_object_is_type(v, json_type_string)
 		      ? json_object_get_string(v) : "";
 		if (!alnum_1_16(tag)) {
-			set_result(res, PUSH_OUTCOME_FAILED, "wns.tag must be "
-				   "1 to 16 letters or digits");
+			push_result_set(res, PUSH_OUTCOME_FAILED,
+					"wns.tag must be 1 to 16 letters or "
+					"digits");
 			goto out;
 		}
 	} else if (alnum_1_16(item->collapse_key)) {
@@ -255,7 +254,8 @@ int sender_wns_build(const struct push_item *item, int64_t now_us,
 	v = jsonget(wns, "toast");
 	if (v != NULL && json_object_is_type(v, json_type_string))
 		add_part(out, "toast", mem_strdup(json_object_get_string(v)));
-	else if (!is_false(v) && (jsonget_str(pl, "title") || jsonget_str(pl, "body")))
+	else if (!is_false(v) &&
+		 (jsonget_str(pl, "title") || jsonget_str(pl, "body")))
 		add_part(out, "toast", toast_xml(pl, wns));
 	/* badge */
 	v = jsonget(wns, "badge");
@@ -282,8 +282,9 @@ int sender_wns_build(const struct push_item *item, int64_t now_us,
 		add_part(out, "raw", mem_strdup(
 			json_object_to_json_string_ext(v, JSON_FLAGS)));
 	if (out->n == 0) {
-		set_result(res, PUSH_OUTCOME_FAILED, "nothing to send to WNS "
-			   "(no title, body, badge, data or wns part)");
+		push_result_set(res, PUSH_OUTCOME_FAILED,
+				"nothing to send to WNS (no title, body, "
+				"badge, data or wns part)");
 		goto out;
 	}
 
@@ -296,7 +297,7 @@ int sender_wns_build(const struct push_item *item, int64_t now_us,
 			snprintf(why, sizeof why, "wns %s payload %s",
 				 p->name, p->body_len ? "over 5000 bytes"
 				 : "is empty");
-			set_result(res, PUSH_OUTCOME_FAILED, why);
+			push_result_set(res, PUSH_OUTCOME_FAILED, why);
 			goto out;
 		}
 		if (item->expires_at_us != 0) {
